@@ -1,0 +1,17 @@
+# Build options and the warning set every hamail target gets.
+
+option(HAMAIL_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+option(HAMAIL_BUILD_TESTS "Build unit and integration tests" ON)
+
+# Project code is warning-free; third-party headers are included as SYSTEM so
+# their warnings do not break the build.
+add_library(hamail_warnings INTERFACE)
+target_compile_options(hamail_warnings INTERFACE
+  -Wall -Wextra -Werror -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+  -Wno-missing-field-initializers)
+
+if(HAMAIL_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# hamail's developer entry point: the two commands in README.md run through here.
+#
+#   cmake/dev.sh demo        install dependencies, build, start the single-machine demo stack
+#   cmake/dev.sh demo-stop   stop exactly what the demo started
+#   cmake/dev.sh test        install dependencies, build, run the whole test suite
+#                            (dev preset: every label; asan preset: unit tests), format check
+#   cmake/dev.sh build [preset]   install dependencies and build (default preset: dev)
+#
+# Environment: HAMAIL_TEST_QUICK=1 skips the asan pass (for local iteration only;
+# CI never sets it). HAMAIL_JOBS overrides the build parallelism.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+jobs="${HAMAIL_JOBS:-$(nproc)}"
+
+say() { printf '\n== %s\n' "$*"; }
+
+deps() {
+  say "dependencies (Debian packages)"
+  bash "$root/cmake/install-deps.sh"
+}
+
+build() {
+  local preset="$1"
+  say "configure + build: preset $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+}
+
+# Runs ctest, echoing its output, and adds its counts to the totals.
+passed_total=0
+failed_total=0
+run_ctest() {
+  local log rc=0
+  log="$(mktemp)"
+  ctest "$@" --output-on-failure -j "$jobs" 2>&1 | tee "$log" || rc=$?
+  # "100% tests passed, 0 tests failed out of 12"
+  local line
+  line="$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)"
+  rm -f "$log"
+  if [[ -z "$line" ]]; then
+    echo "dev.sh: ctest printed no summary line" >&2
+    failed_total=$((failed_total + 1))
+    return
+  fi
+  local failed total
+  failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")"
+  total="$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")"
+  passed_total=$((passed_total + total - failed))
+  failed_total=$((failed_total + failed))
+  if [[ $rc -ne 0 && $failed -eq 0 ]]; then failed_total=$((failed_total + 1)); fi
+}
+
+cmd_test() {
+  deps
+  build dev
+  say "format check"
+  if cmake --build --preset dev --target format-check; then
+    passed_total=$((passed_total + 1))
+  else
+    failed_total=$((failed_total + 1))
+  fi
+  say "tests: dev preset, every label"
+  run_ctest --preset dev
+  if [[ "${HAMAIL_TEST_QUICK:-0}" != 1 ]]; then
+    build asan
+    say "tests: asan preset (AddressSanitizer + UndefinedBehaviorSanitizer), unit label"
+    run_ctest --preset asan -L unit
+  fi
+  say "summary (format check + dev tests + asan unit tests)"
+  echo "hamail: ${passed_total} passed, ${failed_total} failed"
+  [[ $failed_total -eq 0 ]]
+}
+
+cmd_demo() {
+  deps
+  build release
+  if [[ -x "$root/appliance-image/demo/demo.sh" ]]; then
+    exec bash "$root/appliance-image/demo/demo.sh" start
+  fi
+  say "demo"
+  echo "hamail is built (build/release). The single-machine demo stack (slapd, a store,"
+  echo "a demo account and a welcome message) arrives with the LDAP directory work;"
+  echo "until then this command only installs and builds."
+}
+
+cmd_demo_stop() {
+  if [[ -x "$root/appliance-image/demo/demo.sh" ]]; then
+    exec bash "$root/appliance-image/demo/demo.sh" stop
+  fi
+  echo "nothing to stop: the demo stack does not exist yet"
+}
+
+case "${1:-}" in
+  test) cmd_test ;;
+  demo) cmd_demo ;;
+  demo-stop) cmd_demo_stop ;;
+  build) deps; build "${2:-dev}" ;;
+  deps) deps ;;
+  *)
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

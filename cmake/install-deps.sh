@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything hamail's build, demo and tests need, from Debian 12
+# packages only. Idempotent: when every package is already installed it does
+# nothing and returns in well under a second.
+#
+# Usage: cmake/install-deps.sh [--list]
+#   --list   print the package list and exit
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build pkg-config make clang-format
+  # libraries (see docs/adr/0002-dependencies.md)
+  libboost1.81-dev libssl-dev libldap-dev libgmime-3.0-dev libcrypt-dev
+  libargon2-dev libtomlplusplus-dev libcli11-dev libcppunit-dev zlib1g-dev
+  libfmt-dev
+  # test-time programs: a real directory server and real mail clients
+  slapd ldap-utils openssl python3 curl swaks procps iproute2
+)
+
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  # Prints nothing (and fails) for a package dpkg has never seen.
+  if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} Debian packages: ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
