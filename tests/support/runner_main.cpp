@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   const int failed = collector.testFailuresTotal();
   const int run = collector.runTests();
   delete root;
-  std::cout << (run - failed) << " passed, " << failed << " failed\n";
+  std::cerr << std::flush;
+  std::cout << '\n' << (run - failed) << " passed, " << failed << " failed" << std::endl;
   if (run == 0) {
     std::cerr << "no test matched\n";
     return 1;
