@@ -15,7 +15,8 @@ packages=(
   libargon2-dev libtomlplusplus-dev libcli11-dev libcppunit-dev zlib1g-dev
   libfmt-dev
   # test-time programs: a real directory server and real mail clients
-  slapd ldap-utils openssl python3 curl swaks procps iproute2
+  slapd ldap-utils openssl python3 curl swaks libnet-ssleay-perl libio-socket-ssl-perl
+  procps iproute2
 )
 
 if [[ "${1:-}" == "--list" ]]; then

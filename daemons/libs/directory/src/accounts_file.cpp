@@ -1,0 +1,83 @@
+#include "hamail/directory/accounts_file.hpp"
+
+#include <set>
+#include <vector>
+
+#include "hamail/core/config.hpp"
+
+namespace hamail::directory {
+
+namespace {
+
+bool valid_account_id(const std::string& id) {
+  if (id.empty() || id.size() > 255 || id.front() == '.') return false;
+  if (id.find("..") != std::string::npos) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                    c == '@' || c == '+' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool plausible_address(const std::string& a) {
+  const auto at = a.rfind('@');
+  return at != std::string::npos && at > 0 && at + 1 < a.size() &&
+         a.find_first_of(" \t\r\n<>") == std::string::npos;
+}
+
+}  // namespace
+
+result<void> load_accounts_file(const std::filesystem::path& path, memory_directory& dir) {
+  auto doc = config::document::load_file(path);
+  if (!doc) return std::move(doc).err();
+  auto root = doc->root();
+  std::vector<account> accounts;
+  std::set<std::string> ids;
+  std::set<std::string> addresses;
+  for (auto& s : root.tables("account")) {
+    account a;
+    a.id = s.require_string("id");
+    if (!a.id.empty() && !valid_account_id(a.id)) {
+      s.add_problem("id", "account ids use a-z, 0-9 and . _ @ + - (no leading '.', no '..')");
+    }
+    if (!a.id.empty() && !ids.insert(a.id).second) s.add_problem("id", "duplicate account id");
+    a.primary_address = normalize_address(s.require_string("address"));
+    a.login = s.get_string("login", "");
+    for (auto& alias : s.get_string_list("aliases")) a.aliases.push_back(normalize_address(alias));
+    for (const auto& addr : std::vector<std::string>{a.primary_address}) {
+      if (!addr.empty() && !plausible_address(addr)) s.add_problem("address", "not a mail address");
+    }
+    for (const auto& addr : a.aliases) {
+      if (!plausible_address(addr))
+        s.add_problem("aliases", "not a mail address: " + config::quote(addr));
+    }
+    for (const auto& addr : [&] {
+           auto all = a.aliases;
+           all.push_back(a.primary_address);
+           return all;
+         }()) {
+      if (!addr.empty() && !addresses.insert(addr).second) {
+        s.add_problem("address", "address " + config::quote(addr) + " belongs to two accounts");
+      }
+    }
+    a.password_hash = s.get_string("password", "");
+    a.owning_store = s.require_string("store");
+    a.quota_bytes = s.get_size("quota_bytes", 0);
+    a.quota_messages = static_cast<std::uint64_t>(s.get_integer("quota_messages", 0, 0, INT64_MAX));
+    const auto state = s.get_enum("state", {"active", "locked", "moving", "disabled"}, "active");
+    a.state = parse_account_state(state).value_or(account_state::active);
+    accounts.push_back(std::move(a));
+  }
+  doc->finish();
+  if (!doc->ok()) {
+    return error::permanent(errc::config_error, "invalid accounts file", doc->report());
+  }
+  for (auto& a : accounts) {
+    auto r = dir.put(std::move(a));
+    if (!r) return r;
+  }
+  return ok();
+}
+
+}  // namespace hamail::directory
