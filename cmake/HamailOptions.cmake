@@ -7,7 +7,7 @@ option(HAMAIL_BUILD_TESTS "Build unit and integration tests" ON)
 # their warnings do not break the build.
 add_library(hamail_warnings INTERFACE)
 target_compile_options(hamail_warnings INTERFACE
-  -Wall -Wextra -Werror -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+  -Wall -Wextra -Werror -Wpedantic $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local> -Wnon-virtual-dtor
   -Wno-missing-field-initializers)
 
 if(HAMAIL_SANITIZE)
