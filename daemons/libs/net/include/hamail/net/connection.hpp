@@ -1,0 +1,167 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "hamail/core/log.hpp"
+#include "hamail/core/result.hpp"
+#include "hamail/core/server_settings.hpp"
+#include "hamail/net/byte_stream.hpp"
+
+namespace hamail::tls {
+class context_store;
+}
+
+namespace hamail::net {
+
+/// Why a session is reading, which decides what may interrupt the read.
+enum class read_mode {
+  idle,        ///< waiting for the next command: a drain interrupts it, the idle timeout applies
+  in_command,  ///< inside a command (literal, DATA body): only the idle timeout applies
+};
+
+/// How long a connection waits for each kind of progress.
+struct timeouts {
+  std::chrono::milliseconds idle = std::chrono::minutes(30);  ///< no client bytes for this long
+  std::chrono::milliseconds write = std::chrono::minutes(5);  ///< one write() may take this long
+  std::chrono::milliseconds handshake =
+      std::chrono::seconds(30);  ///< a TLS handshake may take this long
+  std::chrono::milliseconds goodbye =
+      std::chrono::seconds(2);  ///< busy/shutdown replies and TLS close
+};
+
+/// Where a connection came from and which listener took it.
+struct connection_info {
+  boost::asio::ip::tcp::endpoint remote;
+  boost::asio::ip::tcp::endpoint local;
+  std::string listener;  ///< listener name, for logs
+  std::string protocol;  ///< listener protocol ("smtp", "imap", ...)
+  tls_mode tls = tls_mode::none;
+};
+
+/// One client connection, handed to protocol code: reads with idle timeout and
+/// drain interruption, writes with a timeout, STARTTLS in place. Every failure
+/// is a value: errc::timed_out, errc::shutting_down (the daemon is draining or
+/// forcing connections closed), errc::connection_closed (the peer went away),
+/// errc::tls_error, errc::io_error.
+///
+/// Threading: a connection lives on one executor (one io_context thread per
+/// daemon) and all calls must come from that thread. At most one read and one
+/// write may be outstanding at a time.
+class connection {
+ public:
+  /// Takes ownership of a connected stream. `store` supplies the context for
+  /// STARTTLS (tls_context()); it may be null when the listener has no TLS.
+  connection(std::unique_ptr<byte_stream> stream, connection_info info, timeouts limits,
+             tls::context_store* store = nullptr);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// The session id that prefixes this connection's log lines.
+  const std::string& session_id() const noexcept { return log_.id(); }
+  /// A logger bound to the session id.
+  const log::session_logger& log() const noexcept { return log_; }
+  /// Endpoints, listener name and protocol.
+  const connection_info& info() const noexcept { return info_; }
+  /// The client's address as text (IPv4-mapped IPv6 shown as IPv4).
+  std::string remote_address() const;
+  /// The client's port.
+  std::uint16_t remote_port() const noexcept { return info_.remote.port(); }
+  /// The local address the client connected to.
+  std::string local_address() const;
+  /// The local port the client connected to.
+  std::uint16_t local_port() const noexcept { return info_.local.port(); }
+
+  /// Reads at least one byte into `buffer`. Nothing is buffered inside the
+  /// connection: every byte read is the caller's.
+  boost::asio::awaitable<result<std::size_t>> read_some(boost::asio::mutable_buffer buffer,
+                                                        read_mode mode);
+  /// Writes all of `data` within the write timeout. After a write timeout the
+  /// connection is closed (the stream state is unknown).
+  boost::asio::awaitable<result<void>> write(boost::asio::const_buffer data);
+  /// Writes all of `text`.
+  boost::asio::awaitable<result<void>> write(std::string_view text);
+
+  /// Upgrades the plain stream to TLS in place (STARTTLS) and runs the server
+  /// handshake within the handshake timeout. The caller must discard whatever
+  /// it has buffered from the plain stream before calling: bytes a client
+  /// pipelined after the STARTTLS command must never be taken as sent over TLS
+  /// (CVE-2011-0411). The connection itself holds no buffered bytes. On failure
+  /// the connection is closed.
+  boost::asio::awaitable<result<void>> start_tls(std::shared_ptr<boost::asio::ssl::context> ctx);
+  /// The server TLS context currently in force, or null when TLS is not configured.
+  std::shared_ptr<boost::asio::ssl::context> tls_context() const;
+  /// True once the stream is TLS (implicit or after STARTTLS).
+  bool is_tls() const noexcept;
+  /// Negotiated protocol ("TLSv1.3"), empty on a plain stream.
+  std::string tls_protocol() const;
+  /// Negotiated cipher, empty on a plain stream.
+  std::string tls_cipher() const;
+
+  /// True once the server began draining; idle reads then return errc::shutting_down.
+  bool draining() const noexcept { return draining_; }
+  /// Changes the idle timeout for later reads (e.g. tighter before login).
+  void set_idle_timeout(std::chrono::milliseconds t) noexcept { limits_.idle = t; }
+  /// The timeouts in force.
+  const timeouts& limits() const noexcept { return limits_; }
+  /// True once the connection has been closed.
+  bool closed() const noexcept { return closed_; }
+
+  // The calls below belong to the server running the connection.
+
+  /// Starts draining: an idle read in progress (and every later one) ends
+  /// with errc::shutting_down; in-command reads are left alone.
+  void begin_drain();
+  /// Drain deadline: interrupts any read or write in progress, writes `reply`
+  /// within the goodbye timeout and closes. Later calls by the session fail
+  /// with errc::shutting_down.
+  boost::asio::awaitable<void> force_close(std::string reply);
+  /// Ends a connection whose session returned: TLS close_notify (bounded by the
+  /// goodbye timeout) or TCP FIN, then close.
+  boost::asio::awaitable<void> finish();
+  /// Closes at once.
+  void close();
+  /// Writes `reply` within the goodbye timeout, ignoring drain state (busy replies).
+  boost::asio::awaitable<result<void>> write_goodbye(std::string_view reply);
+
+ private:
+  boost::asio::awaitable<result<void>> do_write(boost::asio::const_buffer data,
+                                                std::chrono::milliseconds limit, bool goodbye);
+  error shutting_down_error() const;
+
+  std::unique_ptr<byte_stream> stream_;
+  tls_stream* tls_ = nullptr;  // stream_ once it is TLS
+  connection_info info_;
+  timeouts limits_;
+  tls::context_store* store_;
+  log::session_logger log_;
+  boost::asio::steady_timer read_timer_;
+  boost::asio::steady_timer write_timer_;
+  boost::asio::steady_timer writes_done_;  // an event: woken when no write is in flight
+  int writes_in_flight_ = 0;
+  bool reading_ = false;
+  bool idle_read_ = false;
+  bool read_interrupted_ = false;
+  bool handshaking_ = false;
+  bool draining_ = false;
+  bool forced_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+/// The address as text, IPv4-mapped IPv6 addresses shown as IPv4 (so per-IP
+/// limits and logs treat both forms of one client alike).
+std::string address_text(const boost::asio::ip::address& address);
+
+}  // namespace hamail::net
