@@ -1,0 +1,725 @@
+// What only the on-disk store does: file names, the store lock, group commit,
+// crash artefacts (simulated by editing the files a crash would leave), rebuild,
+// verify, maildirsize and compaction.
+
+#include "hamail/store/maildir_store.hpp"
+
+#include <cppunit/extensions/HelperMacros.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "hamail/test/temp_dir.hpp"
+#include "store_test_util.hpp"
+
+namespace hamail::store {
+
+using namespace testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// File names in one subdirectory of a mailbox, sorted.
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::size_t count_lines(const std::string& s) {
+  return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+struct message_view {
+  imap_uid uid;
+  std::uint8_t system;
+  std::set<std::string> keywords;
+  std::int64_t date;
+  std::uint64_t size;
+  bool operator==(const message_view&) const = default;
+};
+
+std::vector<message_view> view(const mailbox_snapshot& s) {
+  std::vector<message_view> out;
+  for (const auto& m : s.messages)
+    out.push_back({m.uid, m.flags.system,
+                   std::set<std::string>(m.flags.keywords.begin(), m.flags.keywords.end()),
+                   m.date.time_since_epoch().count(), m.size});
+  return out;
+}
+
+}  // namespace
+
+class maildir_store_test : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(maildir_store_test);
+  CPPUNIT_TEST(delivered_file_named_with_uid_and_size_and_dated_by_mtime);
+  CPPUNIT_TEST(uids_strictly_increase_across_reopen_even_after_top_expunge);
+  CPPUNIT_TEST(second_open_of_same_store_refused_naming_pid);
+  CPPUNIT_TEST(concurrent_deliveries_share_directory_and_index_syncs);
+  CPPUNIT_TEST(leader_takes_every_queued_commit_in_one_batch);
+  CPPUNIT_TEST(torn_last_index_line_truncated_nothing_lost);
+  CPPUNIT_TEST(mid_file_index_corruption_rebuilds_keeping_uids);
+  CPPUNIT_TEST(deleted_index_rebuilt_keeping_uids_and_uidvalidity);
+  CPPUNIT_TEST(lost_uidvalidity_and_index_get_a_new_uidvalidity);
+  CPPUNIT_TEST(lost_uidvalidity_restored_from_index);
+  CPPUNIT_TEST(file_renamed_without_index_record_is_reconciled_with_its_uid);
+  CPPUNIT_TEST(foreign_file_without_uid_gets_next_uid_and_is_renamed);
+  CPPUNIT_TEST(duplicate_uid_files_both_kept_one_renumbered);
+  CPPUNIT_TEST(leftover_tmp_files_ignored_and_cleaned);
+  CPPUNIT_TEST(vanished_file_expunged_on_open);
+  CPPUNIT_TEST(flags_changed_by_hand_are_adopted_on_open);
+  CPPUNIT_TEST(verify_reports_discrepancies_without_repairing);
+  CPPUNIT_TEST(rebuild_of_open_mailbox_keeps_uids_and_raises_modseqs);
+  CPPUNIT_TEST(rebuild_all_covers_every_account);
+  CPPUNIT_TEST(maildirsize_tracks_deliveries_expunges_and_recalculates);
+  CPPUNIT_TEST(hostile_and_odd_names_stay_inside_the_account);
+  CPPUNIT_TEST(keywords_survive_reopen);
+  CPPUNIT_TEST(unfinished_and_used_tmp_bodies_are_removed);
+  CPPUNIT_TEST(compaction_bounds_the_index_and_keeps_state);
+  CPPUNIT_TEST(rename_keeps_open_sessions_working);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    dir_ = std::make_unique<hamail::test::temp_dir>();
+    open();
+  }
+  void tearDown() override {
+    store_.reset();
+    dir_.reset();
+  }
+
+  void open(maildir_options o = {}) {
+    store_.reset();
+    if (o.hostname.empty()) o.hostname = "test.example";
+    store_ = must(maildir_store::open(data(), std::move(o)), "open store");
+  }
+  fs::path data() const { return dir_->path() / "data"; }
+  fs::path box_dir(const std::string& account, const std::string& name = "INBOX") {
+    return must(maildir_store::mailbox_dir(data(), account, name));
+  }
+  maildir_store& s() { return *store_; }
+
+  void delivered_file_named_with_uid_and_size_and_dated_by_mtime() {
+    deliver_one(s(), "alice", "hello", "INBOX", {}, test_date(1'000'000'000));
+    deliver_one(s(), "alice", "world!", "INBOX", flags_of(seen | flagged, {"Work"}),
+                test_date(1'100'000'000));
+    const fs::path box = box_dir("alice");
+    CPPUNIT_ASSERT(box.string().find("/accounts/") != std::string::npos);
+    auto in_new = files_in(box / "new");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, in_new.size());
+    const std::string& n = in_new[0];
+    CPPUNIT_ASSERT_MESSAGE(n, n.ends_with(",S=5,U=1"));
+    CPPUNIT_ASSERT_MESSAGE(n, n.find(".test.example,") != std::string::npos);
+    struct stat st {};
+    CPPUNIT_ASSERT_EQUAL(0, ::stat((box / "new" / n).c_str(), &st));
+    CPPUNIT_ASSERT_EQUAL(static_cast<time_t>(1'000'000'000), st.st_mtime);
+    CPPUNIT_ASSERT_EQUAL(std::string("hello"), slurp(box / "new" / n));
+    auto in_cur = files_in(box / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, in_cur.size());
+    CPPUNIT_ASSERT_MESSAGE(in_cur[0], in_cur[0].ends_with(",S=6,U=2:2,FSa"));
+    CPPUNIT_ASSERT_EQUAL(std::string("0 Work\n"), slurp(box / "hamail-keywords"));
+    CPPUNIT_ASSERT(fs::exists(box / "hamail-uidvalidity"));
+    CPPUNIT_ASSERT(fs::exists(box / "hamail-index"));
+
+    auto inbox = must(s().open_mailbox("alice", "INBOX"));
+    const imap_uid one[] = {1};
+    must(inbox->set_flags(one, flag_mode::add, flags_of(answered, {"$Forwarded"})));
+    CPPUNIT_ASSERT(files_in(box / "new").empty());
+    in_cur = files_in(box / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, in_cur.size());
+    CPPUNIT_ASSERT(std::any_of(in_cur.begin(), in_cur.end(),
+                               [](const std::string& f) { return f.ends_with(",U=1:2,PR"); }));
+    // A folder has its marker file.
+    must_ok(s().create_mailbox("alice", "Sent"));
+    CPPUNIT_ASSERT(fs::exists(box_dir("alice", "Sent") / "maildirfolder"));
+    CPPUNIT_ASSERT(verify_clean("alice"));
+  }
+
+  void uids_strictly_increase_across_reopen_even_after_top_expunge() {
+    maildir_options o;
+    o.compact_slack = 0;  // compact after every change: UIDNEXT must survive in the N record
+    open(o);
+    for (int i = 0; i < 3; ++i) deliver_one(s(), "bob", "m");
+    const auto uv = must(s().status("bob", "INBOX")).uid_validity;
+    {
+      auto box = must(s().open_mailbox("bob", "INBOX"));
+      const imap_uid top[] = {3};
+      must(box->expunge(top));
+    }
+    open(o);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, must(s().status("bob", "INBOX")).uid_next);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, deliver_one(s(), "bob", "m").uid);
+    open();
+    CPPUNIT_ASSERT_EQUAL(imap_uid{5}, deliver_one(s(), "bob", "m").uid);
+    CPPUNIT_ASSERT_EQUAL(uv, must(s().status("bob", "INBOX")).uid_validity);
+  }
+
+  void second_open_of_same_store_refused_naming_pid() {
+    auto again = maildir_store::open(data());
+    CPPUNIT_ASSERT(!again);
+    CPPUNIT_ASSERT(again.err().is_temporary());
+    CPPUNIT_ASSERT(again.err().code == errc::already_exists);
+    const std::string pid = "pid " + std::to_string(::getpid());
+    CPPUNIT_ASSERT_MESSAGE(again.err().detail, again.err().detail.find(pid) != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(std::to_string(::getpid()) + "\n", slurp(data() / "hamail-store.lock"));
+    store_.reset();
+    open();  // released with the first store
+  }
+
+  void concurrent_deliveries_share_directory_and_index_syncs() {
+    constexpr int threads = 32;
+    constexpr int per_thread = 10;
+    const auto before = s().counters();
+    std::vector<std::thread> pool;
+    std::atomic<int> failures{0};
+    std::mutex uid_mutex;
+    std::vector<imap_uid> uids;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i) {
+          auto in = s().begin_delivery();
+          if (!in || !in->write("message " + std::to_string(t) + "/" + std::to_string(i))) {
+            ++failures;
+            continue;
+          }
+          auto sealed = in->finish();
+          if (!sealed) {
+            ++failures;
+            continue;
+          }
+          delivery_target target;
+          target.account = "group";
+          auto r = s().deliver(*sealed, std::span<const delivery_target>(&target, 1));
+          if (!r[0]) {
+            ++failures;
+            continue;
+          }
+          std::lock_guard lock(uid_mutex);
+          uids.push_back(r[0]->uid);
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+    CPPUNIT_ASSERT_EQUAL(0, failures.load());
+    constexpr std::uint64_t n = threads * per_thread;
+    std::sort(uids.begin(), uids.end());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{n}, uids.size());
+    for (std::size_t i = 0; i < uids.size(); ++i)
+      CPPUNIT_ASSERT_EQUAL(static_cast<imap_uid>(i + 1), uids[i]);
+    const auto c = s().counters();
+    std::cerr << "group commit: " << n << " deliveries, " << (c.batches - before.batches)
+              << " batches, " << (c.dir_syncs - before.dir_syncs) << " dir syncs, "
+              << (c.index_syncs - before.index_syncs) << " index syncs\n";
+    CPPUNIT_ASSERT_EQUAL(n, c.commits - before.commits);
+    CPPUNIT_ASSERT_EQUAL(n, c.file_syncs - before.file_syncs);
+    // The behaviour under test: committing together, not one sync per message.
+    CPPUNIT_ASSERT(c.batches - before.batches < n);
+    CPPUNIT_ASSERT(c.dir_syncs - before.dir_syncs < n);
+    CPPUNIT_ASSERT(c.index_syncs - before.index_syncs < n);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{n}, files_in(box_dir("group") / "new").size());
+    CPPUNIT_ASSERT(verify_clean("group"));
+  }
+
+  void leader_takes_every_queued_commit_in_one_batch() {
+    std::mutex m;
+    std::vector<std::size_t> sizes;
+    std::atomic<maildir_store*> self{nullptr};
+    std::atomic<bool> armed{false};
+    maildir_options o;
+    o.on_commit_batch = [&](std::size_t n) {
+      if (!armed) return;
+      {
+        std::lock_guard lock(m);
+        sizes.push_back(n);
+        if (sizes.size() != 1) return;
+      }
+      // Hold the first leader until seven more commits wait behind it.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (self.load()->queued_commits() < 7 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    open(o);
+    self = store_.get();
+    deliver_one(s(), "batch", "warm up");  // creates the account outside the measurement
+    armed = true;
+    const auto before = s().counters();
+    std::thread first([&] { deliver_one(s(), "batch", "first"); });
+    for (;;) {
+      {
+        std::lock_guard lock(m);
+        if (!sizes.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::vector<std::thread> rest;
+    for (int i = 0; i < 7; ++i)
+      rest.emplace_back([&, i] { deliver_one(s(), "batch", "m" + std::to_string(i)); });
+    first.join();
+    for (auto& t : rest) t.join();
+    const auto c = s().counters();
+    std::lock_guard lock(m);
+    CPPUNIT_ASSERT((sizes == std::vector<std::size_t>{1, 7}));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{8}, c.commits - before.commits);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, c.batches - before.batches);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, c.dir_syncs - before.dir_syncs);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, c.index_syncs - before.index_syncs);
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{9}, must(s().status("batch", "INBOX")).messages);
+  }
+
+  void torn_last_index_line_truncated_nothing_lost() {
+    for (int i = 0; i < 3; ++i) deliver_one(s(), "carl", "m" + std::to_string(i));
+    store_.reset();
+    const fs::path index = box_dir("carl") / "hamail-index";
+    const std::string good = slurp(index);
+    // A crash mid-append: half a record, no newline.
+    spit(index, good + "A 4 4 - 1000 5 n 1000.M1P1Q9.x,S=5,U=");
+    open();
+    auto snap = must(must(s().open_mailbox("carl", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(good, slurp(index));  // cut back to the last good line
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, deliver_one(s(), "carl", "m").uid);
+    CPPUNIT_ASSERT(verify_clean("carl"));
+
+    // The same with a complete last line that fails its CRC (unwritten block).
+    store_.reset();
+    const std::string good2 = slurp(index);
+    spit(index, good2 + "A 9 9 - 1000 5 n garbage deadbeef\n");
+    open();
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{4}, must(s().status("carl", "INBOX")).messages);
+    CPPUNIT_ASSERT_EQUAL(good2, slurp(index));
+  }
+
+  void mid_file_index_corruption_rebuilds_keeping_uids() {
+    for (int i = 0; i < 5; ++i)
+      deliver_one(s(), "dina", "message " + std::to_string(i), "INBOX", {}, test_date(1000 + i));
+    auto box = must(s().open_mailbox("dina", "INBOX"));
+    const imap_uid some[] = {2, 4};
+    must(box->set_flags(some, flag_mode::add, flags_of(seen, {"Later"})));
+    const auto before = must(box->snapshot());
+    box.reset();
+    store_.reset();
+    const fs::path index = box_dir("dina") / "hamail-index";
+    std::string text = slurp(index);
+    const auto line2 = text.find('\n') + 1;
+    text[line2 + 2] = text[line2 + 2] == '1' ? '7' : '1';  // flip the UID of the first record
+    spit(index, text);
+    open();
+    auto after = must(must(s().open_mailbox("dina", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT(view(before) == view(after));
+    CPPUNIT_ASSERT_EQUAL(before.uid_validity, after.uid_validity);
+    CPPUNIT_ASSERT_EQUAL(before.uid_next, after.uid_next);
+    // New modseqs start above anything the damaged index had handed out.
+    for (const auto& m : after.messages) CPPUNIT_ASSERT(m.modseq > before.highest_modseq);
+    CPPUNIT_ASSERT(after.highest_modseq > before.highest_modseq);
+    CPPUNIT_ASSERT(verify_clean("dina"));
+    CPPUNIT_ASSERT_EQUAL(imap_uid{6}, deliver_one(s(), "dina", "next").uid);
+  }
+
+  void deleted_index_rebuilt_keeping_uids_and_uidvalidity() {
+    for (int i = 0; i < 3; ++i)
+      deliver_one(s(), "emil", "m" + std::to_string(i), "INBOX", {}, test_date(2000 + i));
+    must_ok(s().create_mailbox("emil", "Archive"));
+    deliver_one(s(), "emil", "archived", "Archive", flags_of(seen));
+    auto box = must(s().open_mailbox("emil", "INBOX"));
+    const imap_uid one[] = {1};
+    must(box->set_flags(one, flag_mode::add, flags_of(flagged)));
+    const auto before = must(box->snapshot());
+    const auto archive_before = must(must(s().open_mailbox("emil", "Archive"))->snapshot());
+    box.reset();
+    store_.reset();
+    fs::remove(box_dir("emil") / "hamail-index");
+    fs::remove(box_dir("emil", "Archive") / "hamail-index");
+    open();
+    const auto after = must(must(s().open_mailbox("emil", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT(view(before) == view(after));
+    CPPUNIT_ASSERT_EQUAL(before.uid_validity, after.uid_validity);
+    const auto archive_after = must(must(s().open_mailbox("emil", "Archive"))->snapshot());
+    CPPUNIT_ASSERT(view(archive_before) == view(archive_after));
+    CPPUNIT_ASSERT_EQUAL(archive_before.uid_validity, archive_after.uid_validity);
+    CPPUNIT_ASSERT(verify_clean("emil"));
+
+    // The same through the operator's entry point, on a closed store.
+    store_.reset();
+    fs::remove(box_dir("emil") / "hamail-index");
+    open();
+    auto report = must(s().rebuild_index("emil"));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, report.mailboxes);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{4}, report.messages);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{0}, report.uid_validity_renewed);
+    CPPUNIT_ASSERT(view(before) == view(must(must(s().open_mailbox("emil", "INBOX"))->snapshot())));
+  }
+
+  void lost_uidvalidity_and_index_get_a_new_uidvalidity() {
+    deliver_one(s(), "fay", "a");
+    deliver_one(s(), "fay", "b");
+    const auto uv = must(s().status("fay", "INBOX")).uid_validity;
+    store_.reset();
+    fs::remove(box_dir("fay") / "hamail-index");
+    fs::remove(box_dir("fay") / "hamail-uidvalidity");
+    open();
+    auto report = must(s().rebuild_index("fay"));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, report.uid_validity_renewed);
+    const auto snap = must(must(s().open_mailbox("fay", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT(snap.uid_validity != uv);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{1}, snap.messages[0].uid);  // UIDs still come from the names
+    CPPUNIT_ASSERT(fs::exists(box_dir("fay") / "hamail-uidvalidity"));
+    CPPUNIT_ASSERT(verify_clean("fay"));
+  }
+
+  void lost_uidvalidity_restored_from_index() {
+    deliver_one(s(), "gus", "a");
+    const auto uv = must(s().status("gus", "INBOX")).uid_validity;
+    store_.reset();
+    fs::remove(box_dir("gus") / "hamail-uidvalidity");
+    open();
+    CPPUNIT_ASSERT_EQUAL(uv, must(s().status("gus", "INBOX")).uid_validity);
+    CPPUNIT_ASSERT_EQUAL(std::to_string(uv) + "\n", slurp(box_dir("gus") / "hamail-uidvalidity"));
+  }
+
+  void file_renamed_without_index_record_is_reconciled_with_its_uid() {
+    deliver_one(s(), "hal", "one");
+    deliver_one(s(), "hal", "two");
+    store_.reset();
+    // Crash after the rename into new/ and before the index append: the leader
+    // had given UID 3.
+    const fs::path f = box_dir("hal") / "new" / "1700000000.M1P1Q1.test.example,S=5,U=3";
+    spit(f, "three");
+    ::utimensat(AT_FDCWD, f.c_str(), std::array<timespec, 2>{{{1234, 0}, {1234, 0}}}.data(), 0);
+    open();
+    auto snap = must(must(s().open_mailbox("hal", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{3}, snap.messages[2].uid);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, snap.messages[2].size);
+    CPPUNIT_ASSERT(snap.messages[2].date == test_date(1234));
+    CPPUNIT_ASSERT(snap.messages[2].recent);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, deliver_one(s(), "hal", "four").uid);
+    CPPUNIT_ASSERT(verify_clean("hal"));
+  }
+
+  void foreign_file_without_uid_gets_next_uid_and_is_renamed() {
+    deliver_one(s(), "ida", "one");
+    store_.reset();
+    spit(box_dir("ida") / "cur" / "1600000000.12345.other-mda:2,S", "foreign!");
+    open();
+    auto box = must(s().open_mailbox("ida", "INBOX"));
+    auto snap = must(box->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, snap.messages[1].uid);
+    CPPUNIT_ASSERT(snap.messages[1].flags.has(system_flag::seen));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{8}, snap.messages[1].size);
+    auto cur = files_in(box_dir("ida") / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, cur.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("1600000000.12345.other-mda,S=8,U=2:2,S"), cur[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("foreign!"), read_body(must(box->read_message(2))));
+    CPPUNIT_ASSERT(verify_clean("ida"));
+  }
+
+  void duplicate_uid_files_both_kept_one_renumbered() {
+    deliver_one(s(), "jan", "one");
+    store_.reset();
+    // An operator restored a copy of message 1 from a backup under another name.
+    const fs::path box = box_dir("jan");
+    spit(box / "cur" / "1500000000.M9P9Q9.backup,S=3,U=1:2,S", "one");
+    open();
+    auto snap = must(must(s().open_mailbox("jan", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{1}, snap.messages[0].uid);
+    CPPUNIT_ASSERT(!snap.messages[0].flags.has(system_flag::seen));  // the indexed file kept UID 1
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, snap.messages[1].uid);
+    CPPUNIT_ASSERT(snap.messages[1].flags.has(system_flag::seen));
+    CPPUNIT_ASSERT(verify_clean("jan"));
+  }
+
+  void leftover_tmp_files_ignored_and_cleaned() {
+    deliver_one(s(), "kim", "kept");
+    store_.reset();
+    spit(data() / "tmp" / "1700000000.M1P1Q1.crashed", "half a message");
+    fs::create_directories(data() / "tmp" / "folder.1700000000.M1P1Q2.crashed" / "cur");
+    spit(box_dir("kim") / "tmp" / "1700000000.M1P1Q3.crashed", "staged, never committed");
+    open();
+    CPPUNIT_ASSERT(files_in(data() / "tmp").empty());
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{1}, must(s().status("kim", "INBOX")).messages);
+    CPPUNIT_ASSERT(files_in(box_dir("kim") / "tmp").empty());
+    CPPUNIT_ASSERT(verify_clean("kim"));
+  }
+
+  void vanished_file_expunged_on_open() {
+    deliver_one(s(), "lou", "one");
+    deliver_one(s(), "lou", "two");
+    const auto before = must(must(s().open_mailbox("lou", "INBOX"))->snapshot());
+    store_.reset();
+    for (const auto& f : files_in(box_dir("lou") / "new"))
+      if (f.ends_with(",U=1")) fs::remove(box_dir("lou") / "new" / f);
+    open();
+    auto after = must(must(s().open_mailbox("lou", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, after.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, after.messages[0].uid);
+    CPPUNIT_ASSERT(after.highest_modseq > before.highest_modseq);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{3}, after.uid_next);
+    CPPUNIT_ASSERT(verify_clean("lou"));
+  }
+
+  void flags_changed_by_hand_are_adopted_on_open() {
+    deliver_one(s(), "max", "one");
+    const auto before = must(must(s().open_mailbox("max", "INBOX"))->snapshot());
+    store_.reset();
+    const fs::path box = box_dir("max");
+    const auto name = files_in(box / "new").at(0);
+    fs::rename(box / "new" / name, box / "cur" / (name + ":2,ST"));
+    open();
+    auto after = must(must(s().open_mailbox("max", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT(after.messages[0].flags.has(system_flag::seen));
+    CPPUNIT_ASSERT(after.messages[0].flags.has(system_flag::deleted));
+    CPPUNIT_ASSERT(after.messages[0].modseq > before.highest_modseq);
+    CPPUNIT_ASSERT(verify_clean("max"));
+  }
+
+  void verify_reports_discrepancies_without_repairing() {
+    deliver_one(s(), "ned", "one");
+    deliver_one(s(), "ned", "two");
+    CPPUNIT_ASSERT(verify_clean("ned"));
+    const fs::path box = box_dir("ned");
+    for (const auto& f : files_in(box / "new"))
+      if (f.ends_with(",U=1")) fs::remove(box / "new" / f);
+    spit(box / "new" / "1600000000.1.foreign", "x");
+    fs::create_directories(box / "cur" / "stray-dir");
+    auto found = must(s().verify("ned"));
+    std::multiset<discrepancy::kind_t> kinds;
+    for (const auto& d : found) kinds.insert(d.kind);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, kinds.count(discrepancy::kind_t::indexed_file_missing));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, kinds.count(discrepancy::kind_t::file_without_uid));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, kinds.count(discrepancy::kind_t::stray_file));
+    for (const auto& d : found)
+      if (d.kind == discrepancy::kind_t::indexed_file_missing)
+        CPPUNIT_ASSERT_EQUAL(imap_uid{1}, d.uid);
+    // Nothing was repaired by looking.
+    CPPUNIT_ASSERT(fs::exists(box / "new" / "1600000000.1.foreign"));
+    CPPUNIT_ASSERT_EQUAL(found.size(), must(s().verify("ned")).size());
+    fs::remove(box / "cur" / "stray-dir");
+    must(s().rebuild_index("ned"));
+    CPPUNIT_ASSERT(verify_clean("ned"));
+    auto snap = must(must(s().open_mailbox("ned", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, snap.messages[0].uid);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{3}, snap.messages[1].uid);
+  }
+
+  void rebuild_of_open_mailbox_keeps_uids_and_raises_modseqs() {
+    deliver_one(s(), "olga", "one");
+    deliver_one(s(), "olga", "two", "INBOX", flags_of(seen));
+    auto box = must(s().open_mailbox("olga", "INBOX"));
+    const auto before = must(box->snapshot());
+    auto report = must(s().rebuild_index("olga"));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, report.mailboxes);
+    const auto after = must(box->snapshot());
+    CPPUNIT_ASSERT(view(before) == view(after));
+    for (const auto& m : after.messages) CPPUNIT_ASSERT(m.modseq > before.highest_modseq);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{3}, deliver_one(s(), "olga", "three").uid);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, must(box->snapshot()).messages.size());
+    CPPUNIT_ASSERT(verify_clean("olga"));
+  }
+
+  void rebuild_all_covers_every_account() {
+    for (const char* a : {"p1", "p2", "p3@example.org"}) deliver_one(s(), a, "x");
+    store_.reset();
+    for (const char* a : {"p1", "p2", "p3@example.org"}) fs::remove(box_dir(a) / "hamail-index");
+    open();
+    auto report = must(s().rebuild_all());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, report.mailboxes);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, report.messages);
+    for (const char* a : {"p1", "p2", "p3@example.org"}) CPPUNIT_ASSERT(verify_clean(a));
+  }
+
+  void maildirsize_tracks_deliveries_expunges_and_recalculates() {
+    const quota_limits q{100000, 50};
+    auto deliver_q = [&](std::string_view body, const std::string& mailbox = "INBOX") {
+      auto sealed = seal(s(), body);
+      delivery_target t;
+      t.account = "quin";
+      t.mailbox = mailbox;
+      t.quota = q;
+      return must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    };
+    deliver_q("12345");
+    must_ok(s().create_mailbox("quin", "Folder"));
+    deliver_q("1234567890", "Folder");
+    const fs::path file = box_dir("quin") / "maildirsize";
+    auto usage = [&] {
+      std::string text = slurp(file);
+      std::int64_t bytes = 0;
+      std::int64_t count = 0;
+      std::size_t pos = text.find('\n') + 1;
+      while (pos < text.size()) {
+        const auto nl = text.find('\n', pos);
+        const std::string line = text.substr(pos, nl - pos);
+        bytes += std::stoll(line.substr(0, line.find(' ')));
+        count += std::stoll(line.substr(line.find(' ') + 1));
+        pos = nl + 1;
+      }
+      return std::make_pair(bytes, count);
+    };
+    CPPUNIT_ASSERT_EQUAL(std::string("100000S,50C\n"), slurp(file).substr(0, 12));
+    CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{15}, std::int64_t{2}));
+    auto box = must(s().open_mailbox("quin", "INBOX"));
+    const imap_uid one[] = {1};
+    must(box->expunge(one));
+    CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{10}, std::int64_t{1}));
+    // Over 5120 octets: recalculated from the files on the next check.
+    {
+      std::string text = slurp(file);
+      for (int i = 0; i < 1500; ++i) text += "0 0\n";  // > 5120 octets
+      text += "999 9\n";  // wrong on purpose: recalculation must not trust it
+      spit(file, text);
+    }
+    deliver_q("abc");
+    CPPUNIT_ASSERT_MESSAGE(slurp(file).substr(0, 200), slurp(file).size() < 100);
+    CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{13}, std::int64_t{2}));
+    // Deleting a folder gives its space back.
+    must_ok(s().delete_mailbox("quin", "Folder"));
+    CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{3}, std::int64_t{1}));
+    // A changed limit rewrites the limits line.
+    auto sealed = seal(s(), "z");
+    delivery_target t;
+    t.account = "quin";
+    t.quota = quota_limits{500, 0};
+    must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    CPPUNIT_ASSERT_EQUAL(std::string("500S\n"), slurp(file).substr(0, 5));
+    CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{4}, std::int64_t{2}));
+  }
+
+  void hostile_and_odd_names_stay_inside_the_account() {
+    for (const char* n : {"a.b", "..x", ".hidden", "x/.y", "Tom & Jerry",
+                          "\xe6\x97\xa5\xe6\x9c\xac/\xf0\x9f\x93\xa7"})
+      must_ok(s().create_mailbox("rex", n), n);
+    const std::string hostile[] = {"../x", "a/../../b", "/etc", "INBOX/../../other",
+                                   std::string("a\0b", 3)};
+    for (const auto& n : hostile) CPPUNIT_ASSERT(!s().create_mailbox("rex", n));
+    const fs::path root = box_dir("rex");
+    // Every folder is one directory directly under the account root.
+    std::size_t folders = 0;
+    for (const auto& e : fs::directory_iterator(root)) {
+      const std::string name = e.path().filename().string();
+      if (name[0] != '.') {
+        CPPUNIT_ASSERT_MESSAGE(
+            name,
+            (std::set<std::string>{"cur", "new", "tmp", "hamail-index", "hamail-uidvalidity"}.count(
+                name)));
+        continue;
+      }
+      ++folders;
+      CPPUNIT_ASSERT(fs::exists(e.path() / "maildirfolder"));
+    }
+    CPPUNIT_ASSERT_EQUAL(std::size_t{8}, folders);  // six names plus the parents "x" and "日本"
+    // Nothing outside accounts/<h2>/<account>/ besides the store's own entries.
+    for (const auto& e : fs::directory_iterator(data())) {
+      const std::string name = e.path().filename().string();
+      CPPUNIT_ASSERT_MESSAGE(name, name == "accounts" || name == "tmp" ||
+                                       name == "hamail-store.lock" ||
+                                       name == "hamail-uidvalidity-last");
+    }
+    CPPUNIT_ASSERT(files_in(dir_->path()).size() == 1);  // only data/
+    auto list = must(s().list_mailboxes("rex"));
+    CPPUNIT_ASSERT_EQUAL(std::size_t{9}, list.size());
+    must_ok(s().rename_mailbox("rex", "a.b", "c.d"));
+    CPPUNIT_ASSERT(fs::exists(root / ".c&AC4-d"));
+  }
+
+  void keywords_survive_reopen() {
+    deliver_one(s(), "sue", "x", "INBOX", flags_of(0, {"Alpha", "Beta"}));
+    auto box = must(s().open_mailbox("sue", "INBOX"));
+    const imap_uid one[] = {1};
+    must(box->set_flags(one, flag_mode::remove, flags_of(0, {"alpha"})));
+    must(box->set_flags(one, flag_mode::add, flags_of(0, {"Gamma"})));
+    box.reset();
+    open();
+    auto m = must(must(s().open_mailbox("sue", "INBOX"))->snapshot()).messages.at(0);
+    CPPUNIT_ASSERT((std::set<std::string>(m.flags.keywords.begin(), m.flags.keywords.end()) ==
+                    std::set<std::string>{"Beta", "Gamma"}));
+  }
+
+  void unfinished_and_used_tmp_bodies_are_removed() {
+    {
+      auto in = must(s().begin_delivery());
+      must_ok(in.write("abandoned"));
+      CPPUNIT_ASSERT_EQUAL(std::size_t{1}, files_in(data() / "tmp").size());
+    }
+    CPPUNIT_ASSERT(files_in(data() / "tmp").empty());
+    {
+      auto sealed = seal(s(), "kept");
+      delivery_target t;
+      t.account = "tim";
+      must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+      CPPUNIT_ASSERT_EQUAL(std::size_t{1}, files_in(data() / "tmp").size());
+    }
+    CPPUNIT_ASSERT(files_in(data() / "tmp").empty());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, files_in(box_dir("tim") / "new").size());
+    CPPUNIT_ASSERT(files_in(box_dir("tim") / "tmp").empty());
+  }
+
+  void compaction_bounds_the_index_and_keeps_state() {
+    maildir_options o;
+    o.compact_slack = 5;
+    open(o);
+    for (int i = 0; i < 3; ++i) deliver_one(s(), "uli", "m");
+    auto box = must(s().open_mailbox("uli", "INBOX"));
+    const imap_uid all[] = {1, 2, 3};
+    for (int i = 0; i < 40; ++i)
+      must(box->set_flags(all, i % 2 ? flag_mode::remove : flag_mode::add, flags_of(seen)));
+    const auto before = must(box->snapshot());
+    const std::string index = slurp(box_dir("uli") / "hamail-index");
+    CPPUNIT_ASSERT_MESSAGE(std::to_string(count_lines(index)), count_lines(index) <= 3 * 2 + 5 + 3);
+    box.reset();
+    open(o);
+    const auto after = must(must(s().open_mailbox("uli", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT(view(before) == view(after));
+    CPPUNIT_ASSERT_EQUAL(before.highest_modseq, after.highest_modseq);
+    for (std::size_t i = 0; i < before.messages.size(); ++i)
+      CPPUNIT_ASSERT_EQUAL(before.messages[i].modseq, after.messages[i].modseq);
+  }
+
+  void rename_keeps_open_sessions_working() {
+    must_ok(s().create_mailbox("val", "Old/Child"));
+    deliver_one(s(), "val", "x", "Old");
+    auto box = must(s().open_mailbox("val", "Old"));
+    auto child = must(s().open_mailbox("val", "Old/Child"));
+    must_ok(s().rename_mailbox("val", "Old", "New"));
+    CPPUNIT_ASSERT_EQUAL(std::string("New"), box->name());
+    CPPUNIT_ASSERT_EQUAL(std::string("New/Child"), child->name());
+    const imap_uid one[] = {1};
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1},
+                         must(box->set_flags(one, flag_mode::add, flags_of(seen))).changed.size());
+    deliver_one(s(), "val", "y", "New");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, must(box->snapshot()).messages.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("x"), read_body(must(box->read_message(1))));
+    CPPUNIT_ASSERT(verify_clean("val"));
+  }
+
+ private:
+  bool verify_clean(const std::string& account) {
+    auto found = must(s().verify(account), "verify " + account);
+    for (const auto& d : found)
+      std::cerr << "discrepancy: " << d.mailbox << " uid " << d.uid << " kind "
+                << static_cast<int>(d.kind) << ": " << d.detail << "\n";
+    return found.empty();
+  }
+  std::unique_ptr<hamail::test::temp_dir> dir_;
+  std::unique_ptr<maildir_store> store_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(maildir_store_test);
+
+}  // namespace hamail::store

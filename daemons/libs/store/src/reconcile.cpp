@@ -1,0 +1,200 @@
+// Reconciling an index with the message files: the files are the truth.
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+
+#include "maildir_impl.hpp"
+#include "posix_io.hpp"
+
+namespace hamail::store::detail {
+
+namespace {
+
+struct disk_file {
+  std::string name;
+  bool in_new_dir = false;
+  message_name parsed;
+  std::int64_t mtime = 0;
+  std::uint64_t st_size = 0;
+  std::string relpath() const { return (in_new_dir ? "new/" : "cur/") + name; }
+  // A message stays in new/ only while it has no flags.
+  bool target_in_new() const { return in_new_dir && parsed.flags.empty(); }
+};
+
+discrepancy make_discrepancy(discrepancy::kind_t kind, const std::string& mailbox, imap_uid uid,
+                             std::string detail) {
+  discrepancy d;
+  d.kind = kind;
+  d.mailbox = mailbox;
+  d.uid = uid;
+  d.detail = std::move(detail);
+  return d;
+}
+
+}  // namespace
+
+result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
+                                    const std::string& mailbox_name, bool apply) {
+  reconcile_outcome out;
+  using kind = discrepancy::kind_t;
+
+  std::vector<disk_file> files;
+  for (const bool is_new : {true, false}) {
+    const fs::path sub = dir / (is_new ? "new" : "cur");
+    auto entries = posix::list_dir(sub);
+    if (!entries) return std::move(entries).err();
+    for (auto& e : *entries) {
+      auto parsed = e.is_regular ? parse_message_name(e.name) : std::nullopt;
+      if (!parsed) {
+        // Hidden files are other tools' business; anything else is worth a look.
+        if (e.name.empty() || e.name.front() != '.')
+          out.found.push_back(make_discrepancy(kind::stray_file, mailbox_name, 0,
+                                               std::string(is_new ? "new/" : "cur/") + e.name));
+        continue;
+      }
+      struct stat sb {};
+      if (::stat((sub / e.name).c_str(), &sb) != 0) continue;  // vanished while listing
+      files.push_back({std::move(e.name), is_new, std::move(*parsed),
+                       static_cast<std::int64_t>(sb.st_mtime),
+                       static_cast<std::uint64_t>(sb.st_size)});
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const disk_file& a, const disk_file& b) {
+    return std::tie(a.in_new_dir, a.name) < std::tie(b.in_new_dir, b.name);
+  });
+
+  // Which file speaks for each UID; the rest need a new UID.
+  std::map<imap_uid, std::vector<disk_file*>> by_uid;
+  std::vector<disk_file*> needs_uid;
+  std::vector<bool> duplicate;  // parallel to needs_uid
+  for (auto& f : files) {
+    if (f.parsed.uid)
+      by_uid[*f.parsed.uid].push_back(&f);
+    else
+      needs_uid.push_back(&f), duplicate.push_back(false);
+  }
+  std::map<imap_uid, disk_file*> chosen;
+  for (auto& [uid, group] : by_uid) {
+    const index_entry* e = st.find(uid);
+    disk_file* pick = group.front();
+    if (e != nullptr) {
+      auto it = std::find_if(group.begin(), group.end(),
+                             [&](disk_file* f) { return f->parsed.base == e->base; });
+      if (it != group.end()) pick = *it;
+    }
+    chosen[uid] = pick;
+    for (disk_file* f : group)
+      if (f != pick) needs_uid.push_back(f), duplicate.push_back(true);
+  }
+
+  // Index entries whose file vanished are expunged.
+  std::vector<imap_uid> gone;
+  for (const auto& e : st.entries)
+    if (!chosen.count(e.uid)) gone.push_back(e.uid);
+  for (imap_uid uid : gone) {
+    out.found.push_back(
+        make_discrepancy(kind::indexed_file_missing, mailbox_name, uid, st.find(uid)->relpath()));
+    const mod_seq ms = ++st.highest_modseq;
+    st.erase(uid);
+    out.records.push_back(expunge_record(uid, ms));
+  }
+
+  struct rename_op {
+    fs::path from, to;
+    bool new_dir;
+  };
+  std::vector<rename_op> first_renames;  // files moving to a new UID: done first, they free names
+  std::vector<rename_op> renames;
+
+  // Files with a UID: update known entries, add unknown ones.
+  for (auto& [uid, f] : chosen) {
+    index_entry* e = st.find(uid);
+    const bool in_new = f->target_in_new();
+    if (e == nullptr) {
+      out.found.push_back(
+          make_discrepancy(kind::file_not_indexed, mailbox_name, uid, f->relpath()));
+      index_entry ne;
+      ne.uid = uid;
+      ne.modseq = ++st.highest_modseq;
+      ne.flags = f->parsed.flags;
+      ne.date = f->mtime;
+      ne.size = f->parsed.size.value_or(f->st_size);
+      ne.in_new = in_new;
+      ne.recent = in_new;
+      ne.base = f->parsed.base;
+      if (uid >= st.uid_next) st.uid_next = uid + 1;
+      out.records.push_back(add_record(ne));
+      st.insert(std::move(ne));
+      e = st.find(uid);
+    } else {
+      if (e->flags != f->parsed.flags) {
+        out.found.push_back(make_discrepancy(kind::metadata_mismatch, mailbox_name, uid,
+                                             "flags '" + flag_letters(e->flags) + "' in index, '" +
+                                                 flag_letters(f->parsed.flags) + "' in " +
+                                                 f->relpath()));
+        e->flags = f->parsed.flags;
+        e->modseq = ++st.highest_modseq;
+        e->in_new = false;
+        out.records.push_back(flags_record(uid, e->modseq, e->flags));
+      }
+      if (e->in_new != in_new || e->base != f->parsed.base) {
+        out.found.push_back(
+            make_discrepancy(kind::metadata_mismatch, mailbox_name, uid,
+                             "index says " + e->relpath() + ", file is " + f->relpath()));
+        e->in_new = in_new;
+        e->base = f->parsed.base;
+        if (!in_new) e->recent = false;
+        out.records.push_back(move_record(uid, e->in_new, e->base));
+      }
+    }
+    const std::string canonical = e->relpath();
+    if (canonical != f->relpath())
+      renames.push_back({dir / f->relpath(), dir / canonical, in_new || f->in_new_dir});
+  }
+
+  // Files without a usable UID get new ones, oldest first.
+  std::vector<std::size_t> order(needs_uid.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(needs_uid[a]->mtime, needs_uid[a]->name) <
+           std::tie(needs_uid[b]->mtime, needs_uid[b]->name);
+  });
+  for (std::size_t i : order) {
+    disk_file* f = needs_uid[i];
+    out.found.push_back(
+        make_discrepancy(duplicate[i] ? kind::duplicate_uid : kind::file_without_uid, mailbox_name,
+                         f->parsed.uid.value_or(0), f->relpath()));
+    if (st.uid_next == 0) {
+      return error::internal_error("UID space exhausted in " + dir.string());
+    }
+    index_entry ne;
+    ne.uid = st.uid_next++;
+    ne.modseq = ++st.highest_modseq;
+    ne.flags = f->parsed.flags;
+    ne.date = f->mtime;
+    ne.size = f->parsed.size.value_or(f->st_size);
+    ne.in_new = f->target_in_new();
+    ne.recent = ne.in_new;
+    ne.base = base_with_size_and_uid(f->parsed.base, ne.size, ne.uid);
+    first_renames.push_back({dir / f->relpath(), dir / ne.relpath(), ne.in_new || f->in_new_dir});
+    out.records.push_back(add_record(ne));
+    st.insert(std::move(ne));
+    ++out.uids_assigned;
+  }
+
+  if (!apply) return out;
+  for (auto* list : {&first_renames, &renames}) {
+    for (const auto& op : *list) {
+      auto r = posix::rename_noreplace(op.from, op.to);
+      if (!r) return std::move(r).err();
+      (op.new_dir ? out.touched_new : out.touched_cur) = true;
+      // A move between new/ and cur/ changes both.
+      if (op.from.parent_path() != op.to.parent_path()) out.touched_new = out.touched_cur = true;
+    }
+  }
+  return out;
+}
+
+}  // namespace hamail::store::detail
