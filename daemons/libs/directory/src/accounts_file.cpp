@@ -45,18 +45,16 @@ result<void> load_accounts_file(const std::filesystem::path& path, memory_direct
     a.primary_address = normalize_address(s.require_string("address"));
     a.login = s.get_string("login", "");
     for (auto& alias : s.get_string_list("aliases")) a.aliases.push_back(normalize_address(alias));
-    for (const auto& addr : std::vector<std::string>{a.primary_address}) {
-      if (!addr.empty() && !plausible_address(addr)) s.add_problem("address", "not a mail address");
+    if (!a.primary_address.empty() && !plausible_address(a.primary_address)) {
+      s.add_problem("address", "not a mail address");
     }
     for (const auto& addr : a.aliases) {
       if (!plausible_address(addr))
         s.add_problem("aliases", "not a mail address: " + config::quote(addr));
     }
-    for (const auto& addr : [&] {
-           auto all = a.aliases;
-           all.push_back(a.primary_address);
-           return all;
-         }()) {
+    std::vector<std::string> all = a.aliases;
+    all.push_back(a.primary_address);
+    for (const auto& addr : all) {
       if (!addr.empty() && !addresses.insert(addr).second) {
         s.add_problem("address", "address " + config::quote(addr) + " belongs to two accounts");
       }

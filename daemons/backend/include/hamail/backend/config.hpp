@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "hamail/core/result.hpp"
+#include "hamail/core/server_settings.hpp"
+
+namespace hamail::backend {
+
+/// Which store this daemon serves and where it keeps its files (`[store]`).
+struct store_settings {
+  std::string name;                ///< the store's name as the directory records it
+  std::filesystem::path data_dir;  ///< the store's volume (DRBD-backed in production)
+  std::string hostname;  ///< for greetings, Received and Maildir names; default: gethostname
+  std::filesystem::path
+      runtime_dir;                 ///< pid file and bound-listener list; default /run/hamail/<name>
+  std::filesystem::path pid_file;  ///< default <runtime_dir>/hamail-backend.pid
+  bool fsync = true;               ///< false only for throwaway test stores
+  unsigned blocking_threads = 8;   ///< threads for store I/O and password hashing
+};
+
+/// SMTP/LMTP intake policy (`[smtp]`).
+struct smtp_settings {
+  std::uint64_t max_message_size = 50ull << 20;  ///< octets; advertised as SIZE
+  std::size_t max_recipients = 100;              ///< per transaction
+  std::size_t max_errors = 20;                   ///< bad commands before 421 and close
+  bool bare_newlines_normalize = false;          ///< false: reject messages with bare LF/CR
+  std::size_t max_line_length = 10000;           ///< octets per body line incl. CRLF
+  bool auth_without_tls = false;                 ///< allow AUTH PLAIN/LOGIN over plain text
+  std::string recipient_delimiter = "+";         ///< sub-address delimiters; empty: none
+  std::string postmaster;                        ///< where RCPT TO:<Postmaster> goes
+  bool accept_other_stores = false;              ///< deliver for accounts placed on another store
+};
+
+/// Default quota and what exceeding it answers (`[quota]`).
+struct quota_settings {
+  std::uint64_t default_bytes = 0;     ///< 0 = unlimited
+  std::uint64_t default_messages = 0;  ///< 0 = unlimited
+  bool permanent = false;              ///< over quota: 552 5.2.2 instead of 452 4.2.2
+};
+
+/// Where accounts come from (`[directory]`).
+struct directory_settings {
+  std::string type = "file";            ///< "file" (until the LDAP directory is configured)
+  std::filesystem::path accounts_file;  ///< TOML [[account]] list for type "file"
+};
+
+/// The whole configuration of one hamail-backend instance.
+struct backend_config {
+  std::filesystem::path file;  ///< where it was read from
+  store_settings store;
+  smtp_settings smtp;
+  quota_settings quota;
+  directory_settings directory;
+  server_settings server;
+};
+
+/// Reads and validates a backend configuration file. The error's detail lists
+/// every problem as "file:line: key: reason", one per line.
+result<backend_config> load_backend_config(const std::filesystem::path& path);
+
+}  // namespace hamail::backend

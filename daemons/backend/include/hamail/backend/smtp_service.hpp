@@ -1,0 +1,26 @@
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "hamail/backend/config.hpp"
+#include "hamail/directory/directory.hpp"
+#include "hamail/net/server.hpp"
+#include "hamail/store/store.hpp"
+
+namespace hamail::backend {
+
+/// What every SMTP/LMTP session of one backend shares. Outlives the sessions.
+struct smtp_context {
+  const backend_config& config;
+  store::mail_store& store;
+  directory::directory& directory;
+  boost::asio::thread_pool& blocking;  ///< for store calls and password checks
+};
+
+/// The protocol factories for the listener protocols "smtp" (MX intake),
+/// "submission" (AUTH required before MAIL) and "lmtp" (RFC 2033).
+net::protocol_factories smtp_protocols(smtp_context& ctx);
+
+}  // namespace hamail::backend

@@ -1,0 +1,110 @@
+#include "hamail/backend/config.hpp"
+
+#include <unistd.h>
+
+#include <array>
+
+#include "hamail/core/config.hpp"
+
+namespace hamail::backend {
+
+namespace {
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) return "localhost";
+  return buf.data();
+}
+
+bool valid_store_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void read_store(config::section& root, store_settings& out) {
+  auto s = root.table("store");
+  if (!s) {
+    root.add_problem("store", "missing required table [store]");
+    return;
+  }
+  out.name = s->require_string("name");
+  if (!out.name.empty() && !valid_store_name(out.name)) {
+    s->add_problem("name", "store names use a-z, 0-9, '-' and '_' (1 to 64 characters)");
+  }
+  out.data_dir = s->require_string("data_dir");
+  if (!out.data_dir.empty() && !out.data_dir.is_absolute()) {
+    s->add_problem("data_dir", "must be an absolute path");
+  }
+  out.hostname = s->get_string("hostname", host_name());
+  out.runtime_dir = s->get_string("runtime_dir", "/run/hamail/" + out.name);
+  out.pid_file = s->get_string("pid_file", (out.runtime_dir / "hamail-backend.pid").string());
+  out.fsync = s->get_bool("fsync", true);
+  out.blocking_threads = static_cast<unsigned>(s->get_integer("blocking_threads", 8, 1, 256));
+}
+
+void read_smtp(config::section& root, smtp_settings& out) {
+  auto s = root.table("smtp");
+  if (!s) return;
+  out.max_message_size = s->get_size("max_message_size", out.max_message_size);
+  if (out.max_message_size < 1024) s->add_problem("max_message_size", "must be at least 1KiB");
+  out.max_recipients = static_cast<std::size_t>(s->get_integer("max_recipients", 100, 1, 100000));
+  out.max_errors = static_cast<std::size_t>(s->get_integer("max_errors", 20, 1, 1000));
+  out.bare_newlines_normalize =
+      s->get_enum("bare_newlines", {"reject", "normalize"}, "reject") == "normalize";
+  out.max_line_length =
+      static_cast<std::size_t>(s->get_integer("max_line_length", 10000, 1000, 1 << 20));
+  out.auth_without_tls = s->get_bool("auth_without_tls", false);
+  out.recipient_delimiter = s->get_string("recipient_delimiter", "+");
+  out.postmaster = s->get_string("postmaster", "");
+  out.accept_other_stores = s->get_bool("accept_other_stores", false);
+}
+
+void read_quota(config::section& root, quota_settings& out) {
+  auto s = root.table("quota");
+  if (!s) return;
+  out.default_bytes = s->get_size("default_bytes", 0);
+  out.default_messages =
+      static_cast<std::uint64_t>(s->get_integer("default_messages", 0, 0, INT64_MAX));
+  out.permanent = s->get_enum("over_quota", {"temporary", "permanent"}, "temporary") == "permanent";
+}
+
+void read_directory(config::section& root, directory_settings& out) {
+  auto s = root.table("directory");
+  if (!s) {
+    root.add_problem("directory", "missing required table [directory]");
+    return;
+  }
+  out.type = s->get_enum("type", {"file"}, "file");
+  if (out.type == "file") {
+    out.accounts_file = s->require_string("accounts_file");
+    if (!out.accounts_file.empty() && !out.accounts_file.is_absolute()) {
+      s->add_problem("accounts_file", "must be an absolute path");
+    }
+  }
+}
+
+}  // namespace
+
+result<backend_config> load_backend_config(const std::filesystem::path& path) {
+  auto doc = config::document::load_file(path);
+  if (!doc) return std::move(doc).err();
+  backend_config cfg;
+  cfg.file = path;
+  auto root = doc->root();
+  read_store(root, cfg.store);
+  read_smtp(root, cfg.smtp);
+  read_quota(root, cfg.quota);
+  read_directory(root, cfg.directory);
+  read_server_settings(root, {"smtp", "submission", "lmtp"}, cfg.server);
+  doc->finish();
+  if (!doc->ok()) {
+    return error::permanent(errc::config_error, "invalid configuration", doc->report());
+  }
+  return cfg;
+}
+
+}  // namespace hamail::backend

@@ -1,0 +1,195 @@
+#include "hamail/backend/daemon.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "hamail/backend/smtp_service.hpp"
+#include "hamail/core/log.hpp"
+#include "hamail/directory/accounts_file.hpp"
+#include "hamail/net/server.hpp"
+#include "hamail/net/signals.hpp"
+#include "hamail/store/maildir_store.hpp"
+#include "hamail/tls/context_store.hpp"
+
+namespace hamail::backend {
+
+namespace {
+
+/// Writes `text` to `path` atomically (temporary file, fsync, rename).
+bool write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  const auto tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+store::maildir_options store_options(const backend_config& cfg) {
+  store::maildir_options o;
+  o.hostname = cfg.store.hostname;
+  o.fsync = cfg.store.fsync;
+  o.default_quota.bytes = cfg.quota.default_bytes;
+  o.default_quota.messages = cfg.quota.default_messages;
+  return o;
+}
+
+int open_store(const backend_config& cfg, std::unique_ptr<store::maildir_store>& out) {
+  auto st = store::maildir_store::open(cfg.store.data_dir, store_options(cfg));
+  if (!st) {
+    log::critical("cannot open store {} at {}: {}", cfg.store.name, cfg.store.data_dir.string(),
+                  st.err().describe());
+    return st.err().code == errc::already_exists ? exit_temp : exit_os;
+  }
+  out = std::move(*st);
+  return exit_ok;
+}
+
+void configure_logging(const backend_config& cfg) {
+  auto opts = cfg.server.log;
+  opts.ident = "hamail-backend[" + cfg.store.name + "]";
+  log::configure(opts);
+}
+
+}  // namespace
+
+int run_daemon(const backend_config& cfg) {
+  configure_logging(cfg);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.store.runtime_dir, ec);
+  if (ec) {
+    log::critical("cannot create runtime directory {}: {}", cfg.store.runtime_dir.string(),
+                  ec.message());
+    return exit_os;
+  }
+
+  directory::memory_directory accounts;
+  if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
+    log::critical("accounts file: {}", r.err().detail);
+    return exit_config;
+  }
+
+  std::unique_ptr<store::maildir_store> st;
+  if (int rc = open_store(cfg, st); rc != exit_ok) return rc;
+
+  std::unique_ptr<tls::context_store> tls_store;
+  if (cfg.server.tls.configured()) {
+    auto t = tls::context_store::open(cfg.server.tls);
+    if (!t) {
+      log::critical("TLS: {}", t.err().describe());
+      return exit_config;
+    }
+    tls_store = std::move(*t);
+  }
+
+  boost::asio::io_context io(1);
+  boost::asio::thread_pool blocking(cfg.store.blocking_threads);
+  smtp_context ctx{cfg, *st, accounts, blocking};
+  net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
+                  smtp_protocols(ctx));
+  if (auto r = srv.listen(); !r) {
+    log::critical("{}", r.err().describe());
+    return exit_unavailable;
+  }
+
+  // What is bound, for tests (port 0), the resource agent and operators.
+  std::string bound;
+  const auto endpoints = srv.bound_endpoints();
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    const auto& l = cfg.server.listeners[i];
+    bound += (l.name.empty() ? l.protocol : l.name) + " " + l.protocol + " " +
+             endpoints[i].address().to_string() + " " + std::to_string(endpoints[i].port()) + "\n";
+  }
+  const auto listeners_file = cfg.store.runtime_dir / "listeners";
+  if (!write_file_atomically(listeners_file, bound) ||
+      !write_file_atomically(cfg.store.pid_file, std::to_string(::getpid()) + "\n")) {
+    log::critical("cannot write {} or {}", listeners_file.string(), cfg.store.pid_file.string());
+    return exit_os;
+  }
+
+  net::signal_handler signals(io, srv, tls_store.get(), cfg.server.limits.drain_timeout);
+  signals.on_reload([&cfg, &accounts] {
+    directory::memory_directory fresh;
+    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, fresh); !r) {
+      log::error("SIGHUP: accounts file not reloaded: {}", r.err().detail);
+      return;
+    }
+    // Re-read into the live directory: accounts are replaced one by one.
+    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
+      log::error("SIGHUP: accounts file reload failed: {}", r.err().detail);
+      return;
+    }
+    log::notice("SIGHUP: accounts file reloaded");
+  });
+  if (auto r = signals.start(); !r) {
+    log::critical("signals: {}", r.err().describe());
+    return exit_software;
+  }
+
+  log::notice("store {} serving {} on {} listener(s), data in {}", cfg.store.name,
+              cfg.store.hostname, endpoints.size(), cfg.store.data_dir.string());
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        co_await srv.run();
+        signals.stop();
+      },
+      boost::asio::detached);
+  io.run();
+  blocking.join();
+  ::unlink(listeners_file.c_str());
+  ::unlink(cfg.store.pid_file.c_str());
+  log::notice("store {} stopped", cfg.store.name);
+  return exit_ok;
+}
+
+int rebuild_indexes(const backend_config& cfg, const std::string& account) {
+  configure_logging(cfg);
+  std::unique_ptr<store::maildir_store> st;
+  if (int rc = open_store(cfg, st); rc != exit_ok) return rc;
+  auto r = account.empty() ? st->rebuild_all() : st->rebuild_index(account);
+  if (!r) {
+    std::fprintf(stderr, "rebuild failed: %s\n", r.err().describe().c_str());
+    return exit_os;
+  }
+  std::printf(
+      "rebuilt %zu mailbox(es), %zu message(s); %zu UID(s) assigned; %zu UIDVALIDITY renewed\n",
+      r->mailboxes, r->messages, r->uids_assigned, r->uid_validity_renewed);
+  for (const auto& n : r->notes) std::printf("  %s\n", n.c_str());
+  return exit_ok;
+}
+
+int verify_indexes(const backend_config& cfg, const std::string& account) {
+  configure_logging(cfg);
+  std::unique_ptr<store::maildir_store> st;
+  if (int rc = open_store(cfg, st); rc != exit_ok) return rc;
+  auto r = st->verify(account);
+  if (!r) {
+    std::fprintf(stderr, "verify failed: %s\n", r.err().describe().c_str());
+    return exit_os;
+  }
+  for (const auto& d : *r) {
+    std::printf("%s uid %u: %s\n", d.mailbox.c_str(), d.uid, d.detail.c_str());
+  }
+  std::printf("%zu discrepanc%s\n", r->size(), r->size() == 1 ? "y" : "ies");
+  return r->empty() ? exit_ok : 1;
+}
+
+}  // namespace hamail::backend

@@ -1,0 +1,154 @@
+#pragma once
+
+// One SMTP/LMTP session of hamail-backend. The loop lives in session.cpp; each
+// command has its own cmd_*.cpp; command_table.cpp wires verbs to handlers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "hamail/backend/smtp_service.hpp"
+#include "hamail/directory/account.hpp"
+#include "hamail/net/connection.hpp"
+#include "hamail/protocol/smtp/command_parser.hpp"
+#include "hamail/protocol/smtp/data_reader.hpp"
+#include "hamail/protocol/smtp/reply.hpp"
+#include "hamail/store/store.hpp"
+
+namespace hamail::backend::smtp_session_detail {
+
+using boost::asio::awaitable;
+
+/// Which listener flavour the session serves.
+enum class flavour {
+  smtp,        ///< MX intake: mail for local accounts, AUTH optional
+  submission,  ///< AUTH required before MAIL
+  lmtp,        ///< RFC 2033: LHLO, one reply per recipient after DATA
+};
+
+/// An accepted recipient.
+struct recipient {
+  std::string address;  ///< as the client gave it (for Received "for")
+  std::string account;  ///< owning account id
+  store::quota_limits quota;
+};
+
+/// The mail transaction between MAIL and the end of DATA/BDAT LAST.
+struct transaction {
+  smtp::mail_command mail;
+  std::vector<recipient> recipients;
+  std::size_t rcpt_commands = 0;                ///< RCPTs tried, accepted or not
+  std::optional<store::incoming_message> body;  ///< BDAT: the message being received
+  std::optional<smtp::bdat_filter> bdat;
+  bool bdat_failed = false;         ///< an earlier BDAT of this transaction failed
+  std::optional<error> body_error;  ///< first store write error while receiving
+};
+
+/// Writes body chunks into the message being received, keeping the first error
+/// (the body is still read to its end; the error is answered then).
+class store_sink final : public smtp::output_sink {
+ public:
+  store_sink(store::incoming_message& m, std::optional<error>& err) : m_(m), err_(err) {}
+  void write(std::string_view chunk) override {
+    if (err_) return;
+    auto r = m_.write(chunk);
+    if (!r) err_ = std::move(r).err();
+  }
+
+ private:
+  store::incoming_message& m_;
+  std::optional<error>& err_;
+};
+
+/// Why the command loop stops.
+enum class ending { none, quit, closed };
+
+/// The whole state of one session; handlers in cmd_*.cpp work on it.
+class session {
+ public:
+  session(smtp_context& ctx, flavour f, net::connection& conn);
+  /// Runs the session to its end.
+  awaitable<void> run();
+
+  // --- shared by the command handlers ---
+  smtp_context& ctx;
+  const backend_config& cfg;
+  net::connection& conn;
+  const flavour kind;
+  std::string helo;           ///< HELO/EHLO/LHLO argument; empty before it
+  bool esmtp = false;         ///< EHLO or LHLO was used
+  std::string authenticated;  ///< login name once AUTH succeeded
+  std::optional<transaction> tx;
+  ending end = ending::none;
+  std::size_t errors = 0;
+  std::uint64_t messages = 0;  ///< accepted so far, for ids
+
+  /// Queues a reply; replies go out when the input holds no further command
+  /// (RFC 2920 pipelining) or at flush().
+  void reply(const smtp::reply& r);
+  /// Queues a reply from the status table.
+  void reply(const smtp::status_code& s) { reply(smtp::reply(s)); }
+  /// Sends queued replies; on failure the session ends.
+  awaitable<bool> flush();
+  /// Counts a client error; past the limit sends 421 and ends the session.
+  void count_error();
+  /// Reads at least one more octet into the input buffer. On timeout or drain
+  /// it queues the goodbye and ends the session; returns false then.
+  awaitable<bool> fill(net::read_mode mode);
+  /// Input received and not yet consumed.
+  std::string_view pending() const { return std::string_view(in_).substr(in_pos_); }
+  /// Marks `n` octets of pending() as consumed.
+  void consume(std::size_t n);
+  /// Drops all pending input (STARTTLS: bytes sent before the handshake are never used).
+  void discard_input();
+  /// Reads one line (SASL responses) within the AUTH line limit; nullopt when the
+  /// session ended or the line was refused (reply already queued).
+  awaitable<std::optional<std::string>> read_line();
+  /// Resets the mail transaction (RSET, after a message, after STARTTLS).
+  void reset_transaction();
+  /// The parser, for STARTTLS and SMTPUTF8 transactions.
+  smtp::command_parser& parser() { return parser_; }
+  /// Limits for message bodies from the configuration.
+  smtp::data_limits body_limits() const;
+  /// The next message id ("<session id>.<n>").
+  std::string next_message_id();
+  /// Return-Path and Received header fields for the current transaction.
+  std::string trace_headers(std::string_view message_id) const;
+  /// Receives the message through the store and answers (one reply, or one per
+  /// recipient for LMTP). `body` is sealed here.
+  awaitable<void> deliver(store::incoming_message body, const smtp::data_result& verdict);
+
+ private:
+  awaitable<void> dispatch(const smtp::command& cmd);
+
+  smtp::command_parser parser_;
+  std::string in_;
+  std::size_t in_pos_ = 0;
+  std::string out_;
+};
+
+// Command handlers: one file each.
+awaitable<void> cmd_helo(session& s, const smtp::helo_command& c);
+awaitable<void> cmd_ehlo(session& s, const smtp::ehlo_command& c);
+awaitable<void> cmd_lhlo(session& s, const smtp::lhlo_command& c);
+awaitable<void> cmd_mail(session& s, const smtp::mail_command& c);
+awaitable<void> cmd_rcpt(session& s, const smtp::rcpt_command& c);
+awaitable<void> cmd_data(session& s, const smtp::data_command& c);
+awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c);
+awaitable<void> cmd_rset(session& s, const smtp::rset_command& c);
+awaitable<void> cmd_noop(session& s, const smtp::noop_command& c);
+awaitable<void> cmd_quit(session& s, const smtp::quit_command& c);
+awaitable<void> cmd_vrfy(session& s, const smtp::vrfy_command& c);
+awaitable<void> cmd_expn(session& s, const smtp::expn_command& c);
+awaitable<void> cmd_help(session& s, const smtp::help_command& c);
+awaitable<void> cmd_starttls(session& s, const smtp::starttls_command& c);
+awaitable<void> cmd_auth(session& s, const smtp::auth_command& c);
+
+/// The EHLO/LHLO extension list for the session's current state.
+std::vector<std::string> extensions(const session& s);
+
+}  // namespace hamail::backend::smtp_session_detail
