@@ -1,0 +1,181 @@
+"""Test harness: runs a real hamail-backend on loopback, with its own
+certificate authority, accounts file and store directory, and stops exactly the
+process it started (by pid)."""
+
+import base64
+import glob
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+BACKEND = os.environ.get("HAMAIL_BACKEND", "")
+
+
+def ssha512(password, salt=None):
+    salt = salt or os.urandom(16)
+    digest = hashlib.sha512(password.encode() + salt).digest()
+    return "{SSHA512}" + base64.b64encode(digest + salt).decode()
+
+
+def make_ca(directory):
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost, made
+    with the openssl command. Returns (ca_cert, server_cert, server_key)."""
+    ca_key = os.path.join(directory, "ca.key")
+    ca_cert = os.path.join(directory, "ca.pem")
+    key = os.path.join(directory, "server.key")
+    csr = os.path.join(directory, "server.csr")
+    cert = os.path.join(directory, "server.pem")
+    ext = os.path.join(directory, "server.ext")
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca_cert, "-days", "2", "-subj", "/CN=hamail test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "basicConstraints=CA:FALSE\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "1", "-extfile", ext)
+    return ca_cert, cert, key
+
+
+class Backend:
+    """One hamail-backend instance serving store `store` from a temporary directory."""
+
+    def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
+                 workdir=None):
+        if not BACKEND:
+            raise RuntimeError("HAMAIL_BACKEND is not set")
+        self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
+        self.owns_dir = workdir is None
+        self.store = store
+        self.data_dir = os.path.join(self.dir, "data")
+        self.runtime_dir = os.path.join(self.dir, "run")
+        self.log_path = os.path.join(self.dir, "backend.log")
+        self.ca, cert, key = (make_ca(self.dir) if not os.path.exists(os.path.join(self.dir, "ca.pem"))
+                              else (os.path.join(self.dir, "ca.pem"), os.path.join(self.dir, "server.pem"),
+                                    os.path.join(self.dir, "server.key")))
+        self.accounts_file = os.path.join(self.dir, "accounts.toml")
+        with open(self.accounts_file, "w") as f:
+            for a in accounts:
+                f.write("[[account]]\n")
+                for k, v in a.items():
+                    if isinstance(v, list):
+                        f.write('%s = [%s]\n' % (k, ", ".join('"%s"' % x for x in v)))
+                    elif isinstance(v, int):
+                        f.write("%s = %d\n" % (k, v))
+                    else:
+                        f.write('%s = "%s"\n' % (k, v))
+                if "store" not in a:
+                    f.write('store = "%s"\n' % store)
+        self.config = os.path.join(self.dir, "backend.toml")
+        sections = {
+            "store": {"name": store, "data_dir": self.data_dir, "hostname": "mx.test",
+                      "runtime_dir": self.runtime_dir, "fsync": fsync},
+            "directory": {"type": "file", "accounts_file": self.accounts_file},
+            "tls": {"cert": cert, "key": key},
+            "log": {"level": "debug"},
+            "smtp": smtp or {},
+            "quota": quota or {},
+            "limits": limits or {},
+        }
+        with open(self.config, "w") as f:
+            for name, values in sections.items():
+                if not values:
+                    continue
+                f.write("[%s]\n" % name)
+                for k, v in values.items():
+                    if isinstance(v, bool):
+                        f.write("%s = %s\n" % (k, "true" if v else "false"))
+                    elif isinstance(v, int):
+                        f.write("%s = %d\n" % (k, v))
+                    else:
+                        f.write('%s = "%s"\n' % (k, v))
+            for name, proto, tls in (("smtp", "smtp", "starttls"), ("submission", "submission", "starttls"),
+                                     ("lmtp", "lmtp", "none")):
+                f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
+                        'tls = "%s"\n' % (name, proto, tls))
+        self.proc = None
+        self.ports = {}
+
+    def start(self, timeout=20):
+        listeners = os.path.join(self.runtime_dir, "listeners")
+        if os.path.exists(listeners):
+            os.unlink(listeners)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BACKEND, "--config", self.config], stdout=log, stderr=log,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("hamail-backend exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            if os.path.exists(listeners):
+                self.ports = {}
+                with open(listeners) as f:
+                    for line in f:
+                        name, _proto, _addr, port = line.split()
+                        self.ports[name] = int(port)
+                return self
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError("hamail-backend did not start:\n" + self.log())
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait (graceful drain); SIGKILL if it does not end."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def kill(self):
+        """A crash: SIGKILL, no drain."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def run_tool(self, *args):
+        return subprocess.run([BACKEND, "--config", self.config] + list(args), capture_output=True, text=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-8000:]
+        except OSError:
+            return ""
+
+    def maildir(self, account):
+        found = glob.glob(os.path.join(self.data_dir, "accounts", "*", account))
+        return found[0] if found else None
+
+    def messages(self, account, folder=""):
+        """Contents of every message file of a mailbox (INBOX by default)."""
+        md = self.maildir(account)
+        if md is None:
+            return []
+        base = os.path.join(md, folder) if folder else md
+        out = []
+        for sub in ("new", "cur"):
+            for path in sorted(glob.glob(os.path.join(base, sub, "*"))):
+                with open(path, "rb") as f:
+                    out.append(f.read())
+        return out
+
+    def cleanup(self):
+        self.kill()
+        if self.owns_dir and not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
