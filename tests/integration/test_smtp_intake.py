@@ -260,6 +260,23 @@ class smtp_intake_test(unittest.TestCase):
         self.assertTrue(reply.startswith(b"250"), reply)
         tls.close()
 
+    def test_dsn_parameters_are_accepted_and_kept_in_the_delivery_log(self):
+        r = raw(self.b.ports["smtp"])
+        r.reply()
+        r.send("EHLO x\r\n")
+        self.assertIn("DSN", r.reply()[1])
+        r.send("MAIL FROM:<a@remote.test> RET=HDRS ENVID=env+2Did42\r\n"
+               "RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice+2Bx@example.org\r\n"
+               "DATA\r\n")
+        self.assertEqual([250, 250, 354], [r.reply()[0] for _ in range(3)])
+        r.send("Subject: dsn\r\n\r\ndsn-token\r\n.\r\n")
+        self.assertEqual(250, r.reply()[0])
+        r.close()
+        deadline = time.monotonic() + 5
+        while "envid=env-id42" not in self.b.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("envid=env-id42 ret=hdrs notify=success,failure orcpt=rfc822;alice+x@example.org", self.b.log())
+
     def test_bdat_chunking_delivers(self):
         r = raw(self.b.ports["lmtp"])
         r.reply()

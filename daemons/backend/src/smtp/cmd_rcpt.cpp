@@ -86,7 +86,7 @@ awaitable<void> cmd_rcpt(session& s, const smtp::rcpt_command& c) {
         smtp::reply(451, "4.3.0").add_line("Mailbox is served by another store, try again later"));
     co_return;
   }
-  s.tx->recipients.push_back(recipient{address, acct.id, quota_for(s, acct)});
+  s.tx->recipients.push_back(recipient{address, acct.id, quota_for(s, acct), c.params});
   s.reply(smtp::status::recipient_ok);
 }
 

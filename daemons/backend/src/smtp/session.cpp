@@ -169,6 +169,31 @@ std::string session::trace_headers(std::string_view message_id) const {
   return h;
 }
 
+std::string session::dsn_summary(std::size_t i) const {
+  std::string out;
+  const auto add = [&out](std::string_view k, std::string_view v) {
+    out += out.empty() ? "" : " ";
+    out += k;
+    out += '=';
+    out += header_safe(v);
+  };
+  if (tx->mail.params.envid) add("envid", *tx->mail.params.envid);
+  if (tx->mail.params.ret)
+    add("ret", *tx->mail.params.ret == smtp::dsn_return::full ? "full" : "hdrs");
+  const auto& r = tx->recipients[i].dsn;
+  if (r.notify) {
+    std::string n;
+    if (r.notify->never) n = "never";
+    if (r.notify->success) n += "success,";
+    if (r.notify->failure) n += "failure,";
+    if (r.notify->delay) n += "delay,";
+    if (!n.empty() && n.back() == ',') n.pop_back();
+    add("notify", n);
+  }
+  if (r.orcpt) add("orcpt", r.orcpt->address_type + ";" + r.orcpt->address);
+  return out;
+}
+
 namespace {
 
 /// The reply for one failed target.
@@ -253,9 +278,10 @@ awaitable<void> session::deliver(store::incoming_message body, const smtp::data_
     }
   }
   if (first_failure == nullptr) {
-    for (std::size_t t = 0; t < targets.size(); ++t) {
-      conn.log().info("{}: delivered to {} uid {} ({} octets)", id, targets[t].account,
-                      results[t]->uid, sealed->size());
+    for (std::size_t i = 0; i < tx->recipients.size(); ++i) {
+      conn.log().info("{}: <{}> delivered to {} uid {} ({} octets) {}", id,
+                      tx->recipients[i].address, tx->recipients[i].account,
+                      results[target_of[i]]->uid, sealed->size(), dsn_summary(i));
     }
     reply(smtp::reply(smtp::status::message_accepted, "Ok: queued as " + id));
     co_return;

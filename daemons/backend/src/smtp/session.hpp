@@ -35,6 +35,7 @@ struct recipient {
   std::string address;  ///< as the client gave it (for Received "for")
   std::string account;  ///< owning account id
   store::quota_limits quota;
+  smtp::rcpt_parameters dsn;  ///< NOTIFY= and ORCPT= as given (RFC 3461), kept for the delivery log
 };
 
 /// The mail transaction between MAIL and the end of DATA/BDAT LAST.
@@ -116,6 +117,9 @@ class session {
   smtp::data_limits body_limits() const;
   /// The next message id ("<session id>.<n>").
   std::string next_message_id();
+  /// The DSN envelope (RFC 3461) of the transaction and of recipient `i`, for the
+  /// delivery log: "envid=... ret=... notify=... orcpt=...", empty when none was given.
+  std::string dsn_summary(std::size_t i) const;
   /// Return-Path and Received header fields for the current transaction.
   std::string trace_headers(std::string_view message_id) const;
   /// Receives the message through the store and answers (one reply, or one per
