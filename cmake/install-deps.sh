@@ -3,7 +3,8 @@
 # packages only. Idempotent: when every package is already installed it does
 # nothing and returns in well under a second.
 #
-# Usage: cmake/install-deps.sh [--list]
+# Usage: cmake/install-deps.sh [--bench] [--list]
+#   --bench  also install the benchmark's peers (Dovecot, Postfix)
 #   --list   print the package list and exit
 set -euo pipefail
 
@@ -19,7 +20,23 @@ packages=(
   procps iproute2
 )
 
-if [[ "${1:-}" == "--list" ]]; then
+# Peers for tests/bench/delivery_bench.py (Dovecot LMTP, Postfix), only with
+# --bench: the bench runs its own instances on loopback, never the system
+# services, and the test command does not need them.
+bench_packages=(dovecot-core dovecot-lmtpd postfix)
+
+bench=0
+list=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    --list) list=1 ;;
+    *) echo "usage: $0 [--bench] [--list]" >&2; exit 2 ;;
+  esac
+done
+if [[ $bench -eq 1 ]]; then packages+=("${bench_packages[@]}"); fi
+
+if [[ $list -eq 1 ]]; then
   printf '%s\n' "${packages[@]}"
   exit 0
 fi
@@ -45,5 +62,9 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+if [[ $bench -eq 1 ]]; then
+  # Leave the system's Postfix unconfigured (and so not listening on port 25).
+  echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
+fi
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
