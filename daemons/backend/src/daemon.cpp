@@ -101,7 +101,8 @@ int run_daemon(const backend_config& cfg) {
 
   boost::asio::io_context io(1);
   boost::asio::thread_pool blocking(cfg.store.blocking_threads);
-  smtp_context ctx{cfg, *st, accounts, blocking};
+  directory::login_throttle throttle;
+  smtp_context ctx{cfg, *st, accounts, blocking, throttle};
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   smtp_protocols(ctx));
   if (auto r = srv.listen(); !r) {

@@ -30,10 +30,19 @@ awaitable<std::optional<std::string>> response(session& s, std::string_view chal
   co_return decoded;
 }
 
-awaitable<void> fail_slowly(session& s) {
-  // A fixed delay after a failure slows password guessing on one connection.
-  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, std::chrono::seconds(1));
+/// Records a failed login and answers 535 after the throttle's delay (longer
+/// with every failure for the same account), or 454 once the client's address
+/// has failed too often.
+awaitable<void> fail(session& s, const std::string& login) {
+  const auto d = s.ctx.throttle.after_failure(s.conn.remote_address(), login);
+  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, d.delay);
   co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (d.refused) {
+    s.conn.log().warning("too many failed logins from [{}]", s.conn.remote_address());
+    s.reply(smtp::reply(454, "4.7.0").add_line("Too many failed logins, try again later"));
+    s.end = ending::quit;
+    co_return;
+  }
   s.reply(smtp::status::auth_failed);
   s.count_error();
 }
@@ -85,7 +94,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     password = msg->substr(second + 1);
     if (!authzid.empty() && authzid != login) {
       // hamail has no proxy authorisation: acting as another user is refused.
-      co_await fail_slowly(s);
+      co_await fail(s, login);
       co_return;
     }
   } else if (c.mechanism == "LOGIN") {
@@ -109,6 +118,12 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     co_return;
   }
 
+  if (s.ctx.throttle.before_attempt(s.conn.remote_address()).refused) {
+    s.conn.log().warning("AUTH from [{}] refused: too many failed logins", s.conn.remote_address());
+    s.reply(smtp::reply(454, "4.7.0").add_line("Too many failed logins, try again later"));
+    s.end = ending::quit;
+    co_return;
+  }
   auto found = co_await s.ctx.directory.find_by_login(login);
   if (!found) {
     s.conn.log().warning("AUTH for {}: directory unavailable: {}", login, found.err().describe());
@@ -117,7 +132,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
   }
   if (!found->has_value()) {
     s.conn.log().notice("AUTH {} failed: unknown login {}", c.mechanism, login);
-    co_await fail_slowly(s);
+    co_await fail(s, login);
     co_return;
   }
   const directory::account acct = **found;
@@ -133,7 +148,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
   }
   if (!*match) {
     s.conn.log().notice("AUTH {} failed for {}", c.mechanism, login);
-    co_await fail_slowly(s);
+    co_await fail(s, login);
     co_return;
   }
   if (acct.state == directory::account_state::locked ||
@@ -147,6 +162,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     s.reply(smtp::reply(454, "4.7.0").add_line("Account is being moved, try again later"));
     co_return;
   }
+  s.ctx.throttle.after_success(s.conn.remote_address(), login);
   s.authenticated = acct.id;
   s.conn.log().info("AUTH {} succeeded for {}", c.mechanism, acct.id);
   s.reply(smtp::status::auth_ok);

@@ -6,6 +6,7 @@
 
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/directory.hpp"
+#include "hamail/directory/login_throttle.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/store/store.hpp"
 
@@ -16,7 +17,8 @@ struct smtp_context {
   const backend_config& config;
   store::mail_store& store;
   directory::directory& directory;
-  boost::asio::thread_pool& blocking;  ///< for store calls and password checks
+  boost::asio::thread_pool& blocking;   ///< for store calls and password checks
+  directory::login_throttle& throttle;  ///< failed-login limits shared by every session
 };
 
 /// The protocol factories for the listener protocols "smtp" (MX intake),
