@@ -48,7 +48,7 @@ class Backend:
     """One hamail-backend instance serving store `store` from a temporary directory."""
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None):
+                 workdir=None, auth=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -83,6 +83,7 @@ class Backend:
             "smtp": smtp or {},
             "quota": quota or {},
             "limits": limits or {},
+            "auth": auth or {},
         }
         with open(self.config, "w") as f:
             for name, values in sections.items():

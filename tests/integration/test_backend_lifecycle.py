@@ -107,6 +107,27 @@ class backend_lifecycle_test(unittest.TestCase):
         self.assertEqual(b"250", deliver(self.b.ports["lmtp"], "after-rebuild"))
         self.assertEqual(0, self.b.stop())
 
+    def test_failed_logins_are_throttled_per_address(self):
+        self.b.cleanup()
+        self.b = Backend([{"id": "alice", "address": "alice@example.org", "password": "{PLAIN}right"}],
+                         smtp={"auth_without_tls": True},
+                         auth={"max_failures_per_address": 3, "failure_delay": "100ms",
+                               "max_failure_delay": "200ms"}).start()
+        import base64
+        import smtplib
+
+        def auth_plain(password):
+            # One AUTH command per connection (smtplib.login would try every mechanism).
+            with smtplib.SMTP("127.0.0.1", self.b.ports["submission"], timeout=10) as c:
+                c.ehlo("x")
+                token = base64.b64encode(b"\0alice@example.org\0" + password.encode()).decode()
+                return c.docmd("AUTH", "PLAIN " + token)[0]
+
+        codes = [auth_plain("wrong-%d" % i) for i in range(3)]
+        self.assertEqual([535, 535, 454], codes, "the third failure from one address is refused")
+        self.assertEqual(454, auth_plain("right"), "even the right password waits out the window")
+        self.assertEqual(0, self.b.stop())
+
     def test_invalid_configuration_exits_78_naming_file_line_and_key(self):
         with open(self.b.config, "a") as f:
             f.write("\n[smtp]\nmax_recipents = 5\n")

@@ -72,6 +72,19 @@ void read_quota(config::section& root, quota_settings& out) {
   out.permanent = s->get_enum("over_quota", {"temporary", "permanent"}, "temporary") == "permanent";
 }
 
+void read_auth(config::section& root, auth_settings& out) {
+  auto s = root.table("auth");
+  if (!s) return;
+  out.max_failures_per_address =
+      static_cast<unsigned>(s->get_integer("max_failures_per_address", 10, 1, 100000));
+  out.failure_window = s->get_duration("failure_window", out.failure_window);
+  out.failure_delay = s->get_duration("failure_delay", out.failure_delay);
+  out.max_failure_delay = s->get_duration("max_failure_delay", out.max_failure_delay);
+  if (out.max_failure_delay < out.failure_delay) {
+    s->add_problem("max_failure_delay", "must not be shorter than failure_delay");
+  }
+}
+
 void read_directory(config::section& root, directory_settings& out) {
   auto s = root.table("directory");
   if (!s) {
@@ -98,6 +111,7 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_store(root, cfg.store);
   read_smtp(root, cfg.smtp);
   read_quota(root, cfg.quota);
+  read_auth(root, cfg.auth);
   read_directory(root, cfg.directory);
   read_server_settings(root, {"smtp", "submission", "lmtp"}, cfg.server);
   doc->finish();

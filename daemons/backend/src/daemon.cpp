@@ -101,7 +101,12 @@ int run_daemon(const backend_config& cfg) {
 
   boost::asio::io_context io(1);
   boost::asio::thread_pool blocking(cfg.store.blocking_threads);
-  directory::login_throttle throttle;
+  directory::login_throttle throttle(directory::login_throttle::limits{
+      .max_failures_per_address = cfg.auth.max_failures_per_address,
+      .window = cfg.auth.failure_window,
+      .first_delay = cfg.auth.failure_delay,
+      .max_account_delay = cfg.auth.max_failure_delay,
+  });
   smtp_context ctx{cfg, *st, accounts, blocking, throttle};
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   smtp_protocols(ctx));

@@ -42,6 +42,14 @@ struct quota_settings {
   bool permanent = false;              ///< over quota: 552 5.2.2 instead of 452 4.2.2
 };
 
+/// Failed-login throttling (`[auth]`), see directory::login_throttle.
+struct auth_settings {
+  unsigned max_failures_per_address = 10;  ///< then the address is refused for the window
+  std::chrono::milliseconds failure_window = std::chrono::minutes(5);
+  std::chrono::milliseconds failure_delay = std::chrono::seconds(1);  ///< first failure's delay
+  std::chrono::milliseconds max_failure_delay = std::chrono::seconds(16);  ///< cap of the doubling
+};
+
 /// Where accounts come from (`[directory]`).
 struct directory_settings {
   std::string type = "file";            ///< "file" (until the LDAP directory is configured)
@@ -54,6 +62,7 @@ struct backend_config {
   store_settings store;
   smtp_settings smtp;
   quota_settings quota;
+  auth_settings auth;
   directory_settings directory;
   server_settings server;
 };

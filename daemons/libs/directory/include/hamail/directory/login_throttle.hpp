@@ -25,9 +25,9 @@ class login_throttle {
   /// Limits; the defaults suit a public-facing frontend.
   struct limits {
     unsigned max_failures_per_address = 10;
-    std::chrono::seconds window{300};
-    std::chrono::seconds first_delay{1};
-    std::chrono::seconds max_account_delay{16};
+    std::chrono::milliseconds window{300000};
+    std::chrono::milliseconds first_delay{1000};
+    std::chrono::milliseconds max_account_delay{16000};
     std::size_t max_entries = 100000;
   };
 
