@@ -1,0 +1,27 @@
+#include "hamail/directory/store_record.hpp"
+
+namespace hamail::directory {
+
+std::optional<store_state> parse_store_state(std::string_view text) noexcept {
+  if (text == "open") return store_state::open;
+  if (text == "draining") return store_state::draining;
+  if (text == "closed") return store_state::closed;
+  if (text == "readonly") return store_state::readonly;
+  return std::nullopt;
+}
+
+std::string_view to_string(store_state state) noexcept {
+  switch (state) {
+    case store_state::open:
+      return "open";
+    case store_state::draining:
+      return "draining";
+    case store_state::closed:
+      return "closed";
+    case store_state::readonly:
+      return "readonly";
+  }
+  return "unknown";
+}
+
+}  // namespace hamail::directory
