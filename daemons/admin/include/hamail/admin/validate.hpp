@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hamail::admin {
+
+/// A store's placement state as the directory records it (hamailStoreState).
+enum class store_state {
+  open,      ///< takes new accounts (when its weight is > 0)
+  draining,  ///< serves its accounts, takes no new ones; accounts are being moved away
+  closed,    ///< takes no new accounts
+  readonly,  ///< serves its accounts read-only, takes no new ones
+};
+
+/// Parses "open", "draining", "closed", "readonly" (exact, lower-case).
+std::optional<store_state> parse_store_state(std::string_view text) noexcept;
+/// The directory's spelling of a store state.
+std::string_view to_string(store_state state) noexcept;
+
+/// Largest capacity weight a store may have (keeps placement arithmetic exact).
+inline constexpr std::uint64_t max_weight = 1'000'000;
+
+/// Parses a byte count: decimal digits with an optional binary multiple "k"/"KiB",
+/// "M"/"MiB", "G"/"GiB", "T"/"TiB" (case-insensitive unit letter). Returns nullopt
+/// for anything else ("10X", "-1", "", "1.5G") and on overflow.
+std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
+
+/// Parses a plain non-negative decimal integer no larger than `max`; nullopt otherwise.
+std::optional<std::uint64_t> parse_count(std::string_view text,
+                                         std::uint64_t max = UINT64_MAX) noexcept;
+
+/// True for a store name: 1 to 63 of a-z 0-9 '-' '_', starting with a letter or digit.
+bool valid_store_name(std::string_view name) noexcept;
+
+/// True for an account id: 1 to 64 of a-z 0-9 '.' '_' '-' '@' '+', starting with a
+/// letter or digit, no "..". Ids name directories in the store, hence the limits.
+bool valid_account_id(std::string_view id) noexcept;
+
+/// True for a mail address "local@domain": ASCII dot-atom local part (at most 64
+/// octets), a domain of LDH labels (at most 253 octets), at most 254 octets in all.
+bool valid_address(std::string_view address) noexcept;
+
+/// True for a DNS host name made of LDH labels (at most 253 octets).
+bool valid_host_name(std::string_view host) noexcept;
+
+/// True for a literal IPv4 or IPv6 address.
+bool valid_ip_address(std::string_view address) noexcept;
+
+/// `text` with ASCII letters lower-cased.
+std::string lower_ascii(std::string_view text);
+
+}  // namespace hamail::admin
