@@ -8,11 +8,18 @@ import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 
 BACKEND = os.environ.get("HAMAIL_BACKEND", "")
+ADMIN = os.environ.get("HAMAIL_ADMIN", "")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCHEMA_LDIF = os.path.join(HERE, "..", "..", "ldap-schema", "hamail.ldif")
+SUFFIX = "dc=example,dc=org"
+ROOT_DN = "cn=admin,dc=example,dc=org"
+ROOT_PW = "admin-secret"
 
 
 def ssha512(password, salt=None):
@@ -48,7 +55,7 @@ class Backend:
     """One hamail-backend instance serving store `store` from a temporary directory."""
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None, auth=None):
+                 workdir=None, auth=None, directory=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -77,7 +84,7 @@ class Backend:
         sections = {
             "store": {"name": store, "data_dir": self.data_dir, "hostname": "mx.test",
                       "runtime_dir": self.runtime_dir, "fsync": fsync},
-            "directory": {"type": "file", "accounts_file": self.accounts_file},
+            "directory": directory or {"type": "file", "accounts_file": self.accounts_file},
             "tls": {"cert": cert, "key": key},
             "log": {"level": "debug"},
             "smtp": smtp or {},
@@ -93,6 +100,8 @@ class Backend:
                 for k, v in values.items():
                     if isinstance(v, bool):
                         f.write("%s = %s\n" % (k, "true" if v else "false"))
+                    elif isinstance(v, list):
+                        f.write("%s = [%s]\n" % (k, ", ".join('"%s"' % x for x in v)))
                     elif isinstance(v, int):
                         f.write("%s = %d\n" % (k, v))
                     else:
@@ -180,3 +189,101 @@ class Backend:
         self.kill()
         if self.owns_dir and not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ssha(password):
+    salt = os.urandom(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Slapd:
+    """A throwaway slapd; stop() ends exactly the process it started."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        conf = os.path.join(directory, "slapd.d")
+        db = os.path.join(directory, "db")
+        os.makedirs(conf)
+        os.makedirs(db)
+        schemas = ["core", "cosine", "nis", "inetorgperson", "misc"]
+        includes = "".join("include: file:///etc/ldap/schema/%s.ldif\n\n" % s for s in schemas)
+        includes += "include: file://%s\n\n" % os.path.abspath(SCHEMA_LDIF)
+        config = (
+            "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
+            "olcPidFile: %(d)s/slapd.pid\nolcArgsFile: %(d)s/slapd.args\n\n"
+            "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
+            "olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\n\n"
+            "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n"
+            "%(includes)s"
+            "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
+            "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\n\n"
+            "dn: olcDatabase={0}config,cn=config\nobjectClass: olcDatabaseConfig\n"
+            "olcDatabase: {0}config\nolcAccess: {0}to * by * none\n\n"
+            "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\n"
+            "objectClass: olcMdbConfig\nolcDatabase: {1}mdb\nolcSuffix: %(suffix)s\n"
+            "olcRootDN: %(root)s\nolcRootPW: %(pw)s\nolcDbDirectory: %(db)s\n"
+            "olcDbMaxSize: 67108864\n"
+            "olcDbIndex: objectClass eq\nolcDbIndex: uid eq\nolcDbIndex: mail eq\n"
+            "olcDbIndex: mailLocalAddress eq\nolcDbIndex: hamailOwningStore eq\n"
+            "olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none\n"
+            "olcAccess: {1}to * by * read\n"
+        ) % {"d": directory, "includes": includes, "suffix": SUFFIX, "root": ROOT_DN,
+             "pw": ssha(ROOT_PW), "db": db}
+        base = ("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\n"
+                "o: example\n\n"
+                "dn: ou=stores,%s\nobjectClass: organizationalUnit\nou: stores\n\n"
+                "dn: ou=accounts,%s\nobjectClass: organizationalUnit\nou: accounts\n"
+                % (SUFFIX, SUFFIX, SUFFIX))
+        for name, text in (("config.ldif", config), ("base.ldif", base)):
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(text)
+        self._slapadd(["-n0", "-F", conf, "-l", os.path.join(directory, "config.ldif")])
+        self._slapadd(["-F", conf, "-b", SUFFIX, "-l", os.path.join(directory, "base.ldif")])
+        self.proc = None
+        self.log = open(os.path.join(directory, "slapd.log"), "ab")
+        for _ in range(4):
+            self.port = free_port()
+            self.uri = "ldap://127.0.0.1:%d" % self.port
+            self.proc = subprocess.Popen(
+                ["/usr/sbin/slapd", "-d", "none", "-F", conf, "-h", self.uri],
+                stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+            if self._wait_ready():
+                return
+            self.stop()
+        raise RuntimeError("slapd did not start; see " + os.path.join(directory, "slapd.log"))
+
+    @staticmethod
+    def _slapadd(args):
+        r = subprocess.run(["/usr/sbin/slapadd"] + args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("slapadd %s failed: %s%s" % (args, r.stdout, r.stderr))
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

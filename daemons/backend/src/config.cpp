@@ -91,12 +91,14 @@ void read_directory(config::section& root, directory_settings& out) {
     root.add_problem("directory", "missing required table [directory]");
     return;
   }
-  out.type = s->get_enum("type", {"file"}, "file");
+  out.type = s->get_enum("type", {"ldap", "file"}, "ldap");
   if (out.type == "file") {
     out.accounts_file = s->require_string("accounts_file");
     if (!out.accounts_file.empty() && !out.accounts_file.is_absolute()) {
       s->add_problem("accounts_file", "must be an absolute path");
     }
+  } else {
+    directory::read_ldap_settings(*s, out.ldap);
   }
 }
 

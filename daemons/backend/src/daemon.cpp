@@ -16,6 +16,8 @@
 #include "hamail/backend/smtp_service.hpp"
 #include "hamail/core/log.hpp"
 #include "hamail/directory/accounts_file.hpp"
+#include "hamail/directory/cached_directory.hpp"
+#include "hamail/directory/ldap_directory.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/net/signals.hpp"
 #include "hamail/store/maildir_store.hpp"
@@ -80,10 +82,25 @@ int run_daemon(const backend_config& cfg) {
     return exit_os;
   }
 
+  // The directory: LDAP behind a cache in production, an accounts file otherwise.
   directory::memory_directory accounts;
-  if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
-    log::critical("accounts file: {}", r.err().detail);
-    return exit_config;
+  std::unique_ptr<directory::ldap_directory> ldap;
+  std::unique_ptr<directory::cached_directory> cache;
+  directory::directory* dir = &accounts;
+  if (cfg.directory.type == "file") {
+    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
+      log::critical("accounts file: {}", r.err().detail);
+      return exit_config;
+    }
+  } else {
+    auto l = directory::ldap_directory::create(cfg.directory.ldap);
+    if (!l) {
+      log::critical("directory: {}", l.err().describe());
+      return exit_config;
+    }
+    ldap = std::move(*l);
+    cache = std::make_unique<directory::cached_directory>(*ldap, cfg.directory.ldap.cache);
+    dir = cache.get();
   }
 
   std::unique_ptr<store::maildir_store> st;
@@ -107,7 +124,7 @@ int run_daemon(const backend_config& cfg) {
       .first_delay = cfg.auth.failure_delay,
       .max_account_delay = cfg.auth.max_failure_delay,
   });
-  smtp_context ctx{cfg, *st, accounts, blocking, throttle};
+  smtp_context ctx{cfg, *st, *dir, blocking, throttle};
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   smtp_protocols(ctx));
   if (auto r = srv.listen(); !r) {
@@ -131,7 +148,12 @@ int run_daemon(const backend_config& cfg) {
   }
 
   net::signal_handler signals(io, srv, tls_store.get(), cfg.server.limits.drain_timeout);
-  signals.on_reload([&cfg, &accounts] {
+  signals.on_reload([&cfg, &accounts, &cache] {
+    if (cache) {
+      cache->clear();
+      log::notice("SIGHUP: directory cache cleared");
+      return;
+    }
     directory::memory_directory fresh;
     if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, fresh); !r) {
       log::error("SIGHUP: accounts file not reloaded: {}", r.err().detail);
@@ -160,6 +182,9 @@ int run_daemon(const backend_config& cfg) {
       boost::asio::detached);
   io.run();
   blocking.join();
+  // The LDAP workers resume coroutines on `io`: they go before it does.
+  cache.reset();
+  ldap.reset();
   ::unlink(listeners_file.c_str());
   ::unlink(cfg.store.pid_file.c_str());
   log::notice("store {} stopped", cfg.store.name);

@@ -7,6 +7,7 @@
 
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
+#include "hamail/directory/ldap_directory.hpp"
 
 namespace hamail::backend {
 
@@ -52,8 +53,9 @@ struct auth_settings {
 
 /// Where accounts come from (`[directory]`).
 struct directory_settings {
-  std::string type = "file";            ///< "file" (until the LDAP directory is configured)
+  std::string type = "ldap";            ///< "ldap" (production) or "file" (tests, small set-ups)
   std::filesystem::path accounts_file;  ///< TOML [[account]] list for type "file"
+  directory::ldap_settings ldap;        ///< servers, bind and cache for type "ldap"
 };
 
 /// The whole configuration of one hamail-backend instance.

@@ -1,0 +1,99 @@
+"""hamail-backend with its accounts in a real OpenLDAP directory: accounts
+placed with hamail-admin, mail delivered to their addresses and aliases,
+SMTP AUTH against the userPassword written by hamail-admin, and a directory
+outage answered as a temporary failure."""
+
+import base64
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import unittest
+
+from hamail_harness import ADMIN, ROOT_DN, ROOT_PW, SUFFIX, Backend, Slapd
+
+
+class backend_ldap_test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hamail-ldap-it-")
+        cls.slapd = Slapd(os.path.join(cls.tmp, "slapd"))
+        cls.secret = os.path.join(cls.tmp, "bind.secret")
+        with open(cls.secret, "w") as f:
+            f.write(ROOT_PW + "\n")
+        os.chmod(cls.secret, 0o600)
+        cls.env = dict(os.environ, HAMAIL_LDAP_URI=cls.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
+                       HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=cls.secret)
+        empty = os.path.join(cls.tmp, "admin.toml")
+        open(empty, "w").close()
+        pw = os.path.join(cls.tmp, "alice.pw")
+        with open(pw, "w") as f:
+            f.write("alice-ldap-secret\n")
+
+        def admin(*args):
+            r = subprocess.run([ADMIN, "--config", empty] + list(args), env=cls.env, capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, "hamail-admin %s: %s%s" % (args, r.stdout, r.stderr)
+
+        admin("store", "add", "store-a", "--host", "mx.test", "--address", "127.0.0.1", "--weight", "1")
+        admin("store", "add", "store-b", "--host", "other.test", "--weight", "1", "--state", "closed")
+        admin("account", "add", "alice", "--address", "alice@example.org", "--alias", "ali@example.org",
+              "--password-file", pw, "--store", "store-a", "--quota-bytes", "1MiB")
+        admin("account", "add", "bob", "--address", "bob@example.org", "--store", "store-a")
+        admin("account", "lock", "bob")
+        cls.b = Backend([], smtp={"auth_without_tls": True}, directory={
+            "type": "ldap", "uris": [cls.slapd.uri], "base_dn": SUFFIX, "bind_dn": ROOT_DN,
+            "bind_secret_file": cls.secret, "timeout": "2s", "cache_ttl": "60s",
+            "negative_cache_ttl": "1s"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.b.stop()
+        log = cls.b.log()
+        cls.b.cleanup()
+        cls.slapd.stop()
+        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, log
+
+    def test_1_delivery_to_address_and_alias_of_an_ldap_account(self):
+        with smtplib.SMTP("127.0.0.1", self.b.ports["smtp"], timeout=10) as c:
+            c.sendmail("x@remote.test", ["alice@example.org"], "Subject: one\r\n\r\nldap-token-1\r\n")
+            c.sendmail("x@remote.test", ["ALI@example.org"], "Subject: two\r\n\r\nldap-token-2\r\n")
+            c.ehlo("x")
+            c.mail("x@remote.test")
+            self.assertEqual(550, c.rcpt("nobody@example.org")[0])
+        got = b"".join(self.b.messages("alice"))
+        self.assertIn(b"ldap-token-1", got)
+        self.assertIn(b"ldap-token-2", got)
+
+    def test_2_auth_with_ldap_password_and_locked_account(self):
+        with smtplib.SMTP("127.0.0.1", self.b.ports["submission"], timeout=10) as c:
+            c.ehlo("x")
+            token = base64.b64encode(b"\0alice\0alice-ldap-secret").decode()
+            self.assertEqual(235, c.docmd("AUTH", "PLAIN " + token)[0])
+        with smtplib.SMTP("127.0.0.1", self.b.ports["submission"], timeout=10) as c:
+            c.ehlo("x")
+            token = base64.b64encode(b"\0alice@example.org\0wrong").decode()
+            self.assertEqual(535, c.docmd("AUTH", "PLAIN " + token)[0])
+        # A locked account still receives mail.
+        with smtplib.SMTP("127.0.0.1", self.b.ports["smtp"], timeout=10) as c:
+            c.sendmail("x@remote.test", ["bob@example.org"], "Subject: locked\r\n\r\nlocked-token\r\n")
+        self.assertIn(b"locked-token", b"".join(self.b.messages("bob")))
+
+    def test_3_directory_outage_is_temporary_and_cache_serves_known_accounts(self):
+        self.slapd.proc.send_signal(__import__("signal").SIGSTOP)  # up but not answering
+        try:
+            with smtplib.SMTP("127.0.0.1", self.b.ports["smtp"], timeout=30) as c:
+                c.ehlo("x")
+                c.mail("x@remote.test")
+                self.assertEqual(250, c.rcpt("alice@example.org")[0], "alice is cached")
+                code, text = c.rcpt("carol@example.org")
+                self.assertEqual((451, b"4.4.3"), (code, text[:5]), "an uncached lookup fails temporarily")
+        finally:
+            self.slapd.proc.send_signal(__import__("signal").SIGCONT)
+
+
+if __name__ == "__main__":
+    unittest.main()
