@@ -4,7 +4,8 @@
 #   cmake/dev.sh demo        install dependencies, build, start the single-machine demo stack
 #   cmake/dev.sh demo-stop   stop exactly what the demo started
 #   cmake/dev.sh test        install dependencies, build, run the whole test suite
-#                            (dev preset: every label; asan preset: unit tests), format check
+#                            (dev preset: every label; asan preset: unit tests; release
+#                            preset: the build and demo the demo command uses), format check
 #   cmake/dev.sh build [preset]   install dependencies and build (default preset: dev)
 #
 # Environment: HAMAIL_TEST_QUICK=1 skips the asan pass (for local iteration only;
@@ -69,7 +70,11 @@ cmd_test() {
     say "tests: asan preset (AddressSanitizer + UndefinedBehaviorSanitizer), unit label"
     run_ctest --preset asan -L unit
   fi
-  say "summary (format check + dev tests + asan unit tests)"
+  # The demo command builds and runs the release preset: prove that build and the demo on it.
+  build release
+  say "tests: release preset, the demo stack"
+  run_ctest --preset release -R '^integration_demo$'
+  say "summary (format check + dev tests + asan unit tests + release demo)"
   echo "hamail: ${passed_total} passed, ${failed_total} failed"
   [[ $failed_total -eq 0 ]]
 }
@@ -77,20 +82,11 @@ cmd_test() {
 cmd_demo() {
   deps
   build release
-  if [[ -x "$root/appliance-image/demo/demo.sh" ]]; then
-    exec bash "$root/appliance-image/demo/demo.sh" start
-  fi
-  say "demo"
-  echo "hamail is built (build/release). The single-machine demo stack (slapd, a store,"
-  echo "a demo account and a welcome message) arrives with the LDAP directory work;"
-  echo "until then this command only installs and builds."
+  exec bash "$root/appliance-image/demo/demo.sh" start
 }
 
 cmd_demo_stop() {
-  if [[ -x "$root/appliance-image/demo/demo.sh" ]]; then
-    exec bash "$root/appliance-image/demo/demo.sh" stop
-  fi
-  echo "nothing to stop: the demo stack does not exist yet"
+  exec bash "$root/appliance-image/demo/demo.sh" stop
 }
 
 case "${1:-}" in
