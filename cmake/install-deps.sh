@@ -18,6 +18,10 @@ packages=(
   # test-time programs: a real directory server and real mail clients
   slapd ldap-utils openssl python3 curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   procps iproute2
+  # the cluster: Pacemaker, Corosync and their tools, the agents hamail's configuration uses,
+  # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)
+  pacemaker pacemaker-cli-utils corosync crmsh pcs resource-agents fence-agents kmod
+  drbd-utils libxml2-utils
 )
 
 # Peers for tests/bench/delivery_bench.py (Dovecot LMTP, Postfix), only with
