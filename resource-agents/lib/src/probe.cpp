@@ -1,0 +1,293 @@
+#include "hamail/ocf/probe.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "hamail/core/base64.hpp"
+
+namespace hamail::ocf {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+int remaining_ms(clock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
+std::string ssl_error_text() {
+  const unsigned long e = ::ERR_get_error();
+  if (e == 0) return "TLS error";
+  char buf[256];
+  ::ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+// One probe connection: a non-blocking socket driven with poll() against the deadline,
+// optionally wrapped in TLS.
+class connection {
+ public:
+  connection(clock::time_point deadline, std::string where)
+      : deadline_(deadline), where_(std::move(where)) {}
+  ~connection() {
+    if (ssl_ != nullptr) ::SSL_free(ssl_);
+    if (ctx_ != nullptr) ::SSL_CTX_free(ctx_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  bool connect(const probe_target& t, probe_result& r) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (::inet_pton(AF_INET, t.address.c_str(), &v4->sin_addr) == 1) {
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons(t.port);
+      len = sizeof *v4;
+    } else if (::inet_pton(AF_INET6, t.address.c_str(), &v6->sin6_addr) == 1) {
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(t.port);
+      len = sizeof *v6;
+    } else {
+      r.detail = "not a numeric address: " + t.address;
+      return false;
+    }
+    fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return sys_fail(r, "socket");
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      if (errno != EINPROGRESS) {
+        r.refused = errno == ECONNREFUSED;
+        return sys_fail(r, "connect");
+      }
+      if (!wait(POLLOUT, r, "connect")) return false;
+      int err = 0;
+      socklen_t elen = sizeof err;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &elen);
+      if (err != 0) {
+        errno = err;
+        r.refused = err == ECONNREFUSED;
+        return sys_fail(r, "connect");
+      }
+    }
+    return true;
+  }
+
+  bool start_tls(probe_result& r) {
+    ctx_ = ::SSL_CTX_new(::TLS_client_method());
+    if (ctx_ == nullptr) return tls_fail(r);
+    ::SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    ::SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    ssl_ = ::SSL_new(ctx_);
+    if (ssl_ == nullptr || ::SSL_set_fd(ssl_, fd_) != 1) return tls_fail(r);
+    for (;;) {
+      const int rc = ::SSL_connect(ssl_);
+      if (rc == 1) return true;
+      if (!tls_wait(rc, r, "TLS handshake")) return false;
+    }
+  }
+
+  bool send(const std::string& data, probe_result& r) {
+    std::size_t off = 0;
+    while (off < data.size()) {
+      if (ssl_ != nullptr) {
+        const int n = ::SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off));
+        if (n > 0) {
+          off += static_cast<std::size_t>(n);
+          continue;
+        }
+        if (!tls_wait(n, r, "write")) return false;
+        continue;
+      }
+      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (!wait(POLLOUT, r, "write")) return false;
+      } else {
+        return sys_fail(r, "write");
+      }
+    }
+    return true;
+  }
+
+  // Reads one reply (all its lines); returns its code and text, or 0 on failure.
+  int reply(std::string& text, probe_result& r, const char* what) {
+    text.clear();
+    for (;;) {
+      const auto nl = buffer_.find("\r\n");
+      if (nl == std::string::npos) {
+        if (buffer_.size() > 64 * 1024) {
+          r.detail = std::string(what) + ": reply line too long";
+          return 0;
+        }
+        if (!fill(r, what)) return 0;
+        continue;
+      }
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 2);
+      if (line.size() < 3) {
+        r.detail = std::string(what) + ": malformed reply '" + line + "'";
+        return 0;
+      }
+      if (!text.empty()) text += ' ';
+      text += line;
+      if (line.size() == 3 || line[3] == ' ') {
+        const int code = std::atoi(line.substr(0, 3).c_str());
+        if (code < 200 || code > 599) {
+          r.detail = std::string(what) + ": malformed reply '" + line + "'";
+          return 0;
+        }
+        return code;
+      }
+    }
+  }
+
+ private:
+  bool fill(probe_result& r, const char* what) {
+    char buf[4096];
+    for (;;) {
+      if (ssl_ != nullptr) {
+        const int n = ::SSL_read(ssl_, buf, sizeof buf);
+        if (n > 0) {
+          buffer_.append(buf, static_cast<std::size_t>(n));
+          return true;
+        }
+        if (!tls_wait(n, r, what)) return false;
+        continue;
+      }
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<std::size_t>(n));
+        return true;
+      }
+      if (n == 0) {
+        r.detail = where_ + ": " + what + ": connection closed by the server";
+        return false;
+      }
+      if (errno != EAGAIN && errno != EINTR) return sys_fail(r, what);
+      if (!wait(POLLIN, r, what)) return false;
+    }
+  }
+
+  bool wait(short events, probe_result& r, const char* what) {
+    pollfd p{fd_, events, 0};
+    for (;;) {
+      const int ms = remaining_ms(deadline_);
+      if (ms == 0) {
+        r.detail = where_ + ": " + what + ": timed out";
+        return false;
+      }
+      const int n = ::poll(&p, 1, ms);
+      if (n > 0) return true;
+      if (n < 0 && errno != EINTR) return sys_fail(r, what);
+    }
+  }
+
+  bool tls_wait(int rc, probe_result& r, const char* what) {
+    const int e = ::SSL_get_error(ssl_, rc);
+    if (e == SSL_ERROR_WANT_READ) return wait(POLLIN, r, what);
+    if (e == SSL_ERROR_WANT_WRITE) return wait(POLLOUT, r, what);
+    if (e == SSL_ERROR_ZERO_RETURN) {
+      r.detail = where_ + ": " + what + ": connection closed by the server";
+      return false;
+    }
+    r.detail = where_ + ": " + what + ": " + ssl_error_text();
+    return false;
+  }
+
+  bool sys_fail(probe_result& r, const char* what) {
+    r.detail = where_ + ": " + what + ": " + std::strerror(errno);
+    return false;
+  }
+  bool tls_fail(probe_result& r) {
+    r.detail = where_ + ": " + ssl_error_text();
+    return false;
+  }
+
+  clock::time_point deadline_;
+  std::string where_;
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string buffer_;
+};
+
+bool expect(connection& c, int want, const char* what, std::string& text, probe_result& r) {
+  const int code = c.reply(text, r, what);
+  if (code == 0) return false;
+  if (code / 100 != want / 100 || (want % 100 != 0 && code != want)) {
+    r.detail = std::string(what) + " answered " + text;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
+                        const std::optional<probe_credentials>& credentials) {
+  probe_result r;
+  const std::string where =
+      (target.address.find(':') != std::string::npos ? "[" + target.address + "]"
+                                                     : target.address) +
+      ":" + std::to_string(target.port);
+  connection c(deadline, where);
+  if (!c.connect(target, r)) return r;
+  if (target.implicit_tls && !c.start_tls(r)) return r;
+  std::string text;
+  const std::string hello = std::string(target.lmtp ? "LHLO" : "EHLO") + " hamail-ocf-probe\r\n";
+  auto fail_at = [&](probe_result& res) {
+    if (res.detail.find(where) == std::string::npos) res.detail = where + ": " + res.detail;
+    return res;
+  };
+  if (!expect(c, 220, "greeting", text, r)) return fail_at(r);
+  if (!c.send(hello, r) || !expect(c, 250, target.lmtp ? "LHLO" : "EHLO", text, r)) {
+    return fail_at(r);
+  }
+  if (credentials) {
+    const bool offers_tls = text.find("STARTTLS") != std::string::npos;
+    if (offers_tls && !target.implicit_tls) {
+      if (!c.send("STARTTLS\r\n", r) || !expect(c, 220, "STARTTLS", text, r) || !c.start_tls(r)) {
+        return fail_at(r);
+      }
+      if (!c.send(hello, r) || !expect(c, 250, "EHLO after STARTTLS", text, r)) {
+        return fail_at(r);
+      }
+    }
+    std::string plain;
+    plain += '\0';
+    plain += credentials->user;
+    plain += '\0';
+    plain += credentials->password;
+    if (!c.send("AUTH PLAIN " + base64_encode(plain) + "\r\n", r) ||
+        !expect(c, 235, "AUTH PLAIN", text, r)) {
+      return fail_at(r);
+    }
+  }
+  if (!c.send("NOOP\r\n", r) || !expect(c, 250, "NOOP", text, r)) return fail_at(r);
+  // A failed QUIT does not make the service unhealthy: it answered everything else.
+  if (c.send("QUIT\r\n", r)) {
+    probe_result ignored;
+    (void)c.reply(text, ignored, "QUIT");
+  }
+  r.ok = true;
+  r.detail.clear();
+  return r;
+}
+
+}  // namespace hamail::ocf
