@@ -55,7 +55,7 @@ class Backend:
     """One hamail-backend instance serving store `store` from a temporary directory."""
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None, auth=None, directory=None):
+                 workdir=None, auth=None, directory=None, listeners=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -106,10 +106,13 @@ class Backend:
                         f.write("%s = %d\n" % (k, v))
                     else:
                         f.write('%s = "%s"\n' % (k, v))
-            for name, proto, tls in (("smtp", "smtp", "starttls"), ("submission", "submission", "starttls"),
-                                     ("lmtp", "lmtp", "none")):
-                f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
-                        'tls = "%s"\n' % (name, proto, tls))
+            # (name, protocol, tls, address, port); port 0: the kernel chooses.
+            for name, proto, tls, address, port in listeners or (
+                    ("smtp", "smtp", "starttls", "127.0.0.1", 0),
+                    ("submission", "submission", "starttls", "127.0.0.1", 0),
+                    ("lmtp", "lmtp", "none", "127.0.0.1", 0)):
+                f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "%s"\nport = %d\n'
+                        'tls = "%s"\n' % (name, proto, address, port, tls))
         self.proc = None
         self.ports = {}
 
