@@ -94,6 +94,51 @@ class backend_ldap_test(unittest.TestCase):
         finally:
             self.slapd.proc.send_signal(__import__("signal").SIGCONT)
 
+    def test_4_auth_by_ldap_bind_as_the_account(self):
+        # carol's userPassword is cleartext: only slapd can check it, so a 235 proves the
+        # backend asked slapd (bind as carol's entry) rather than comparing hashes itself.
+        empty = os.path.join(self.tmp, "admin.toml")
+        r = subprocess.run([ADMIN, "--config", empty, "account", "add", "carol", "--address",
+                            "carol@example.org", "--store", "store-a"], env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, r.returncode, r.stderr)
+        ldap = ["-x", "-H", self.slapd.uri, "-D", ROOT_DN, "-w", ROOT_PW]
+        dn = subprocess.run(["ldapsearch", "-LLL"] + ldap + ["-b", SUFFIX, "(uid=carol)", "dn"],
+                            capture_output=True, text=True, check=True).stdout.split("dn: ", 1)[1].split("\n")[0]
+        subprocess.run(["ldapmodify"] + ldap, input="dn: %s\nchangetype: modify\nreplace: userPassword\n"
+                       "userPassword: carol-plain\n" % dn, capture_output=True, text=True, check=True)
+        b = Backend([], smtp={"auth_without_tls": True}, directory={
+            "type": "ldap", "auth": "bind", "uris": [self.slapd.uri], "base_dn": SUFFIX,
+            "bind_dn": ROOT_DN, "bind_secret_file": self.secret, "timeout": "2s"}).start()
+        try:
+            def auth(login, password):
+                with smtplib.SMTP("127.0.0.1", b.ports["submission"], timeout=10) as c:
+                    c.ehlo("x")
+                    token = base64.b64encode(b"\0" + login + b"\0" + password).decode()
+                    return c.docmd("AUTH", "PLAIN " + token)[0]
+            self.assertEqual(235, auth(b"carol@example.org", b"carol-plain"))
+            self.assertEqual(535, auth(b"carol@example.org", b"carol-wrong"))
+            self.assertEqual(535, auth(b"bob@example.org", b""), "locked, and no password")
+            self.assertEqual(535, auth(b"nobody@example.org", b"x"))
+        finally:
+            self.assertEqual(0, b.stop(), b.log())
+            b.cleanup()
+        # The same cleartext entry is not accepted by the hash-comparing backend.
+        with smtplib.SMTP("127.0.0.1", self.b.ports["submission"], timeout=10) as c:
+            c.ehlo("x")
+            token = base64.b64encode(b"\0carol@example.org\0carol-plain").decode()
+            self.assertNotEqual(235, c.docmd("AUTH", "PLAIN " + token)[0])
+
+    def test_5_bind_auth_needs_an_ldap_directory(self):
+        b = Backend([{"id": "x", "address": "x@example.org"}],
+                    directory={"type": "file", "auth": "bind", "accounts_file": "/dev/null"})
+        try:
+            r = b.run_tool("--check-config")
+            self.assertEqual(78, r.returncode)
+            self.assertIn("auth", r.stdout + r.stderr)
+        finally:
+            b.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -92,6 +92,10 @@ void read_directory(config::section& root, directory_settings& out) {
     return;
   }
   out.type = s->get_enum("type", {"ldap", "file"}, "ldap");
+  out.auth = s->get_enum("auth", {"password", "bind"}, "password");
+  if (out.auth == "bind" && out.type != "ldap") {
+    s->add_problem("auth", "\"bind\" needs type = \"ldap\"");
+  }
   if (out.type == "file") {
     out.accounts_file = s->require_string("accounts_file");
     if (!out.accounts_file.empty() && !out.accounts_file.is_absolute()) {

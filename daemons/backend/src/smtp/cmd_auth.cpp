@@ -136,12 +136,18 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     co_return;
   }
   const directory::account acct = **found;
-  auto check = [stored = acct.password_hash, password] {
-    return directory::verify_password(stored, password);
-  };
-  auto match = co_await run_blocking(s.ctx.blocking, std::move(check));
+  result<bool> match = false;
+  if (s.ctx.bind_auth != nullptr) {
+    // LDAP bind as the account: slapd checks the password (and its password policy).
+    match = co_await s.ctx.bind_auth->bind_as(acct.dn, password);
+  } else {
+    auto check = [stored = acct.password_hash, password] {
+      return directory::verify_password(stored, password);
+    };
+    match = co_await run_blocking(s.ctx.blocking, std::move(check));
+  }
   if (!match) {
-    s.conn.log().error("AUTH for {}: stored password unusable: {}", login, match.err().describe());
+    s.conn.log().error("AUTH for {}: password check failed: {}", login, match.err().describe());
     s.reply(match.err().is_temporary() ? smtp::reply(smtp::status::auth_temp_failure)
                                        : smtp::reply(smtp::status::auth_failed));
     co_return;

@@ -323,6 +323,7 @@ result<account> account_from_entry(const ldap_entry& e) {
   a.owning_store = e.first("hamailowningstore");
   if (a.owning_store.empty()) return bad_entry(e.dn, "no hamailOwningStore");
   a.password_hash = e.first("userpassword");
+  a.dn = e.dn;
   constexpr auto max_u64 = std::numeric_limits<std::uint64_t>::max();
   if (const auto* v = e.values("hamailquotabytes")) {
     auto q = parse_unsigned(v->front(), max_u64);

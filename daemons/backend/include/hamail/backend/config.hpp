@@ -55,6 +55,9 @@ struct auth_settings {
 struct directory_settings {
   std::string type = "ldap";            ///< "ldap" (production) or "file" (tests, small set-ups)
   std::filesystem::path accounts_file;  ///< TOML [[account]] list for type "file"
+  /// How logins are checked: "password" compares with userPassword here; "bind" binds to
+  /// the directory as the account's entry (slapd checks the password and its policy).
+  std::string auth = "password";
   directory::ldap_settings ldap;        ///< servers, bind and cache for type "ldap"
 };
 

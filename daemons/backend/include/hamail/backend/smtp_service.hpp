@@ -6,6 +6,7 @@
 
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/directory.hpp"
+#include "hamail/directory/ldap_directory.hpp"
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/store/store.hpp"
@@ -19,6 +20,8 @@ struct smtp_context {
   directory::directory& directory;
   boost::asio::thread_pool& blocking;   ///< for store calls and password checks
   directory::login_throttle& throttle;  ///< failed-login limits shared by every session
+  /// Set when [directory] auth = "bind": logins are checked by binding as the account.
+  directory::ldap_directory* bind_auth = nullptr;
 };
 
 /// The protocol factories for the listener protocols "smtp" (MX intake),

@@ -29,6 +29,7 @@ struct account {
   std::vector<std::string> aliases;  ///< further addresses delivered to this account
   std::string owning_store;          ///< name of the store holding the account's mail
   std::string password_hash;         ///< RFC 2307 userPassword form: "{SCHEME}..."
+  std::string dn;  ///< the account's directory entry (LDAP only; for bind authentication)
   std::uint64_t quota_bytes = 0;     ///< 0 = the store's default
   std::uint64_t quota_messages = 0;  ///< 0 = the store's default
   account_state state = account_state::active;
