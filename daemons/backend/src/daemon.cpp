@@ -124,8 +124,8 @@ int run_daemon(const backend_config& cfg) {
       .first_delay = cfg.auth.failure_delay,
       .max_account_delay = cfg.auth.max_failure_delay,
   });
-  smtp_context ctx{cfg, *st, *dir, blocking, throttle,
-                   cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  smtp_context ctx{cfg,      *st,      *dir,
+                   blocking, throttle, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   smtp_protocols(ctx));
   if (auto r = srv.listen(); !r) {

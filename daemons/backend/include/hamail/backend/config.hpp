@@ -58,7 +58,7 @@ struct directory_settings {
   /// How logins are checked: "password" compares with userPassword here; "bind" binds to
   /// the directory as the account's entry (slapd checks the password and its policy).
   std::string auth = "password";
-  directory::ldap_settings ldap;        ///< servers, bind and cache for type "ldap"
+  directory::ldap_settings ldap;  ///< servers, bind and cache for type "ldap"
 };
 
 /// The whole configuration of one hamail-backend instance.
