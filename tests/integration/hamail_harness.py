@@ -209,8 +209,11 @@ def free_port():
 class Slapd:
     """A throwaway slapd; stop() ends exactly the process it started."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, host="127.0.0.1", preexec_fn=None):
+        """`host`: the address slapd listens on; `preexec_fn`: run in the child before exec
+        (the cluster lab puts slapd into its cgroup with it)."""
         self.dir = directory
+        self.host = host
         conf = os.path.join(directory, "slapd.d")
         db = os.path.join(directory, "db")
         os.makedirs(conf)
@@ -253,11 +256,11 @@ class Slapd:
         self.log = open(os.path.join(directory, "slapd.log"), "ab")
         for _ in range(4):
             self.port = free_port()
-            self.uri = "ldap://127.0.0.1:%d" % self.port
+            self.uri = "ldap://%s:%d" % (host, self.port)
             self.proc = subprocess.Popen(
                 ["/usr/sbin/slapd", "-d", "none", "-F", conf, "-h", self.uri],
                 stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=preexec_fn)
             if self._wait_ready():
                 return
             self.stop()
@@ -275,7 +278,7 @@ class Slapd:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return True
             except OSError:
                 time.sleep(0.05)

@@ -417,6 +417,8 @@ class Lab:
         self.sbin_dir = os.path.join(self.workdir, "sbin")
         self.state_file = os.path.join(self.workdir, "lab.json")
         self.anchor = None
+        self.slapd = None
+        self.directory_settings = None
         self.loops = {}
         self.images = {}
         self.up_done = False
@@ -456,19 +458,54 @@ class Lab:
                 "logging {\n    to_logfile: yes\n    logfile: /var/log/corosync/corosync.log\n"
                 "    to_stderr: no\n    to_syslog: no\n    timestamp: on\n}\n") % (self.token, nodes)
 
+    def start_directory(self):
+        """The directory: a slapd with the hamail schema in the host's namespaces, listening on
+        the bridge (so every node reaches it), in the lab's cgroup (so down() ends it). Stores
+        and accounts are placed with hamail-admin, as an operator would."""
+        from hamail_harness import ROOT_DN, ROOT_PW, SUFFIX, Slapd
+        admin = os.environ.get("HAMAIL_ADMIN", "")
+        if not (admin and os.access(admin, os.X_OK)):
+            raise RuntimeError("HAMAIL_ADMIN (the hamail-admin binary) is not set or not executable")
+        hostcg = os.path.join(self.cgroup, "host", "cgroup.procs")
+
+        def join_host():
+            with open(hostcg, "w") as f:
+                f.write(str(os.getpid()))
+        self.slapd = Slapd(os.path.join(self.workdir, "slapd"), host=BRIDGE_ADDR,
+                           preexec_fn=join_host)
+        os.makedirs(self.etc_hamail, exist_ok=True)
+        secret = os.path.join(self.etc_hamail, "ldap.secret")
+        with open(secret, "w") as f:
+            f.write(ROOT_PW + "\n")
+        os.chmod(secret, 0o600)
+        probe_pw = os.path.join(self.workdir, "probe.pw")
+        with open(probe_pw, "w") as f:
+            f.write(PROBE_PASSWORD + "\n")
+        empty = os.path.join(self.workdir, "admin.toml")
+        with open(empty, "w") as f:
+            f.write("[ldap]\nallow_plaintext = true\n")  # the lab's directory is on the bridge
+        env = dict(os.environ, HAMAIL_LDAP_URI=self.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
+                   HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=secret)
+
+        def place(*args):
+            r = subprocess.run([admin, "--config", empty] + list(args), env=env,
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError("hamail-admin %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        for s in self.stores:
+            place("store", "add", s["name"], "--host", "%s.%s" % (s["name"], DOMAIN),
+                  "--address", s["ip"], "--weight", "1")
+            place("account", "add", "probe-" + s["name"], "--address",
+                  "probe@%s.%s" % (s["name"], DOMAIN), "--password-file", probe_pw,
+                  "--store", s["name"])
+            for a in s["accounts"]:
+                place("account", "add", a, "--address", "%s@%s" % (a, DOMAIN), "--store", s["name"])
+        self.directory_settings = {"uri": self.slapd.uri, "base_dn": SUFFIX, "bind_dn": ROOT_DN}
+
     def write_store_configs(self):
-        from hamail_harness import make_ca, ssha512
+        from hamail_harness import make_ca
         os.makedirs(self.etc_hamail, exist_ok=True)
         _ca, cert, key = make_ca(self.etc_hamail)
-        accounts = os.path.join(self.etc_hamail, "accounts.toml")
-        with open(accounts, "w") as f:
-            for s in self.stores:
-                f.write('[[account]]\nid = "probe-%s"\naddress = "probe@%s.%s"\npassword = "%s"\n'
-                        'store = "%s"\n\n' % (s["name"], s["name"], DOMAIN, ssha512(PROBE_PASSWORD),
-                                              s["name"]))
-                for a in s["accounts"]:
-                    f.write('[[account]]\nid = "%s"\naddress = "%s@%s"\nstore = "%s"\n\n'
-                            % (a, a, DOMAIN, s["name"]))
         with open(os.path.join(self.etc_hamail, "probe.secret"), "w") as f:
             f.write(PROBE_PASSWORD + "\n")
         os.chmod(os.path.join(self.etc_hamail, "probe.secret"), 0o600)
@@ -483,7 +520,10 @@ class Lab:
                 f.write('[log]\nlevel = "info"\n\n')
                 f.write('[tls]\ncert = "/etc/hamail/%s"\nkey = "/etc/hamail/%s"\n\n'
                         % (os.path.basename(cert), os.path.basename(key)))
-                f.write('[directory]\ntype = "file"\naccounts_file = "/etc/hamail/accounts.toml"\n\n')
+                d = self.directory_settings
+                f.write('[directory]\ntype = "ldap"\nuris = ["%s"]\nbase_dn = "%s"\nbind_dn = "%s"\n'
+                        'bind_secret_file = "/etc/hamail/ldap.secret"\nallow_plaintext_bind = true\n'
+                        'timeout = "3s"\n\n' % (d["uri"], d["base_dn"], d["bind_dn"]))
                 for lname, proto, tls in (("smtp", "smtp", "starttls"), ("submission", "submission", "starttls"),
                                           ("lmtp", "lmtp", "none")):
                     f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "%s"\nport = %d\n'
@@ -554,6 +594,7 @@ class Lab:
             for n in self.nodes.values():
                 n.create_network()
                 n.create_dirs()
+            self.start_directory()
             self.write_store_configs()
             self.write_agents()
             for s in self.stores:
@@ -604,6 +645,13 @@ class Lab:
             except subprocess.TimeoutExpired:
                 pass
             self.anchor = None
+        if self.slapd is not None and self.slapd.proc is not None:
+            try:
+                self.slapd.proc.wait(5)  # ended with the lab's cgroup; reap it
+            except subprocess.TimeoutExpired:
+                errors.append("slapd (pid %d) did not end" % self.slapd.proc.pid)
+            self.slapd.log.close()
+            self.slapd = None
         for n in self.nodes.values():
             run("ip", "link", "del", n.veth, check=False)
             run("ip", "netns", "del", n.netns, check=False)
