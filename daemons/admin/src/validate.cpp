@@ -30,28 +30,6 @@ bool valid_label(std::string_view label) noexcept {
 
 }  // namespace
 
-std::optional<store_state> parse_store_state(std::string_view text) noexcept {
-  if (text == "open") return store_state::open;
-  if (text == "draining") return store_state::draining;
-  if (text == "closed") return store_state::closed;
-  if (text == "readonly") return store_state::readonly;
-  return std::nullopt;
-}
-
-std::string_view to_string(store_state state) noexcept {
-  switch (state) {
-    case store_state::open:
-      return "open";
-    case store_state::draining:
-      return "draining";
-    case store_state::closed:
-      return "closed";
-    case store_state::readonly:
-      return "readonly";
-  }
-  return "closed";
-}
-
 std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t max) noexcept {
   if (text.empty() || text.size() > 20) return std::nullopt;
   std::uint64_t value = 0;

@@ -5,20 +5,15 @@
 #include <string>
 #include <string_view>
 
+#include "hamail/directory/store_record.hpp"
+
 namespace hamail::admin {
 
-/// A store's placement state as the directory records it (hamailStoreState).
-enum class store_state {
-  open,      ///< takes new accounts (when its weight is > 0)
-  draining,  ///< serves its accounts, takes no new ones; accounts are being moved away
-  closed,    ///< takes no new accounts
-  readonly,  ///< serves its accounts read-only, takes no new ones
-};
-
-/// Parses "open", "draining", "closed", "readonly" (exact, lower-case).
-std::optional<store_state> parse_store_state(std::string_view text) noexcept;
-/// The directory's spelling of a store state.
-std::string_view to_string(store_state state) noexcept;
+/// A store's placement state (hamailStoreState), the directory library's type: only `open`
+/// stores (with a weight > 0) take new accounts.
+using directory::parse_store_state;
+using directory::store_state;
+using directory::to_string;
 
 /// Largest capacity weight a store may have (keeps placement arithmetic exact).
 inline constexpr std::uint64_t max_weight = 1'000'000;
