@@ -80,7 +80,11 @@ class process_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(r.pid, ::getpgid(r.pid));
     CPPUNIT_ASSERT(process_alive(r.pid));
     // "exec sleep" replaces the shell: the identity follows the exe, so it no longer matches.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // (Wait for the exec by watching the exe, not a fixed delay: test machines are loaded.)
+    const auto shell = fs::canonical("/bin/sh");
+    for (int i = 0; i < 500 && process_exe(r.pid) == shell; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     CPPUNIT_ASSERT(!is_instance(r.pid, {"/bin/sh", config}));
     CPPUNIT_ASSERT(send_signal(r.pid, SIGKILL));
     CPPUNIT_ASSERT(
@@ -121,7 +125,7 @@ class process_test : public CppUnit::TestFixture {
     const auto r = spawn_detached(o);
     CPPUNIT_ASSERT(r.pid > 0);
     std::optional<int> st;
-    for (int i = 0; i < 100 && !st; ++i) {
+    for (int i = 0; i < 500 && !st; ++i) {
       st = exit_status(r.pid);
       if (!st) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
