@@ -16,6 +16,7 @@
 
 #include "hamail/backend/config.hpp"
 #include "hamail/core/log.hpp"
+#include "hamail/directory/store_record.hpp"
 #include "hamail/ocf/probe.hpp"
 #include "hamail/ocf/process.hpp"
 
@@ -120,12 +121,6 @@ settings read_settings(const context& ctx) {
   return s;
 }
 
-bool valid_store_name(const std::string& n) {
-  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
-}
-
 std::string describe(pid_t pid) {
   const auto exe = process_exe(pid);
   return "pid " + std::to_string(pid) + (exe ? " (" + exe->string() + ")" : "");
@@ -135,9 +130,10 @@ std::string describe(pid_t pid) {
 
 // Checks that need nothing of the node: the parameters themselves (err_configured).
 std::optional<outcome> check_parameters(const settings& s) {
-  if (!valid_store_name(s.store)) {
-    return fail(rc::err_configured,
-                "store '" + s.store + "' is not a valid store name (a-z 0-9 - _, at most 64)");
+  if (!directory::valid_store_name(s.store)) {
+    return fail(rc::err_configured, "store '" + s.store +
+                                        "' is not a valid store name (1 to 63 of a-z 0-9 - _, "
+                                        "starting with a letter or digit)");
   }
   for (const auto* p : {&s.config, &s.binary, &s.pid_file}) {
     if (!p->is_absolute()) {

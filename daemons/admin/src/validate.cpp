@@ -67,14 +67,6 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   return *number * multiplier;
 }
 
-bool valid_store_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 63 || !is_lower_alnum(name.front())) return false;
-  for (const char c : name) {
-    if (!is_lower_alnum(c) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
-
 bool valid_account_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > 64 || !is_lower_alnum(id.front())) return false;
   if (id.find("..") != std::string_view::npos) return false;

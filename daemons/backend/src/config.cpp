@@ -5,6 +5,7 @@
 #include <array>
 
 #include "hamail/core/config.hpp"
+#include "hamail/directory/store_record.hpp"
 
 namespace hamail::backend {
 
@@ -16,15 +17,6 @@ std::string host_name() {
   return buf.data();
 }
 
-bool valid_store_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 void read_store(config::section& root, store_settings& out) {
   auto s = root.table("store");
   if (!s) {
@@ -32,8 +24,9 @@ void read_store(config::section& root, store_settings& out) {
     return;
   }
   out.name = s->require_string("name");
-  if (!out.name.empty() && !valid_store_name(out.name)) {
-    s->add_problem("name", "store names use a-z, 0-9, '-' and '_' (1 to 64 characters)");
+  if (!out.name.empty() && !directory::valid_store_name(out.name)) {
+    s->add_problem("name",
+                   "store names use 1 to 63 of a-z 0-9 - _, starting with a letter or digit");
   }
   out.data_dir = s->require_string("data_dir");
   if (!out.data_dir.empty() && !out.data_dir.is_absolute()) {

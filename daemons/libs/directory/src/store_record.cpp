@@ -2,6 +2,15 @@
 
 namespace hamail::directory {
 
+bool valid_store_name(std::string_view name) noexcept {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 63 || !lower_alnum(name.front())) return false;
+  for (const char c : name) {
+    if (!lower_alnum(c) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
 std::optional<store_state> parse_store_state(std::string_view text) noexcept {
   if (text == "open") return store_state::open;
   if (text == "draining") return store_state::draining;

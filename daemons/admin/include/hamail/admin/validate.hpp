@@ -27,8 +27,7 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 std::optional<std::uint64_t> parse_count(std::string_view text,
                                          std::uint64_t max = UINT64_MAX) noexcept;
 
-/// True for a store name: 1 to 63 of a-z 0-9 '-' '_', starting with a letter or digit.
-bool valid_store_name(std::string_view name) noexcept;
+using directory::valid_store_name;
 
 /// True for an account id: 1 to 64 of a-z 0-9 '.' '_' '-' '@' '+', starting with a
 /// letter or digit, no "..". Ids name directories in the store, hence the limits.

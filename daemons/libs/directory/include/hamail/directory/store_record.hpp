@@ -15,6 +15,10 @@ enum class store_state {
   readonly,  ///< serves reads; deliveries and changes are deferred
 };
 
+/// A store name: 1 to 63 of a-z 0-9 '-' '_', starting with a letter or digit. The one rule
+/// for hamail-admin (which creates stores), the backend's [store] name and the OCF agent.
+bool valid_store_name(std::string_view name) noexcept;
+
 /// Parses "open", "draining", "closed", "readonly".
 std::optional<store_state> parse_store_state(std::string_view text) noexcept;
 /// The directory's spelling of a state.
