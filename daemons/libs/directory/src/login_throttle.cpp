@@ -59,9 +59,10 @@ login_throttle::decision login_throttle::after_failure(std::string_view address,
   return d;
 }
 
-void login_throttle::after_success(std::string_view address, std::string_view account) {
+void login_throttle::after_success(std::string_view /*address*/, std::string_view account) {
+  // The address's count is deliberately kept: otherwise one account the
+  // attacker owns would reset the budget for guessing every other one.
   std::lock_guard lock(mutex_);
-  if (auto it = addresses_.find(address); it != addresses_.end()) addresses_.erase(it);
   if (auto it = accounts_.find(account); it != accounts_.end()) accounts_.erase(it);
 }
 

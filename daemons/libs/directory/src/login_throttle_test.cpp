@@ -10,7 +10,8 @@ class login_throttle_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(address_blocked_after_max_failures_within_window);
   CPPUNIT_TEST(address_unblocked_after_window);
   CPPUNIT_TEST(account_delay_doubles_and_is_capped_but_never_refuses);
-  CPPUNIT_TEST(success_clears_address_and_account);
+  CPPUNIT_TEST(success_clears_only_that_account);
+  CPPUNIT_TEST(success_of_one_account_does_not_reset_the_address);
   CPPUNIT_TEST(other_address_is_not_blocked);
   CPPUNIT_TEST(memory_is_bounded_under_many_addresses);
   CPPUNIT_TEST_SUITE_END();
@@ -49,14 +50,30 @@ class login_throttle_test : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT((delays == std::vector<long>{1000, 2000, 4000, 8000, 8000, 8000}));
   }
-  void success_clears_address_and_account() {
-    login_throttle t({.max_failures_per_address = 2});
+  void success_clears_only_that_account() {
+    login_throttle t({.max_failures_per_address = 10});
     t.after_failure("192.0.2.1", "alice", t0);
+    t.after_failure("192.0.2.1", "alice", t0);
+    t.after_failure("192.0.2.1", "bob", t0);
     t.after_success("192.0.2.1", "alice");
-    CPPUNIT_ASSERT_EQUAL(std::size_t{0}, t.size());
-    CPPUNIT_ASSERT(!t.after_failure("192.0.2.1", "alice", t0).refused);
+    // alice starts again at the first delay; bob keeps his doubling.
     CPPUNIT_ASSERT_EQUAL(std::chrono::milliseconds(1000),
+                         t.after_failure("192.0.2.9", "alice", t0).delay);
+    CPPUNIT_ASSERT_EQUAL(std::chrono::milliseconds(2000),
                          t.after_failure("192.0.2.9", "bob", t0).delay);
+  }
+  void success_of_one_account_does_not_reset_the_address() {
+    // An attacker who owns one account logs in with it between guesses at
+    // others: the address's failures must still add up to the block.
+    login_throttle t({.max_failures_per_address = 3});
+    CPPUNIT_ASSERT(!t.after_failure("192.0.2.1", "victim1", t0).refused);
+    t.after_success("192.0.2.1", "attacker");
+    CPPUNIT_ASSERT(!t.after_failure("192.0.2.1", "victim2", t0 + 1s).refused);
+    t.after_success("192.0.2.1", "attacker");
+    CPPUNIT_ASSERT(t.after_failure("192.0.2.1", "victim3", t0 + 2s).refused);
+    CPPUNIT_ASSERT(t.before_attempt("192.0.2.1", t0 + 3s).refused);
+    // Another address is unaffected.
+    CPPUNIT_ASSERT(!t.before_attempt("192.0.2.2", t0 + 3s).refused);
   }
   void other_address_is_not_blocked() {
     login_throttle t({.max_failures_per_address = 1});

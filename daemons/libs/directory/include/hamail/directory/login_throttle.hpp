@@ -16,8 +16,10 @@ namespace hamail::directory {
 /// (answered as a temporary failure). Per account: each failure within the
 /// window doubles the delay before the next answer (1 s, 2 s, 4 s … up to
 /// `max_account_delay`) but never locks the account out, so a stranger cannot
-/// lock a user out by failing on purpose. A success clears both. Memory is
-/// bounded: past `max_entries` the oldest entries are forgotten. Thread-safe.
+/// lock a user out by failing on purpose. The two counts are independent: a
+/// success clears the account's count only, never the address's, so one valid
+/// login cannot reset the budget of an address guessing other accounts. Memory
+/// is bounded: past `max_entries` the oldest entries are forgotten. Thread-safe.
 class login_throttle {
  public:
   using clock = std::chrono::steady_clock;
@@ -47,7 +49,8 @@ class login_throttle {
   /// After a failed check: records it and returns how long to wait before answering.
   decision after_failure(std::string_view address, std::string_view account,
                          clock::time_point now = clock::now());
-  /// After a successful login: forgets the failures of this address and account.
+  /// After a successful login: forgets the failures of `account`. The address's
+  /// failures stay counted until its window passes.
   void after_success(std::string_view address, std::string_view account);
   /// Entries held (addresses + accounts), for tests and statistics.
   std::size_t size() const;
