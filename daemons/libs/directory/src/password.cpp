@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -215,6 +217,125 @@ result<std::string> hash_password(password_scheme scheme, std::string_view passw
     }
   }
   return error::internal_error("unknown password scheme");
+}
+
+namespace {
+
+/// The '$'-separated fields of a modular crypt string ("$6$salt$hash" → "", "6", "salt", "hash").
+std::vector<std::string_view> dollar_fields(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (;;) {
+    const auto d = s.find('$');
+    out.push_back(s.substr(0, d));
+    if (d == std::string_view::npos) return out;
+    s.remove_prefix(d + 1);
+  }
+}
+
+/// Splits "{SCHEME}data" into the upper-cased scheme and the data; false when malformed.
+bool split_stored(std::string_view stored, std::string& scheme, std::string_view& data) {
+  if (stored.size() < 3 || stored.front() != '{') return false;
+  const auto close = stored.find('}');
+  if (close == std::string_view::npos) return false;
+  scheme = upper(stored.substr(1, close - 1));
+  data = stored.substr(close + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string password_cost_class(std::string_view stored) {
+  std::string scheme;
+  std::string_view data;
+  if (!split_stored(stored, scheme, data)) return {};
+  std::string out = "{" + scheme + "}";
+  if (scheme != "CRYPT" && scheme != "ARGON2") return out;
+  if (!data.starts_with('$')) return out + (scheme == "CRYPT" ? "des" : "");
+  const auto f = dollar_fields(data);
+  std::size_t keep = f.size() >= 3 ? f.size() - 2 : f.size();                 // drop salt and hash
+  if (scheme == "CRYPT" && f.size() == 4 && f[1].starts_with('2')) keep = 3;  // bcrypt: $2b$12$…
+  for (std::size_t i = 1; i < keep; ++i) {
+    out += '$';
+    out += f[i];
+  }
+  return out + "$";
+}
+
+result<std::string> password_like(std::string_view model) {
+  std::string scheme;
+  std::string_view data;
+  if (!split_stored(model, scheme, data)) return malformed("userPassword has no {SCHEME} prefix");
+  // 24 random octets as base64: no NUL (crypt_r), unguessable.
+  const std::string raw = random_bytes(24);
+  if (raw.empty()) return error::internal_error("RAND_bytes failed");
+  const std::string secret = base64_encode(raw);
+  if (scheme == "SSHA") return hash_password(password_scheme::ssha, secret);
+  if (scheme == "SSHA256") return hash_password(password_scheme::ssha256, secret);
+  if (scheme == "SSHA512") return hash_password(password_scheme::ssha512, secret);
+  if (scheme == "SHA" || scheme == "SHA256" || scheme == "SHA512") {
+    const EVP_MD* md = scheme == "SHA"      ? EVP_sha1()
+                       : scheme == "SHA256" ? EVP_sha256()
+                                            : EVP_sha512();
+    auto d = digest(md, secret, nullptr, 0);
+    if (d.empty()) return error::internal_error("OpenSSL digest failed");
+    return "{" + scheme + "}" +
+           base64_encode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  }
+  if (scheme == "PLAIN" || scheme == "CLEARTEXT") return "{" + scheme + "}" + secret;
+  if (scheme == "CRYPT") {
+    if (data.empty() || data.size() >= CRYPT_OUTPUT_SIZE)
+      return malformed("{CRYPT} value empty or too long");
+    // crypt(3) takes a whole hash as its setting: same method, cost and salt.
+    const std::string setting(data);
+    auto cd = std::make_unique<crypt_data>();
+    std::memset(cd.get(), 0, sizeof(crypt_data));
+    const char* out = crypt_r(secret.c_str(), setting.c_str(), cd.get());
+    if (out == nullptr || out[0] == '*')
+      return malformed("{CRYPT} method or salt not supported by libxcrypt");
+    std::string value = std::string("{CRYPT}") + out;
+    OPENSSL_cleanse(cd.get(), sizeof(crypt_data));
+    return value;
+  }
+  if (scheme == "ARGON2") {
+    // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
+    const auto f = dollar_fields(data);
+    argon2_type type{};
+    if (f.size() < 5 || !f[0].empty()) return malformed("{ARGON2} value is malformed");
+    if (f[1] == "argon2id") {
+      type = Argon2_id;
+    } else if (f[1] == "argon2i") {
+      type = Argon2_i;
+    } else if (f[1] == "argon2d") {
+      type = Argon2_d;
+    } else {
+      return malformed("{ARGON2} value names no known argon2 type");
+    }
+    unsigned version = ARGON2_VERSION_13, m = 0, t = 0, p = 0;
+    std::size_t i = 2;
+    if (f[i].starts_with("v="))
+      version = static_cast<unsigned>(std::atoi(std::string(f[i++].substr(2)).c_str()));
+    if (f.size() != i + 3 ||
+        std::sscanf(std::string(f[i]).c_str(), "m=%u,t=%u,p=%u", &m, &t, &p) != 3 || m == 0 ||
+        t == 0 || p == 0) {
+      return malformed("{ARGON2} parameters are malformed");
+    }
+    // Unpadded base64: 4 characters per 3 octets.
+    const std::size_t salt_len = std::max<std::size_t>(8, f[i + 1].size() * 3 / 4);
+    const std::size_t hash_len = std::max<std::size_t>(4, f[i + 2].size() * 3 / 4);
+    const std::string salt = random_bytes(salt_len);
+    if (salt.empty()) return error::internal_error("RAND_bytes failed");
+    std::string encoded(argon2_encodedlen(t, m, p, static_cast<std::uint32_t>(salt_len),
+                                          static_cast<std::uint32_t>(hash_len), type),
+                        '\0');
+    const int rc = argon2_hash(t, m, p, secret.data(), secret.size(), salt.data(), salt.size(),
+                               nullptr, hash_len, encoded.data(), encoded.size(), type,
+                               static_cast<argon2_version>(version));
+    if (rc != ARGON2_OK)
+      return malformed(std::string("{ARGON2} parameters rejected: ") + argon2_error_message(rc));
+    encoded.resize(std::strlen(encoded.c_str()));
+    return "{ARGON2}" + encoded;
+  }
+  return malformed("userPassword scheme {" + scheme + "} is not supported");
 }
 
 }  // namespace hamail::directory

@@ -2,6 +2,9 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <string>
+#include <vector>
+
 using namespace hamail::directory;
 
 namespace {
@@ -30,6 +33,9 @@ class password_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(scheme_name_is_case_insensitive);
   CPPUNIT_TEST(password_with_nul_never_matches_crypt);
   CPPUNIT_TEST(plain_scheme_compares_exactly);
+  CPPUNIT_TEST(cost_class_keeps_parameters_and_drops_salt);
+  CPPUNIT_TEST(dummy_has_the_models_scheme_and_cost_and_matches_nothing);
+  CPPUNIT_TEST(dummy_of_malformed_model_is_error);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -124,6 +130,50 @@ class password_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(verifies("{PLAIN}secret", "secret"));
     CPPUNIT_ASSERT(!verifies("{PLAIN}secret", "secret2"));
     CPPUNIT_ASSERT(!verifies("{PLAIN}secret", "secre"));
+  }
+  void cost_class_keeps_parameters_and_drops_salt() {
+    CPPUNIT_ASSERT_EQUAL(std::string("{CRYPT}$6$"),
+                         password_cost_class("{CRYPT}$6$E5SITMR29NmYxGHO$XEhD4hrQY4UF8"));
+    CPPUNIT_ASSERT_EQUAL(std::string("{CRYPT}$6$rounds=20000$"),
+                         password_cost_class("{crypt}$6$rounds=20000$salt$hash"));
+    CPPUNIT_ASSERT_EQUAL(std::string("{CRYPT}$y$j9T$"),
+                         password_cost_class("{CRYPT}$y$j9T$l7zPPvGFLNXXQtxkjrCn30$QYaW"));
+    CPPUNIT_ASSERT_EQUAL(std::string("{CRYPT}$2b$12$"),
+                         password_cost_class("{CRYPT}$2b$12$abcdefghijklmnopqrstuv0123456789"));
+    CPPUNIT_ASSERT_EQUAL(std::string("{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$"),
+                         password_cost_class("{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$c29t$CTFh"));
+    CPPUNIT_ASSERT_EQUAL(std::string("{SSHA512}"), password_cost_class("{SSHA512}abcd"));
+    CPPUNIT_ASSERT_EQUAL(std::string(), password_cost_class("nothing"));
+  }
+  void dummy_has_the_models_scheme_and_cost_and_matches_nothing() {
+    std::vector<std::string> models = {
+        "{SSHA}xB2ATmDIdEiF0w7qTRBCGxdxVzlC3CaG",
+        "{SHA}L55TUjtiq8FBorTWAZ0jy6g129A=",
+        "{PLAIN}correct horse",
+        "{CRYPT}$6$rounds=6000$E5SITMR29NmYxGHO$XEhD4hrQY4UF8Z4Z."
+        "uKK8xq0vfe3GqWFIyG7DY3wy1kB2a6iAlf",
+        "{CRYPT}$y$j9T$l7zPPvGFLNXXQtxkjrCn30$QYaWACNpT/ppdJv8N3Sxrw.wyT/OD7yf6ARXqpVMNeD",
+        "{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$"
+        "CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+    };
+    for (auto s :
+         {password_scheme::ssha512, password_scheme::crypt_sha512, password_scheme::argon2id}) {
+      models.push_back(*hash_password(s, "correct horse"));
+    }
+    for (const auto& m : models) {
+      auto d = password_like(m);
+      CPPUNIT_ASSERT_MESSAGE(m + (d ? "" : ": " + d.err().describe()), d.has_value());
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(m + " -> " + *d, password_cost_class(m),
+                                   password_cost_class(*d));
+      CPPUNIT_ASSERT_MESSAGE(m, *d != m);
+      CPPUNIT_ASSERT_MESSAGE(m, !verifies(*d, "correct horse"));
+      CPPUNIT_ASSERT_MESSAGE(m, !verifies(*d, ""));
+    }
+  }
+  void dummy_of_malformed_model_is_error() {
+    CPPUNIT_ASSERT(!password_like("no scheme"));
+    CPPUNIT_ASSERT(!password_like("{MD5}abc"));
+    CPPUNIT_ASSERT(!password_like("{ARGON2}$argon2id$v=19$bad$c29t$CTFh"));
   }
 };
 

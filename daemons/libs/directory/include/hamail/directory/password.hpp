@@ -24,4 +24,17 @@ result<bool> verify_password(std::string_view stored, std::string_view password)
 /// Hashes `password` with a fresh random salt in `scheme`, as a `userPassword` value.
 result<std::string> hash_password(password_scheme scheme, std::string_view password);
 
+/// What decides the cost of checking a `userPassword` value: its scheme and cost
+/// parameters without salt or hash ("{CRYPT}$6$rounds=10000$",
+/// "{ARGON2}$argon2id$v=19$m=19456,t=2,p=1$", "{SSHA512}"). Two values of the
+/// same class take the same time to verify. Empty when the value is malformed.
+std::string password_cost_class(std::string_view stored);
+
+/// A `userPassword` value of the same scheme and cost as `model`, for a random
+/// password nobody knows (fresh salt, except for {CRYPT}, which keeps the
+/// model's setting whole). Logins for unknown accounts are checked against it,
+/// so that the time an answer takes does not tell which accounts exist.
+/// Errors as verify_password for a malformed or unsupported model.
+result<std::string> password_like(std::string_view model);
+
 }  // namespace hamail::directory
