@@ -828,6 +828,26 @@ result<std::shared_ptr<mailbox>> maildir_store::open_mailbox(std::string_view ac
   return std::shared_ptr<mailbox>(std::move(*box));
 }
 
+result<std::optional<store::quota_usage>> maildir_store::quota_usage(std::string_view account) {
+  if (auto v = validate_account_id(account); !v) return std::move(v).err();
+  // The maildirsize the commit path keeps current, read without its lock (delta
+  // lines are single appends; a torn last line is skipped by the parser). Never
+  // a scan: that is the commit path's job when a limit first applies.
+  const fs::path root = impl_->account_path(account);
+  auto content = posix::read_file(root / detail::maildirsize_name);
+  if (!content) return std::move(content).err();
+  if (!*content) {
+    if (!posix::is_directory(root)) return std::optional<store::quota_usage>(store::quota_usage{});
+    return std::optional<store::quota_usage>();
+  }
+  auto parsed = detail::parse_maildirsize(**content);
+  if (!parsed) return std::optional<store::quota_usage>();
+  store::quota_usage out;
+  out.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(parsed->usage.bytes, 0));
+  out.messages = static_cast<std::uint64_t>(std::max<std::int64_t>(parsed->usage.messages, 0));
+  return std::optional<store::quota_usage>(out);
+}
+
 result<rebuild_report> maildir_store::rebuild_index(std::string_view account) {
   if (auto v = validate_account_id(account); !v) return std::move(v).err();
   const fs::path root = impl_->account_path(account);

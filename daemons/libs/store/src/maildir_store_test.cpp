@@ -84,6 +84,7 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(rebuild_of_open_mailbox_keeps_uids_and_raises_modseqs);
   CPPUNIT_TEST(rebuild_all_covers_every_account);
   CPPUNIT_TEST(maildirsize_tracks_deliveries_expunges_and_recalculates);
+  CPPUNIT_TEST(quota_usage_reads_maildirsize_and_never_scans);
   CPPUNIT_TEST(hostile_and_odd_names_stay_inside_the_account);
   CPPUNIT_TEST(keywords_survive_reopen);
   CPPUNIT_TEST(unfinished_and_used_tmp_bodies_are_removed);
@@ -599,6 +600,31 @@ class maildir_store_test : public CppUnit::TestFixture {
     must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
     CPPUNIT_ASSERT_EQUAL(std::string("500S\n"), slurp(file).substr(0, 5));
     CPPUNIT_ASSERT(usage() == std::make_pair(std::int64_t{4}, std::int64_t{2}));
+  }
+
+  void quota_usage_reads_maildirsize_and_never_scans() {
+    // Delivered without limits: no maildirsize, usage unknown (no scan to find it).
+    deliver_one(s(), "free", "12345");
+    CPPUNIT_ASSERT(!fs::exists(box_dir("free") / "maildirsize"));
+    CPPUNIT_ASSERT(!must(s().quota_usage("free")).has_value());
+    CPPUNIT_ASSERT(!fs::exists(box_dir("free") / "maildirsize"));
+    // Under a limit the commit path keeps maildirsize; quota_usage reads it as it is.
+    auto sealed = seal(s(), "1234567");
+    delivery_target t;
+    t.account = "free";
+    t.quota = quota_limits{1000, 0};
+    must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    auto used = must(s().quota_usage("free"));
+    CPPUNIT_ASSERT(used.has_value());
+    CPPUNIT_ASSERT(*used == (quota_usage{12, 2}));
+    // What the file says, not what the files are (no rescan on this path).
+    spit(box_dir("free") / "maildirsize", "1000S\n12 2\n500 3\n7 1");  // torn last line
+    used = must(s().quota_usage("free"));
+    CPPUNIT_ASSERT(used.has_value());
+    CPPUNIT_ASSERT(*used == (quota_usage{512, 5}));
+    // Unparsable: unknown until the next delivery under a limit recalculates it.
+    spit(box_dir("free") / "maildirsize", "1000S\ngarbage\n");
+    CPPUNIT_ASSERT(!must(s().quota_usage("free")).has_value());
   }
 
   void hostile_and_odd_names_stay_inside_the_account() {

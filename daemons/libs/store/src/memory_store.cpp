@@ -574,4 +574,15 @@ result<std::shared_ptr<mailbox>> memory_store::open_mailbox(std::string_view acc
       std::make_shared<memory_mailbox>(impl_, std::string(account), std::move(*box)));
 }
 
+result<std::optional<store::quota_usage>> memory_store::quota_usage(std::string_view account) {
+  if (auto v = validate_account_id(account); !v) return std::move(v).err();
+  std::lock_guard lock(impl_->mutex);
+  store::quota_usage out;
+  auto it = impl_->accounts.find(std::string(account));
+  if (it != impl_->accounts.end())
+    for (const auto& [n, b] : it->second)
+      for (const auto& m : b->messages) out.bytes += m.body->size(), ++out.messages;
+  return std::optional<store::quota_usage>(out);
+}
+
 }  // namespace hamail::store

@@ -65,6 +65,7 @@ class store_behaviour_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(quota_one_of_three_recipients_over);
   CPPUNIT_TEST(quota_bigger_than_limit_is_permanent_else_temporary);
   CPPUNIT_TEST(quota_message_count_limit);
+  CPPUNIT_TEST(quota_usage_follows_deliveries_and_expunges);
   CPPUNIT_TEST(hostile_names_rejected_everywhere);
   CPPUNIT_TEST(delivery_to_missing_folder_is_permanent_not_found);
   CPPUNIT_TEST(more_than_26_keywords_refused);
@@ -437,6 +438,37 @@ class store_behaviour_test : public CppUnit::TestFixture {
     must(box->expunge(one));
     CPPUNIT_ASSERT(
         s().deliver(sealed, std::span<const delivery_target>(&targets[1], 1))[0].has_value());
+  }
+
+  void quota_usage_follows_deliveries_and_expunges() {
+    // An account that does not exist uses nothing.
+    auto none = must(s().quota_usage("nobody"));
+    CPPUNIT_ASSERT(none.has_value());
+    CPPUNIT_ASSERT(*none == quota_usage{});
+    const quota_limits q{100000, 50};
+    auto deliver_q = [&](std::string_view body, const std::string& mailbox) {
+      auto sealed = seal(s(), body);
+      delivery_target t;
+      t.account = "quota-user";
+      t.mailbox = mailbox;
+      t.quota = q;
+      return must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    };
+    deliver_q(std::string(30, 'a'), "INBOX");
+    must_ok(s().create_mailbox("quota-user", "Sub"));
+    deliver_q(std::string(20, 'b'), "Sub");
+    auto used = must(s().quota_usage("quota-user"));
+    CPPUNIT_ASSERT(used.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{50}, used->bytes);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, used->messages);
+    auto box = must(s().open_mailbox("quota-user", "INBOX"));
+    const imap_uid one[] = {1};
+    must(box->expunge(one));
+    used = must(s().quota_usage("quota-user"));
+    CPPUNIT_ASSERT(used.has_value());
+    CPPUNIT_ASSERT(*used == (quota_usage{20, 1}));
+    CPPUNIT_ASSERT(same_error(must_fail(s().quota_usage("../etc")), error_kind::permanent,
+                              errc::invalid_input));
   }
 
   void quota_bigger_than_limit_is_permanent_else_temporary() {

@@ -97,6 +97,7 @@ class maildir_store final : public mail_store {
   result<mailbox_status> status(std::string_view account, std::string_view name) override;
   result<std::shared_ptr<mailbox>> open_mailbox(std::string_view account,
                                                 std::string_view name) override;
+  result<std::optional<store::quota_usage>> quota_usage(std::string_view account) override;
 
   /// Rebuilds the index of every mailbox of `account` from the message files
   /// alone, keeping UIDs (from U= in names) and UIDVALIDITY (from

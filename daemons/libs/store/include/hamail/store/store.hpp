@@ -116,6 +116,14 @@ struct quota_limits {
   bool operator==(const quota_limits&) const = default;
 };
 
+/// What an account uses, counted as quota enforcement counts it: every message
+/// of every mailbox, by size in octets.
+struct quota_usage {
+  std::uint64_t bytes = 0;
+  std::uint64_t messages = 0;
+  bool operator==(const quota_usage&) const = default;
+};
+
 /// One recipient of a delivery (or the destination of an APPEND).
 struct delivery_target {
   std::string account;
@@ -343,6 +351,13 @@ class mail_store {
   /// INBOX on demand). Errors: not_found, invalid_input, io_error.
   virtual result<std::shared_ptr<mailbox>> open_mailbox(std::string_view account,
                                                         std::string_view name) = 0;
+  /// The account's current usage as the store tracks it for quota enforcement,
+  /// read cheaply (no scan of the messages), e.g. for a quota check at SMTP RCPT.
+  /// nullopt when the store keeps no usage record for the account (it never
+  /// received mail under a limit): the usage is then unknown until a delivery
+  /// with limits counts it. A missing account uses nothing. Advisory: the
+  /// commit re-checks. Errors: invalid_input (bad account id), io_error.
+  virtual result<std::optional<store::quota_usage>> quota_usage(std::string_view account) = 0;
 };
 
 }  // namespace hamail::store
