@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   account_spec acc;
   std::string password_file, batch_file, id, address, target;
   bool password_stdin = false;
+  bool placement_only = false;
   auto add_password_options = [&](CLI::App* c) {
     auto* f = c->add_option("--password-file", password_file,
                             "read the password from this file (first line)");
@@ -247,12 +248,18 @@ int main(int argc, char** argv) {
   {
     auto* c = account->add_subcommand(
         "move",
-        "record that an account now lives on another store (state moving, then the new owning "
-        "store and mailHost, then its previous state). Only the placement is changed: copying "
-        "the mail between stores is not implemented yet (a later issue)");
+        "move an account to another store. Copying the mail between stores is not "
+        "implemented yet, so without --placement-only this refuses (exit 4): changing the "
+        "owning store alone would hide the account's mail from its user");
     c->add_option("ID", id, "account id")->required();
     c->add_option("--to", target, "the new owning store")->required();
-    c->callback([&] { run = [&](command_context& ctx) { return account_move(ctx, id, target); }; });
+    c->add_flag("--placement-only", placement_only,
+                "record the new owning store and mailHost without copying any mail (state "
+                "moving, then the placement, then the previous state); the mail already on "
+                "the old store stays there, out of the user's view");
+    c->callback([&] {
+      run = [&](command_context& ctx) { return account_move(ctx, id, target, placement_only); };
+    });
   }
 
   // placement ...

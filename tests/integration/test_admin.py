@@ -261,9 +261,23 @@ class AccountCommands(AdminTestCase):
         self.admin("account", "unlock", "bob", expect=EXIT_REFUSED)
         self.admin("account", "set-state", "bob", "active")
 
-        # move: placement only
+        # move: without --placement-only a real move is refused (copying mail is not
+        # implemented, and changing the owning store alone would hide the user's mail);
+        # nothing is written.
         self.admin("account", "lock", "alice")
-        m = self.admin_json("account", "move", "alice", "--to", "ac-b")
+        before = self.account_entry("alice")
+        r = self.admin("account", "move", "alice", "--to", "ac-b", expect=EXIT_REFUSED)
+        self.assertIn("not implemented", r.stderr)
+        self.assertIn("--placement-only", r.stderr)
+        self.assertIn("hide", r.stderr)
+        self.assertEqual(self.account_entry("alice"), before)
+        err = self.admin_json("account", "move", "alice", "--to", "ac-b", expect=EXIT_REFUSED)
+        self.assertIn("--placement-only", err["error"]["message"])
+        # --placement-only records the placement and says the mail was not copied.
+        r = self.admin("account", "move", "alice", "--to", "ac-b", "--placement-only")
+        self.assertIn("no mail was copied", r.stdout)
+        self.admin("account", "move", "alice", "--to", "ac-a", "--placement-only")
+        m = self.admin_json("account", "move", "alice", "--to", "ac-b", "--placement-only")
         self.assertEqual((m["from"], m["to"], m["state"], m["moved"], m["data_moved"]),
                          ("ac-a", "ac-b", "locked", True, False))
         entry = self.account_entry("alice")
@@ -271,13 +285,18 @@ class AccountCommands(AdminTestCase):
         self.assertIn("mailHost: ac-b.mail.example.org", entry)
         self.assertIn("hamailAccountState: locked", entry)
         self.assertFalse(self.admin_json("account", "move", "alice", "--to", "ac-b")["moved"])
-        self.admin("account", "move", "alice", "--to", "nosuch", expect=EXIT_NOT_FOUND)
-        self.admin("account", "move", "alice", "--to", "ac-closed", expect=EXIT_REFUSED)
+        self.admin("account", "move", "alice", "--to", "nosuch", "--placement-only",
+                   expect=EXIT_NOT_FOUND)
+        self.admin("account", "move", "alice", "--to", "ac-closed", "--placement-only",
+                   expect=EXIT_REFUSED)
         self.admin("account", "set-state", "alice", "moving")
         self.admin("account", "lock", "alice", expect=EXIT_REFUSED)
-        self.admin("account", "move", "alice", "--to", "ac-a", expect=EXIT_REFUSED)
+        self.admin("account", "move", "alice", "--to", "ac-a", "--placement-only",
+                   expect=EXIT_REFUSED)
         self.admin("account", "set-state", "alice", "active")
-        self.assertIn("not implemented", self.admin("account", "move", "--help").stdout)
+        help_text = self.admin("account", "move", "--help").stdout
+        self.assertIn("not implemented", help_text)
+        self.assertIn("--placement-only", help_text)
 
         # remove
         self.assertEqual(self.admin_json("account", "remove", "bob")["removed"], "bob")

@@ -524,7 +524,8 @@ command_output account_set_state(command_context& ctx, const std::string& id,
           json_value::object{{"id", id}, {"state", state}, {"previous_state", previous}}};
 }
 
-command_output account_move(command_context& ctx, const std::string& id, const std::string& to) {
+command_output account_move(command_context& ctx, const std::string& id, const std::string& to,
+                            bool placement_only) {
   check_account_id(id);
   check_store_name(to);
   const ldap_entry e = require_account(ctx, id);
@@ -544,6 +545,18 @@ command_output account_move(command_context& ctx, const std::string& id, const s
     throw admin_error(exit_status::refused, "account \"" + id + "\" is moving already");
   }
   check_explicit_store(target);
+  if (!placement_only) {
+    // The store that owns an account is the only one that serves its mail: changing the
+    // placement without copying the mailboxes would make every message vanish from the
+    // user's view. Until the data move exists, only an explicit placement-only change is done.
+    throw admin_error(exit_status::refused,
+                      "account \"" + id + "\" was not moved: copying mail from store " + from +
+                          " to " + target.name +
+                          " is not implemented yet, and changing the owning store alone would "
+                          "hide the account's mail from its user. Use --placement-only to "
+                          "record the new placement anyway (the mail stays on " +
+                          from + ")");
+  }
   // Three steps so that readers always see a consistent account: moving (mail is
   // deferred, logins refused temporarily), then the new owning store and mailHost
   // together, then the state it had before. Copying the mail is not done here.
@@ -559,7 +572,7 @@ command_output account_move(command_context& ctx, const std::string& id, const s
                                         id + " " + previous);
   }
   return {"account " + id + ": placement " + from + " -> " + target.name +
-              " recorded (mail was not copied: data movement is not implemented yet)\n",
+              " recorded (--placement-only: no mail was copied, it stays on " + from + ")\n",
           json_value::object{{"id", id},
                              {"from", from},
                              {"to", target.name},

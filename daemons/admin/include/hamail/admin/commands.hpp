@@ -104,9 +104,12 @@ command_output account_lock(command_context& ctx, const std::string& id, bool lo
 /// `account set-state ID STATE`.
 command_output account_set_state(command_context& ctx, const std::string& id,
                                  const std::string& state);
-/// `account move ID --to STORE`: records the placement change only (state moving,
-/// then owning store and mailHost, then the previous state back); no mail is copied.
-command_output account_move(command_context& ctx, const std::string& id, const std::string& to);
+/// `account move ID --to STORE [--placement-only]`. Copying mail is not implemented, so
+/// without `placement_only` a real move is refused (exit_status::refused) rather than
+/// hiding the account's mail; with it, records the placement change only (state moving,
+/// then owning store and mailHost, then the previous state back).
+command_output account_move(command_context& ctx, const std::string& id, const std::string& to,
+                            bool placement_only);
 
 /// `placement report`: accounts per store against the weights.
 command_output placement_report(command_context& ctx);
