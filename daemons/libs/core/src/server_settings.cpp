@@ -98,6 +98,17 @@ void read_tls(config::section& tls, tls_settings& out) {
   check_readable_file(tls, "chain", out.chain_file);
 }
 
+/// A session deadline: 0 (none) or at least 1s.
+std::chrono::milliseconds read_session_timeout(config::section& s,
+                                               std::chrono::milliseconds fallback) {
+  const auto t = s.get_duration("session_timeout", fallback);
+  if (t.count() != 0 && t < std::chrono::seconds(1)) {
+    s.add_problem("session_timeout", "must be 0 (no limit) or at least 1s");
+    return fallback;
+  }
+  return t;
+}
+
 void read_limits(config::section& limits, limits_settings& out) {
   const auto max = static_cast<std::int64_t>(max_connections_limit);
   out.max_connections = static_cast<std::size_t>(limits.get_integer(
@@ -116,7 +127,37 @@ void read_limits(config::section& limits, limits_settings& out) {
   } else {
     out.idle_timeout = idle;
   }
+  out.ipv4_prefix =
+      static_cast<unsigned>(limits.get_integer("ipv4_prefix", out.ipv4_prefix, 8, 32));
+  out.ipv6_prefix =
+      static_cast<unsigned>(limits.get_integer("ipv6_prefix", out.ipv6_prefix, 16, 128));
+  out.session_timeout = read_session_timeout(limits, out.session_timeout);
   out.drain_timeout = limits.get_duration("drain_timeout", out.drain_timeout);
+}
+
+/// A listener's own connection limits, checked against each other and [limits].
+void read_listener_limits(config::section& l, const limits_settings& defaults,
+                          listener_settings& out) {
+  const auto max = static_cast<std::int64_t>(max_connections_limit);
+  if (l.has("max_connections")) {
+    out.max_connections = static_cast<std::size_t>(l.get_integer(
+        "max_connections", static_cast<std::int64_t>(defaults.max_connections), 1, max));
+  }
+  if (l.has("max_connections_per_ip")) {
+    out.max_connections_per_ip = static_cast<std::size_t>(
+        l.get_integer("max_connections_per_ip",
+                      static_cast<std::int64_t>(defaults.max_connections_per_ip), 1, max));
+  }
+  const auto total = out.max_connections.value_or(defaults.max_connections);
+  const auto per_ip = out.max_connections_per_ip.value_or(defaults.max_connections_per_ip);
+  if (per_ip > total && (out.max_connections || out.max_connections_per_ip)) {
+    l.add_problem(out.max_connections_per_ip ? "max_connections_per_ip" : "max_connections",
+                  "max_connections_per_ip (" + std::to_string(per_ip) +
+                      ") is larger than max_connections (" + std::to_string(total) + ")");
+  }
+  if (l.has("session_timeout")) {
+    out.session_timeout = read_session_timeout(l, defaults.session_timeout);
+  }
 }
 
 /// The address in network byte order with its family, or nullopt (and the reason).
@@ -155,7 +196,8 @@ std::string protocol_list(const std::vector<std::string>& allowed) {
 }
 
 void read_listeners(config::section& root, const std::vector<std::string>& allowed_protocols,
-                    const tls_settings& tls, std::vector<listener_settings>& out) {
+                    const tls_settings& tls, const limits_settings& limits,
+                    std::vector<listener_settings>& out) {
   auto sections = root.tables("listener");
   if (sections.empty()) {
     root.add_problem("listener", "at least one [[listener]] is required");
@@ -205,6 +247,7 @@ void read_listeners(config::section& root, const std::vector<std::string>& allow
                                   " is already used by " + it->second);
       }
     }
+    read_listener_limits(l, limits, listener);
     out.push_back(std::move(listener));
   }
 }
@@ -216,7 +259,7 @@ void read_server_settings(config::section& root, const std::vector<std::string>&
   if (auto log = root.table("log")) read_log(*log, out.log);
   if (auto tls = root.table("tls")) read_tls(*tls, out.tls);
   if (auto limits = root.table("limits")) read_limits(*limits, out.limits);
-  read_listeners(root, allowed_protocols, out.tls, out.listeners);
+  read_listeners(root, allowed_protocols, out.tls, out.limits, out.listeners);
 }
 
 }  // namespace hamail

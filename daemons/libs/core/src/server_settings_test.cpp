@@ -112,6 +112,9 @@ class server_settings_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(per_ip_limit_above_total_rejected);
   CPPUNIT_TEST(zero_connection_limits_rejected);
   CPPUNIT_TEST(idle_timeout_below_one_second_rejected);
+  CPPUNIT_TEST(listener_limits_override_the_limits_section);
+  CPPUNIT_TEST(listener_per_ip_limit_above_its_total_rejected);
+  CPPUNIT_TEST(client_prefixes_and_session_timeout_read_and_checked);
   CPPUNIT_TEST(bad_log_level_and_facility_rejected);
   CPPUNIT_TEST(bad_tls_min_version_rejected);
   CPPUNIT_TEST(misspelt_key_in_listener_reported_with_hint);
@@ -463,6 +466,51 @@ port = 24
     auto ok = load(std::string("[limits]\nidle_timeout = \"1s\"\n") + one_listener);
     CPPUNIT_ASSERT_MESSAGE(ok.doc.report(), ok.doc.ok());
     CPPUNIT_ASSERT(ok.settings.limits.idle_timeout == 1s);
+  }
+
+  void listener_limits_override_the_limits_section() {
+    auto l = load(std::string("[limits]\nmax_connections = 100\nmax_connections_per_ip = 10\n") +
+                  one_listener +
+                  "max_connections = 20\nmax_connections_per_ip = 20\nsession_timeout = \"10m\"\n" +
+                  "[[listener]]\nprotocol = \"lmtp\"\naddress = \"127.0.0.1\"\nport = 24\n");
+    CPPUNIT_ASSERT_MESSAGE(l.doc.report(), l.doc.ok());
+    const auto& own = l.settings.listeners.at(0);
+    CPPUNIT_ASSERT(own.max_connections == std::size_t{20});
+    CPPUNIT_ASSERT(own.max_connections_per_ip == std::size_t{20});
+    CPPUNIT_ASSERT(own.session_timeout == std::chrono::milliseconds(10min));
+    const auto& inherits = l.settings.listeners.at(1);
+    CPPUNIT_ASSERT(!inherits.max_connections && !inherits.max_connections_per_ip &&
+                   !inherits.session_timeout);
+  }
+
+  void listener_per_ip_limit_above_its_total_rejected() {
+    auto l = load(std::string(one_listener) + "max_connections = 5\n");
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("max_connections_per_ip (50) is larger than max_connections (5)"),
+        only_problem(l.doc, "listener[0].max_connections").reason);
+    auto z = load(std::string(one_listener) + "max_connections_per_ip = 0\n");
+    CPPUNIT_ASSERT(contains(only_problem(z.doc, "listener[0].max_connections_per_ip").reason,
+                            "must be between 1 and"));
+  }
+
+  void client_prefixes_and_session_timeout_read_and_checked() {
+    auto d = load(one_listener);
+    CPPUNIT_ASSERT_EQUAL(32u, d.settings.limits.ipv4_prefix);
+    CPPUNIT_ASSERT_EQUAL(64u, d.settings.limits.ipv6_prefix);
+    CPPUNIT_ASSERT(d.settings.limits.session_timeout == std::chrono::milliseconds(1h));
+    auto l =
+        load(std::string("[limits]\nipv4_prefix = 24\nipv6_prefix = 56\nsession_timeout = 0\n") +
+             one_listener);
+    CPPUNIT_ASSERT_MESSAGE(l.doc.report(), l.doc.ok());
+    CPPUNIT_ASSERT_EQUAL(24u, l.settings.limits.ipv4_prefix);
+    CPPUNIT_ASSERT_EQUAL(56u, l.settings.limits.ipv6_prefix);
+    CPPUNIT_ASSERT(l.settings.limits.session_timeout.count() == 0);
+    auto bad = load(std::string("[limits]\nipv6_prefix = 129\nsession_timeout = \"200ms\"\n") +
+                    one_listener);
+    CPPUNIT_ASSERT(
+        contains(only_problem(bad.doc, "limits.ipv6_prefix").reason, "between 16 and 128"));
+    CPPUNIT_ASSERT_EQUAL(std::string("must be 0 (no limit) or at least 1s"),
+                         only_problem(bad.doc, "limits.session_timeout").reason);
   }
 
   void bad_log_level_and_facility_rejected() {

@@ -48,6 +48,8 @@ connection::connection(std::unique_ptr<byte_stream> stream, connection_info info
       limits_(limits),
       store_(store),
       log_(log::new_session_id()),
+      session_deadline_(limits.session.count() > 0 ? clock::now() + limits.session
+                                                   : clock::time_point::max()),
       read_timer_(stream_->get_executor()),
       write_timer_(stream_->get_executor()),
       writes_done_(stream_->get_executor()) {
@@ -67,15 +69,41 @@ error connection::shutting_down_error() const {
 
 asio::awaitable<result<std::size_t>> connection::read_some(asio::mutable_buffer buffer,
                                                            read_mode mode) {
+  co_return co_await read_some(buffer, mode, clock::now() + limits_.idle);
+}
+
+void connection::begin_transfer(const transfer_rate& rate) {
+  if (rate.enabled()) {
+    meter_.emplace(rate, clock::now());
+  } else {
+    meter_.reset();
+  }
+}
+
+asio::awaitable<result<std::size_t>> connection::read_some(asio::mutable_buffer buffer,
+                                                           read_mode mode,
+                                                           clock::time_point deadline) {
   if (forced_) co_return shutting_down_error();
   if (closed_) co_return closed_error();
   if (mode == read_mode::idle && draining_) co_return shutting_down_error();
   if (reading_) co_return error::internal_error("connection: a read is already in progress");
 
+  // The nearest of the caller's deadline, the session's and the rate's wins.
+  auto limit = read_limit::deadline;
+  auto until = deadline;
+  if (session_deadline_ < until) {
+    until = session_deadline_;
+    limit = read_limit::session;
+  }
+  if (meter_ && meter_->deadline() < until) {
+    until = meter_->deadline();
+    limit = read_limit::rate;
+  }
+
   reading_ = true;
   idle_read_ = mode == read_mode::idle;
   read_interrupted_ = false;
-  read_timer_.expires_after(limits_.idle);
+  read_timer_.expires_at(until);
   // Whichever finishes first wins; the other is cancelled and awaited, so
   // nothing refers to the buffer once this returns.
   auto outcome = co_await (stream_->async_read_some(buffer) || read_timer_.async_wait(use_tuple));
@@ -85,11 +113,26 @@ asio::awaitable<result<std::size_t>> connection::read_some(asio::mutable_buffer 
   if (outcome.index() == 0) {
     auto r = std::get<0>(std::move(outcome));
     if (!r && (forced_ || read_interrupted_)) co_return shutting_down_error();
+    if (r && meter_) meter_->add(*r, clock::now());
     co_return r;
   }
   if (forced_ || read_interrupted_) co_return shutting_down_error();
-  log_.info("idle timeout: no data from client for {} ms", limits_.idle.count());
-  co_return timed_out_error("read", limits_.idle);
+  switch (limit) {
+    case read_limit::session:
+      log_.info("session timeout: the session lasted {} ms", limits_.session.count());
+      co_return error::temporary(
+          errc::timed_out, "timed out",
+          fmt::format("session: longer than {} ms", limits_.session.count()));
+    case read_limit::rate:
+      log_.info("too slow: fewer than {} octets/s", meter_->rate().min_bytes_per_second);
+      co_return error::temporary(
+          errc::timed_out, "too slow",
+          fmt::format("transfer: below {} octets/s", meter_->rate().min_bytes_per_second));
+    case read_limit::deadline:
+      break;
+  }
+  log_.info("read timeout: no complete input from client in time");
+  co_return error::temporary(errc::timed_out, "timed out", "read: deadline passed");
 }
 
 asio::awaitable<result<void>> connection::write(asio::const_buffer data) {

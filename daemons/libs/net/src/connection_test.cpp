@@ -44,6 +44,9 @@ class connection_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(drain_interrupts_idle_read);
   CPPUNIT_TEST(drain_does_not_interrupt_in_command_read);
   CPPUNIT_TEST(idle_timeout_is_reported_as_timed_out);
+  CPPUNIT_TEST(deadline_is_not_pushed_back_by_trickled_bytes);
+  CPPUNIT_TEST(session_deadline_ends_a_steadily_talking_client);
+  CPPUNIT_TEST(transfer_below_minimum_rate_is_cut);
   CPPUNIT_TEST(force_close_interrupts_in_command_read_and_sends_reply);
   CPPUNIT_TEST(write_to_departed_peer_is_connection_closed);
   CPPUNIT_TEST(start_tls_refused_without_context_or_tcp_socket);
@@ -111,6 +114,119 @@ class connection_test : public CppUnit::TestFixture {
       conn.set_idle_timeout(10s);
       CPPUNIT_ASSERT(co_await peer->async_write(asio::buffer(std::string_view("x"))));
       CPPUNIT_ASSERT_EQUAL(std::string("x"), co_await read_once(conn, read_mode::idle));
+    });
+  }
+
+  void deadline_is_not_pushed_back_by_trickled_bytes() {
+    net_fixture f;
+    auto [mine, peer] = memory_stream::make_pair(f.io.get_executor());
+    connection conn(std::move(mine), connection_info{}, test_timeouts());
+    f.run([&]() -> awaitable<void> {
+      bool stop = false;
+      // One byte every 50 ms, far inside the 60 s idle timeout.
+      asio::co_spawn(
+          f.io,
+          [&]() -> awaitable<void> {
+            while (!stop) {
+              co_await sleep_for(50ms);
+              if (!stop) (void)co_await peer->async_write(asio::buffer(std::string_view("x")));
+            }
+          },
+          asio::detached);
+      const auto deadline = clock::now() + 300ms;
+      std::string got;
+      for (;;) {
+        char c[8];
+        auto r = co_await conn.read_some(asio::buffer(c), read_mode::idle, deadline);
+        if (!r) {
+          CPPUNIT_ASSERT(r.err().code == errc::timed_out);
+          break;
+        }
+        got.append(c, *r);
+        CPPUNIT_ASSERT_MESSAGE("the deadline was pushed back", clock::now() < deadline + 200ms);
+      }
+      stop = true;
+      CPPUNIT_ASSERT(got.size() >= 3);
+      CPPUNIT_ASSERT(clock::now() >= deadline);
+      CPPUNIT_ASSERT(clock::now() < deadline + 200ms);
+      co_await sleep_for(100ms);
+    });
+  }
+
+  void session_deadline_ends_a_steadily_talking_client() {
+    net_fixture f;
+    auto [mine, peer] = memory_stream::make_pair(f.io.get_executor());
+    auto t = test_timeouts();
+    t.session = 300ms;
+    connection conn(std::move(mine), connection_info{}, t);
+    f.run([&]() -> awaitable<void> {
+      const auto start = clock::now();
+      std::string last;
+      // A byte every 50 ms never trips the 60 s idle timeout; the session deadline ends it.
+      while (clock::now() - start < 2s) {
+        asio::co_spawn(
+            f.io,
+            [&]() -> awaitable<void> {
+              co_await sleep_for(50ms);
+              (void)co_await peer->async_write(asio::buffer(std::string_view("x")));
+            },
+            asio::detached);
+        last = co_await read_once(conn, read_mode::in_command);
+        if (last != "x") break;
+      }
+      CPPUNIT_ASSERT_EQUAL(std::string("<timed_out>"), last);
+      CPPUNIT_ASSERT(clock::now() - start >= 300ms);
+      CPPUNIT_ASSERT(clock::now() - start < 1s);
+    });
+  }
+
+  void transfer_below_minimum_rate_is_cut() {
+    net_fixture f;
+    auto [mine, peer] = memory_stream::make_pair(f.io.get_executor());
+    connection conn(std::move(mine), connection_info{}, test_timeouts());
+    f.run([&]() -> awaitable<void> {
+      // 1000 octets/s, 200 ms grace: a 1000-octet burst buys one more second.
+      conn.begin_transfer(hamail::net::transfer_rate{1000, 5s, 200ms});
+      const auto start = clock::now();
+      CPPUNIT_ASSERT(co_await peer->async_write(asio::buffer(std::string(1000, 'a'))));
+      std::size_t total = 0;
+      while (total < 1000) {
+        auto got = co_await read_once(conn, read_mode::in_command);
+        CPPUNIT_ASSERT(got[0] == 'a');
+        total += got.size();
+      }
+      // Then one octet every 50 ms (20 octets/s): cut about 1.2 s after the start.
+      std::string last;
+      while (clock::now() - start < 5s) {
+        asio::co_spawn(
+            f.io,
+            [&]() -> awaitable<void> {
+              co_await sleep_for(50ms);
+              (void)co_await peer->async_write(asio::buffer(std::string_view("b")));
+            },
+            asio::detached);
+        last = co_await read_once(conn, read_mode::in_command);
+        if (last != "b") break;
+      }
+      CPPUNIT_ASSERT_EQUAL(std::string("<timed_out>"), last);
+      const auto took = clock::now() - start;
+      CPPUNIT_ASSERT(took >= 1100ms);
+      CPPUNIT_ASSERT(took < 2s);
+      // After the transfer, reads are not metered.
+      conn.end_transfer();
+      asio::co_spawn(
+          f.io,
+          [&]() -> awaitable<void> {
+            co_await sleep_for(300ms);
+            (void)co_await peer->async_write(asio::buffer(std::string_view("c")));
+          },
+          asio::detached);
+      // Drop bytes the trickle left in flight.
+      for (;;) {
+        auto got = co_await read_once(conn, read_mode::in_command);
+        if (got.find('c') != std::string::npos) break;
+        CPPUNIT_ASSERT(got[0] == 'b');
+      }
     });
   }
 

@@ -17,6 +17,7 @@
 
 #include "hamail/core/log.hpp"
 #include "hamail/core/shutdown_gate.hpp"
+#include "hamail/net/limits.hpp"
 #include "hamail/tls/context_store.hpp"
 
 namespace hamail::net {
@@ -57,13 +58,19 @@ error listen_config_error(const std::string& listener, std::string text) {
 
 namespace detail {
 
-/// One bound listener.
+/// One bound listener, with its own connection counts: a flood on one
+/// listener never takes another's slots.
 struct listener_slot {
   listener_settings settings;
   std::string name;
   std::shared_ptr<protocol> proto;
   std::optional<tcp::acceptor> acceptor;
   tcp::endpoint endpoint;
+  std::size_t max_connections = 0;         // settings' or [limits]'
+  std::size_t max_connections_per_ip = 0;  // settings' or [limits]'
+  std::chrono::milliseconds session_timeout{0};
+  std::size_t active = 0;                         // admitted sessions
+  std::map<std::string, std::size_t> per_client;  // by client_key()
 };
 
 /// One admitted session, as drain and force see it.
@@ -102,9 +109,9 @@ struct server_state : std::enable_shared_from_this<server_state> {
     done_event.cancel();
     drain_timer.cancel();
   }
-  timeouts session_timeouts() const {
+  timeouts session_timeouts(const listener_slot& slot) const {
     return timeouts{limits.idle_timeout, options.write_timeout, options.handshake_timeout,
-                    options.goodbye_timeout};
+                    options.goodbye_timeout, slot.session_timeout};
   }
 
   asio::io_context& io;
@@ -117,7 +124,6 @@ struct server_state : std::enable_shared_from_this<server_state> {
   std::vector<listener_slot> listeners;
   shutdown_gate gate;
   std::list<session_entry> sessions;
-  std::map<std::string, std::size_t> per_ip;
   std::size_t tasks = 0;  // coroutines in flight: accept loops, sessions, rejects, forced closes
   std::size_t accepted = 0;
   std::size_t rejected = 0;
@@ -153,25 +159,33 @@ class task_guard {
   std::shared_ptr<server_state> state_;
 };
 
-/// An admitted session's place in the limits: global list, per-IP count, gate.
+/// An admitted session's place in the limits: session list, its listener's
+/// counts, gate.
 class session_slot {
  public:
   session_slot(std::shared_ptr<server_state> s, std::list<detail::session_entry>::iterator it,
-               std::string ip, shutdown_gate::ticket ticket)
-      : state_(std::move(s)), it_(it), ip_(std::move(ip)), ticket_(std::move(ticket)) {}
+               std::size_t listener, std::string client, shutdown_gate::ticket ticket)
+      : state_(std::move(s)),
+        it_(it),
+        listener_(listener),
+        client_(std::move(client)),
+        ticket_(std::move(ticket)) {}
   session_slot(session_slot&&) noexcept = default;
   session_slot& operator=(session_slot&&) = delete;
   ~session_slot() {
     if (!state_) return;
     state_->sessions.erase(it_);
-    auto found = state_->per_ip.find(ip_);
-    if (found != state_->per_ip.end() && --found->second == 0) state_->per_ip.erase(found);
+    auto& slot = state_->listeners[listener_];
+    --slot.active;
+    auto found = slot.per_client.find(client_);
+    if (found != slot.per_client.end() && --found->second == 0) slot.per_client.erase(found);
   }
 
  private:
   std::shared_ptr<server_state> state_;
   std::list<detail::session_entry>::iterator it_;
-  std::string ip_;
+  std::size_t listener_;
+  std::string client_;
   std::optional<shutdown_gate::ticket> ticket_;
 };
 
@@ -322,6 +336,10 @@ result<void> server_state::listen() {
     slot.endpoint = acceptor.local_endpoint(ec);
     if (ec) return fail("read the bound address of");
 
+    slot.max_connections = settings.max_connections.value_or(limits.max_connections);
+    slot.max_connections_per_ip =
+        settings.max_connections_per_ip.value_or(limits.max_connections_per_ip);
+    slot.session_timeout = settings.session_timeout.value_or(limits.session_timeout);
     slot.proto = factory->second(settings);
     if (!slot.proto) return listen_config_error(slot.name, "the protocol factory made nothing");
     bound.push_back(std::move(slot));
@@ -354,24 +372,24 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   if (ec) return;
 
   connection_info info{remote, local, slot.name, slot.settings.protocol, slot.settings.tls};
-  std::string ip = address_text(remote.address());
-  const auto from_ip = per_ip.find(ip);
-  const std::size_t ip_count = from_ip == per_ip.end() ? 0 : from_ip->second;
+  std::string client = client_key(remote.address(), limits.ipv4_prefix, limits.ipv6_prefix);
+  const auto from_client = slot.per_client.find(client);
+  const std::size_t client_count = from_client == slot.per_client.end() ? 0 : from_client->second;
 
   std::string over;
-  if (sessions.size() >= limits.max_connections) {
-    over =
-        fmt::format("{} connections in total (limit {})", sessions.size(), limits.max_connections);
-  } else if (ip_count >= limits.max_connections_per_ip) {
-    over = fmt::format("{} connections from {} (limit {})", ip_count, ip,
-                       limits.max_connections_per_ip);
+  if (slot.active >= slot.max_connections) {
+    over = fmt::format("{} connections on this listener (limit {})", slot.active,
+                       slot.max_connections);
+  } else if (client_count >= slot.max_connections_per_ip) {
+    over = fmt::format("{} connections from {} (limit {})", client_count, client,
+                       slot.max_connections_per_ip);
   }
   auto ticket = over.empty() ? gate.enter() : std::nullopt;
 
   if (!ticket) {
     if (over.empty()) return;  // draining: the gate is closed; the socket closes here
     ++rejected;
-    timeouts t = session_timeouts();
+    timeouts t = session_timeouts(slot);
     t.handshake = options.goodbye_timeout;
     auto conn = std::make_shared<connection>(std::make_unique<tcp_stream>(std::move(socket)),
                                              std::move(info), t, tls);
@@ -383,14 +401,16 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   }
 
   ++accepted;
-  ++per_ip[ip];
+  ++slot.active;
+  ++slot.per_client[client];
   auto conn = std::make_shared<connection>(std::make_unique<tcp_stream>(std::move(socket)),
-                                           std::move(info), session_timeouts(), tls);
+                                           std::move(info), session_timeouts(slot), tls);
   sessions.push_front(session_entry{conn, slot.proto.get()});
   auto self = shared_from_this();
-  session_context ctx{task_guard(self),
-                      session_slot(self, sessions.begin(), std::move(ip), std::move(*ticket)),
-                      slot.proto, std::move(conn)};
+  session_context ctx{
+      task_guard(self),
+      session_slot(self, sessions.begin(), index, std::move(client), std::move(*ticket)),
+      slot.proto, std::move(conn)};
   asio::co_spawn(io, serve(std::move(ctx)),
                  [](std::exception_ptr e) { log_exception(e, "session"); });
 }

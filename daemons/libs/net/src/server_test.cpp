@@ -21,6 +21,10 @@ class server_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(busy_reply_on_implicit_tls_listener_is_sent_over_tls);
   CPPUNIT_TEST(per_ip_limit_counts_per_address);
   CPPUNIT_TEST(slot_freed_after_disconnect);
+  CPPUNIT_TEST(each_listener_counts_its_own_connections);
+  CPPUNIT_TEST(per_ip_limit_counts_ipv4_prefix_when_configured);
+  CPPUNIT_TEST(per_ip_limit_on_ipv6_counts_the_slash64);
+  CPPUNIT_TEST(session_timeout_ends_a_busy_session);
   CPPUNIT_TEST(graceful_drain_lets_in_command_session_finish);
   CPPUNIT_TEST(drain_deadline_forces_close);
   CPPUNIT_TEST(drain_with_no_connections_completes_run);
@@ -279,6 +283,102 @@ class server_test : public CppUnit::TestFixture {
       CPPUNIT_ASSERT(co_await f.stop_server());
     });
     CPPUNIT_ASSERT_EQUAL(2, f.record->sessions_started);
+  }
+
+  void each_listener_counts_its_own_connections() {
+    net_fixture f;
+    auto lim = net_fixture::limits();
+    lim.max_connections = 100;
+    auto flooded = net_fixture::listener();
+    flooded.name = "flooded";
+    flooded.max_connections = 2;
+    auto& srv = f.start_server({flooded, net_fixture::listener()}, lim);
+    f.run([&]() -> awaitable<void> {
+      line_client a(f.io.get_executor());
+      line_client b(f.io.get_executor());
+      line_client c(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await a.connect(f.endpoint(0, 0)));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await a.read_line());
+      CPPUNIT_ASSERT(!co_await b.connect(f.endpoint(0, 0)));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await b.read_line());
+      CPPUNIT_ASSERT(!co_await c.connect(f.endpoint(0, 0)));
+      CPPUNIT_ASSERT_EQUAL(std::string("-ERR busy"), co_await c.read_line());
+      // The other listener has its own slots (the [limits] default of 100).
+      std::vector<std::unique_ptr<line_client>> others;
+      for (int i = 0; i < 5; ++i) {
+        others.push_back(std::make_unique<line_client>(f.io.get_executor()));
+        CPPUNIT_ASSERT(!co_await others.back()->connect(f.endpoint(0, 1)));
+        CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await others.back()->read_line());
+      }
+      CPPUNIT_ASSERT_EQUAL(std::size_t{7}, srv.active_connections());
+      CPPUNIT_ASSERT_EQUAL(std::size_t{1}, srv.rejected_connections());
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
+  }
+
+  void per_ip_limit_counts_ipv4_prefix_when_configured() {
+    net_fixture f;
+    auto lim = net_fixture::limits();
+    lim.max_connections_per_ip = 1;
+    lim.ipv4_prefix = 24;
+    f.start_server({net_fixture::listener("127.0.0.1")}, lim);
+    f.run([&]() -> awaitable<void> {
+      line_client first(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await first.connect(f.endpoint(), "127.0.0.1"));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await first.read_line());
+      // 127.0.0.2 is another address of the same /24.
+      line_client neighbour(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await neighbour.connect(f.endpoint(), "127.0.0.2"));
+      CPPUNIT_ASSERT_EQUAL(std::string("-ERR busy"), co_await neighbour.read_line());
+      line_client elsewhere(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await elsewhere.connect(f.endpoint(), "127.0.1.1"));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await elsewhere.read_line());
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
+  }
+
+  void per_ip_limit_on_ipv6_counts_the_slash64() {
+    net_fixture f;
+    auto lim = net_fixture::limits();
+    lim.max_connections_per_ip = 2;
+    auto& srv = f.start_server({net_fixture::listener("::1")}, lim);
+    f.run([&]() -> awaitable<void> {
+      std::vector<std::unique_ptr<line_client>> clients;
+      for (int i = 0; i < 2; ++i) {
+        clients.push_back(std::make_unique<line_client>(f.io.get_executor()));
+        CPPUNIT_ASSERT(!co_await clients.back()->connect(f.endpoint(), "::1"));
+        CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await clients.back()->read_line());
+      }
+      line_client third(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await third.connect(f.endpoint(), "::1"));
+      CPPUNIT_ASSERT_EQUAL(std::string("-ERR busy"), co_await third.read_line());
+      CPPUNIT_ASSERT_EQUAL(std::size_t{1}, srv.rejected_connections());
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
+  }
+
+  void session_timeout_ends_a_busy_session() {
+    net_fixture f;
+    auto lim = net_fixture::limits();
+    lim.session_timeout = 400ms;
+    f.start_server({net_fixture::listener()}, lim);
+    f.run([&]() -> awaitable<void> {
+      line_client c(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await c.connect(f.endpoint()));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await c.read_line());
+      const auto start = clock::now();
+      std::string got;
+      // A command every 100 ms never lets the 60 s idle timeout fire.
+      while (clock::now() - start < 5s) {
+        co_await c.write("ECHO x\r\n");
+        got = co_await c.read_line(2s);
+        if (got != "x") break;
+        co_await sleep_for(100ms);
+      }
+      CPPUNIT_ASSERT_EQUAL(std::string("-ERR idle timeout"), got);
+      CPPUNIT_ASSERT(clock::now() - start < 2s);
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
   }
 
   void graceful_drain_lets_in_command_session_finish() {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,14 +39,26 @@ struct listener_settings {
   std::string address;     ///< numeric IPv4 or IPv6 address; "::" or "0.0.0.0" for any
   std::uint16_t port = 0;  ///< 0 lets the kernel choose (tests)
   tls_mode tls = tls_mode::none;
+  /// This listener's own connection limit; unset: [limits] max_connections.
+  std::optional<std::size_t> max_connections;
+  /// This listener's own per-client limit; unset: [limits] max_connections_per_ip.
+  std::optional<std::size_t> max_connections_per_ip;
+  /// This listener's whole-session deadline; unset: [limits] session_timeout.
+  std::optional<std::chrono::milliseconds> session_timeout;
 };
 
-/// Connection admission and timing (`[limits]`).
+/// Connection admission and timing (`[limits]`). Each listener counts its own
+/// connections, so a flood on one (SMTP on port 25) never takes the slots of
+/// another (LMTP from the proxies).
 struct limits_settings {
-  std::size_t max_connections = 5000;       ///< over all listeners
-  std::size_t max_connections_per_ip = 50;  ///< per client address
+  std::size_t max_connections = 5000;       ///< per listener, unless the listener sets its own
+  std::size_t max_connections_per_ip = 50;  ///< per client key (see ipv6_prefix) and listener
+  unsigned ipv4_prefix = 32;                ///< IPv4 clients counted per /ipv4_prefix network
+  unsigned ipv6_prefix = 64;                ///< IPv6 clients counted per /ipv6_prefix network
   std::chrono::milliseconds idle_timeout =
-      std::chrono::minutes(30);  ///< no client bytes for this long
+      std::chrono::minutes(30);  ///< no client bytes for this long (protocols without their own)
+  /// A session ends after this long, whatever it does; 0 = no limit.
+  std::chrono::milliseconds session_timeout = std::chrono::hours(1);
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(30);  ///< SIGTERM grace period
 };
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,7 @@
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
 #include "hamail/net/byte_stream.hpp"
+#include "hamail/net/limits.hpp"
 
 namespace hamail::tls {
 class context_store;
@@ -38,6 +40,9 @@ struct timeouts {
       std::chrono::seconds(30);  ///< a TLS handshake may take this long
   std::chrono::milliseconds goodbye =
       std::chrono::seconds(2);  ///< busy/shutdown replies and TLS close
+  /// The whole session: no read waits past this long after the connection was
+  /// made, however steadily the client sends; 0 = no limit.
+  std::chrono::milliseconds session = std::chrono::milliseconds(0);
 };
 
 /// Where a connection came from and which listener took it.
@@ -83,10 +88,24 @@ class connection {
   /// The local port the client connected to.
   std::uint16_t local_port() const noexcept { return info_.local.port(); }
 
-  /// Reads at least one byte into `buffer`. Nothing is buffered inside the
-  /// connection: every byte read is the caller's.
+  /// Reads at least one byte into `buffer`, waiting at most the idle timeout.
+  /// Nothing is buffered inside the connection: every byte read is the caller's.
   boost::asio::awaitable<result<std::size_t>> read_some(boost::asio::mutable_buffer buffer,
                                                         read_mode mode);
+  /// Reads at least one byte into `buffer`, waiting until `deadline` at most
+  /// (a whole-command deadline that bytes do not push back). Whichever comes
+  /// first of `deadline`, the session deadline and, during a transfer, the
+  /// minimum-rate deadline ends the read with errc::timed_out.
+  boost::asio::awaitable<result<std::size_t>> read_some(
+      boost::asio::mutable_buffer buffer, read_mode mode,
+      std::chrono::steady_clock::time_point deadline);
+
+  /// Starts a transfer (a message body): from now until end_transfer() every
+  /// byte read is metered, and reads end with errc::timed_out once the client
+  /// falls below `rate` (see rate_meter). Replaces a transfer in progress.
+  void begin_transfer(const transfer_rate& rate);
+  /// Ends the transfer started by begin_transfer(); reads are no longer metered.
+  void end_transfer() noexcept { meter_.reset(); }
   /// Writes all of `data` within the write timeout. After a write timeout the
   /// connection is closed (the stream state is unknown).
   boost::asio::awaitable<result<void>> write(boost::asio::const_buffer data);
@@ -136,6 +155,7 @@ class connection {
   boost::asio::awaitable<result<void>> write_goodbye(std::string_view reply);
 
  private:
+  enum class read_limit { deadline, session, rate };
   boost::asio::awaitable<result<void>> do_write(boost::asio::const_buffer data,
                                                 std::chrono::milliseconds limit, bool goodbye);
   error shutting_down_error() const;
@@ -146,6 +166,8 @@ class connection {
   timeouts limits_;
   tls::context_store* store_;
   log::session_logger log_;
+  std::chrono::steady_clock::time_point session_deadline_;  // max() when none
+  std::optional<rate_meter> meter_;                         // set during a transfer
   boost::asio::steady_timer read_timer_;
   boost::asio::steady_timer write_timer_;
   boost::asio::steady_timer writes_done_;  // an event: woken when no write is in flight

@@ -57,9 +57,10 @@ struct server_state;
 }
 
 /// Accepts connections on a set of listeners and runs a protocol session on
-/// each: implicit TLS handshakes, connection limits (global and per client
-/// address, answered with the protocol's busy reply), idle timeouts and
-/// graceful drain.
+/// each: implicit TLS handshakes, connection limits (per listener, in total and
+/// per client key — an IPv4 address or IPv6 /64 by default, see client_key() —
+/// answered with the protocol's busy reply), idle and whole-session timeouts,
+/// and graceful drain.
 ///
 /// Threading: everything runs on the one io_context given, driven by one
 /// thread; call drain() and the accessors from that thread (post() to it from
