@@ -79,7 +79,8 @@ bool apply_record(std::string_view payload, index_state& st, replay_result& r) {
         rest.empty())
       return false;
     e.base = std::string(rest);
-    if (e.uid == 0 || (e.in_new && !e.flags.empty())) return false;
+    // A UID above max_uid would wrap UIDNEXT to 0: the index is damaged.
+    if (e.uid == 0 || e.uid > max_uid || (e.in_new && !e.flags.empty())) return false;
     r.max_uid_seen = std::max(r.max_uid_seen, e.uid);
     r.max_modseq_seen = std::max(r.max_modseq_seen, e.modseq);
     st.highest_modseq = std::max(st.highest_modseq, e.modseq);
@@ -148,7 +149,8 @@ void note_maxima(std::string_view payload, replay_result& r) {
   imap_uid uid = 0;
   mod_seq ms = 0;
   if (kind == "A" || kind == "F") {
-    if (parse_num(next_field(rest), uid)) r.max_uid_seen = std::max(r.max_uid_seen, uid);
+    if (parse_num(next_field(rest), uid) && uid <= max_uid)
+      r.max_uid_seen = std::max(r.max_uid_seen, uid);
     if (parse_num(next_field(rest), ms)) r.max_modseq_seen = std::max(r.max_modseq_seen, ms);
   } else if (kind == "X") {
     (void)next_field(rest);

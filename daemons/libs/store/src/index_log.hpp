@@ -22,6 +22,11 @@
 
 namespace hamail::store::detail {
 
+/// The largest UID a message can get: UIDNEXT must stay a 32-bit nz-number
+/// above every UID (RFC 3501 §2.3.1.1, §9), so UIDNEXT 4294967295 means "no
+/// UID left".
+inline constexpr imap_uid max_uid = 4294967294U;
+
 /// One live message as the index knows it.
 struct index_entry {
   imap_uid uid = 0;

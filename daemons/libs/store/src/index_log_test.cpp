@@ -49,6 +49,7 @@ class index_log_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(bad_header_is_damage);
   CPPUNIT_TEST(record_for_unknown_uid_is_damage);
   CPPUNIT_TEST(duplicate_add_is_damage);
+  CPPUNIT_TEST(uid_that_would_wrap_uidnext_is_damage);
   CPPUNIT_TEST(empty_index_is_damage);
   CPPUNIT_TEST(flag_letters_sorted_as_maildir_requires);
   CPPUNIT_TEST(message_names_parsed);
@@ -156,6 +157,24 @@ class index_log_test : public CppUnit::TestFixture {
     std::string log = header_line(1) + seal_line(add_record(entry(1, 1, "a,U=1"))) +
                       seal_line(add_record(entry(1, 2, "b,U=1"))) + seal_line(uid_next_record(3));
     CPPUNIT_ASSERT(replay_index(log).outcome == replay_result::outcome_t::damaged);
+  }
+
+  void uid_that_would_wrap_uidnext_is_damage() {
+    // Written by a store that accepted U=4294967295: UIDNEXT would be 0.
+    std::string log = header_line(42);
+    log += seal_line(add_record(entry(1, 1, "100.M1P1Q1.host,S=100,U=1")));
+    log += seal_line(add_record(entry(4294967295U, 2, "100.M1P1Q2.x,S=1,U=4294967295")));
+    log += seal_line(add_record(entry(2, 3, "100.M1P1Q3.host,S=200,U=2")));
+    auto r = replay_index(log);
+    CPPUNIT_ASSERT(r.outcome == replay_result::outcome_t::damaged);
+    // What a rebuild stays above must not wrap either.
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, r.max_uid_seen);
+    // The largest usable UID is fine and leaves UIDNEXT at its largest value.
+    log =
+        header_line(42) + seal_line(add_record(entry(max_uid, 1, "100.M1P1Q1.host,U=4294967294")));
+    r = replay_index(log);
+    CPPUNIT_ASSERT(r.outcome == replay_result::outcome_t::ok);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4294967295U}, r.state.uid_next);
   }
 
   void empty_index_is_damage() {

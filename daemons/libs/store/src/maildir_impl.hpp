@@ -70,8 +70,17 @@ struct reconcile_outcome {
 /// Brings `state` in line with the files of `dir`: files are the truth. With
 /// `apply` it renames files to their canonical names and returns the index
 /// records to append; without, it changes nothing on disk and only reports.
+/// A file the index does not know keeps the UID in its name only when that UID
+/// lies in [UIDNEXT, UIDNEXT + uid_adoption_window) (what a commit cut short by a
+/// crash can have used); otherwise it gets the next UID, like a file without
+/// one, so UIDs stay strictly ascending and UIDNEXT cannot jump to the end of
+/// the UID space. `rebuilding` (the index's UIDNEXT is unknown) trusts every U=
+/// up to max_uid.
 result<reconcile_outcome> reconcile(index_state& state, const fs::path& dir,
-                                    const std::string& mailbox_name, bool apply);
+                                    const std::string& mailbox_name, bool apply, bool rebuilding);
+
+/// How far above UIDNEXT a file's own U= is still adopted (see reconcile()).
+inline constexpr imap_uid uid_adoption_window = imap_uid{1} << 20;
 
 }  // namespace hamail::store::detail
 

@@ -196,7 +196,7 @@ result<void> maildir_mailbox::load_locked(bool force_rebuild, rebuild_report* re
     }
   }
 
-  auto rec = reconcile(st, dir, name_, true);
+  auto rec = reconcile(st, dir, name_, true, rebuild);
   if (!rec) return std::move(rec).err();
   if (!rebuild && !rec->found.empty())
     log::notice("store: {}: reconciled {} difference(s) between index and files", label,
@@ -748,7 +748,7 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
   std::vector<pending_commit*> live;
   for (auto* c : commits) {
     if (c->outcome) continue;
-    if (next_uid == 0) {
+    if (next_uid > max_uid) {
       fail(c, error::permanent(errc::limit_exceeded, "mailbox has no UIDs left",
                                "UID space exhausted"));
       continue;

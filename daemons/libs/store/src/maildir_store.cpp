@@ -939,7 +939,7 @@ result<std::vector<discrepancy>> maildir_store::verify(std::string_view account)
     if (!*uv || std::to_string(rr.state.uid_validity) + "\n" != **uv)
       add(kind::missing_uid_validity,
           *uv ? "hamail-uidvalidity differs from the index" : "hamail-uidvalidity missing");
-    auto rec = detail::reconcile(rr.state, dir, name, false);
+    auto rec = detail::reconcile(rr.state, dir, name, false, false);
     if (!rec) return std::move(rec).err();
     out.insert(out.end(), rec->found.begin(), rec->found.end());
   }

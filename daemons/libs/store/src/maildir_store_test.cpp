@@ -77,6 +77,8 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(file_renamed_without_index_record_is_reconciled_with_its_uid);
   CPPUNIT_TEST(foreign_file_without_uid_gets_next_uid_and_is_renamed);
   CPPUNIT_TEST(duplicate_uid_files_both_kept_one_renumbered);
+  CPPUNIT_TEST(restored_file_with_an_expunged_uid_gets_a_new_uid);
+  CPPUNIT_TEST(file_with_the_largest_uid_does_not_exhaust_the_mailbox);
   CPPUNIT_TEST(leftover_tmp_files_ignored_and_cleaned);
   CPPUNIT_TEST(vanished_file_expunged_on_open);
   CPPUNIT_TEST(flags_changed_by_hand_are_adopted_on_open);
@@ -443,6 +445,64 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(imap_uid{2}, snap.messages[1].uid);
     CPPUNIT_ASSERT(snap.messages[1].flags.has(system_flag::seen));
     CPPUNIT_ASSERT(verify_clean("jan"));
+  }
+
+  void restored_file_with_an_expunged_uid_gets_a_new_uid() {
+    for (const char* body : {"one", "two", "three"}) deliver_one(s(), "ned", body);
+    const fs::path box = box_dir("ned");
+    std::string saved;
+    for (const auto& f : files_in(box / "new"))
+      if (f.ends_with(",U=2")) saved = f;
+    CPPUNIT_ASSERT(!saved.empty());
+    {
+      auto inbox = must(s().open_mailbox("ned", "INBOX"));
+      const imap_uid two[] = {2};
+      must(inbox->expunge(two));
+    }
+    store_.reset();
+    // Restored from a backup (or moved in by hand) under its old name: UID 2
+    // was expunged and clients may have seen UID 3 since.
+    spit(box / "cur" / (saved + ":2,S"), "two");
+    open();
+    auto inbox = must(s().open_mailbox("ned", "INBOX"));
+    auto snap = must(inbox->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(imap_uid{1}, snap.messages[0].uid);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{3}, snap.messages[1].uid);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, snap.messages[2].uid);
+    CPPUNIT_ASSERT(snap.messages[2].flags.has(system_flag::seen));
+    CPPUNIT_ASSERT_EQUAL(std::string("two"), read_body(must(inbox->read_message(4))));
+    CPPUNIT_ASSERT_EQUAL(imap_uid{5}, snap.uid_next);
+    // The file carries its new UID, so the next open agrees.
+    auto cur = files_in(box / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, cur.size());
+    CPPUNIT_ASSERT_MESSAGE(cur[0], cur[0].ends_with(",S=3,U=4:2,S"));
+    CPPUNIT_ASSERT(verify_clean("ned"));
+    CPPUNIT_ASSERT_EQUAL(imap_uid{5}, deliver_one(s(), "ned", "five").uid);
+    inbox.reset();
+    open();
+    CPPUNIT_ASSERT_EQUAL(imap_uid{6}, must(s().status("ned", "INBOX")).uid_next);
+    CPPUNIT_ASSERT(verify_clean("ned"));
+  }
+
+  void file_with_the_largest_uid_does_not_exhaust_the_mailbox() {
+    deliver_one(s(), "oli", "one");
+    store_.reset();
+    const fs::path box = box_dir("oli");
+    spit(box / "new" / "1700000000.M1P1Q1.elsewhere,S=3,U=4294967295", "max");
+    spit(box / "new" / "1700000000.M1P1Q2.elsewhere,S=4,U=4294967294", "near");
+    open();
+    auto snap = must(must(s().open_mailbox("oli", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, snap.messages.size());
+    CPPUNIT_ASSERT(snap.uid_next != 0);
+    // U=4294967294 would leave UIDNEXT at 4294967295 and no UID to give: both renumbered.
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, snap.uid_next);
+    std::set<std::string> names;
+    for (const auto& f : files_in(box / "new")) names.insert(f.substr(f.find(",S=")));
+    CPPUNIT_ASSERT((names == std::set<std::string>{",S=3,U=1", ",S=3,U=2", ",S=4,U=3"} ||
+                    names == std::set<std::string>{",S=3,U=1", ",S=4,U=2", ",S=3,U=3"}));
+    CPPUNIT_ASSERT(verify_clean("oli"));
+    CPPUNIT_ASSERT_EQUAL(imap_uid{4}, deliver_one(s(), "oli", "four").uid);
   }
 
   void leftover_tmp_files_ignored_and_cleaned() {

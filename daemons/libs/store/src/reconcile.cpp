@@ -36,7 +36,7 @@ discrepancy make_discrepancy(discrepancy::kind_t kind, const std::string& mailbo
 }  // namespace
 
 result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
-                                    const std::string& mailbox_name, bool apply) {
+                                    const std::string& mailbox_name, bool apply, bool rebuilding) {
   reconcile_outcome out;
   using kind = discrepancy::kind_t;
 
@@ -68,16 +68,29 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
   // Which file speaks for each UID; the rest need a new UID.
   std::map<imap_uid, std::vector<disk_file*>> by_uid;
   std::vector<disk_file*> needs_uid;
-  std::vector<bool> duplicate;  // parallel to needs_uid
+  std::vector<kind> why;  // parallel to needs_uid
   for (auto& f : files) {
     if (f.parsed.uid)
       by_uid[*f.parsed.uid].push_back(&f);
     else
-      needs_uid.push_back(&f), duplicate.push_back(false);
+      needs_uid.push_back(&f), why.push_back(kind::file_without_uid);
   }
+  // The UIDs a file the index does not know may keep.
+  const imap_uid accept_from = rebuilding ? 1 : st.uid_next;
+  const imap_uid accept_to =
+      rebuilding ? max_uid
+                 : static_cast<imap_uid>(std::min<std::uint64_t>(
+                       max_uid, std::uint64_t{st.uid_next} + uid_adoption_window - 1));
   std::map<imap_uid, disk_file*> chosen;
   for (auto& [uid, group] : by_uid) {
     const index_entry* e = st.find(uid);
+    if (e == nullptr && (uid < accept_from || uid > accept_to)) {
+      // Below UIDNEXT the UID may have been seen and expunged (a restored or
+      // moved-in file); far above it would burn UIDs, at the top wrap UIDNEXT.
+      // Renumbering is always safe: no client has seen a file the index lacks.
+      for (disk_file* f : group) needs_uid.push_back(f), why.push_back(kind::stale_uid);
+      continue;
+    }
     disk_file* pick = group.front();
     if (e != nullptr) {
       auto it = std::find_if(group.begin(), group.end(),
@@ -86,7 +99,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
     }
     chosen[uid] = pick;
     for (disk_file* f : group)
-      if (f != pick) needs_uid.push_back(f), duplicate.push_back(true);
+      if (f != pick) needs_uid.push_back(f), why.push_back(kind::duplicate_uid);
   }
 
   // Index entries whose file vanished are expunged.
@@ -164,10 +177,10 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
   for (std::size_t i : order) {
     disk_file* f = needs_uid[i];
     out.found.push_back(
-        make_discrepancy(duplicate[i] ? kind::duplicate_uid : kind::file_without_uid, mailbox_name,
-                         f->parsed.uid.value_or(0), f->relpath()));
-    if (st.uid_next == 0) {
-      return error::internal_error("UID space exhausted in " + dir.string());
+        make_discrepancy(why[i], mailbox_name, f->parsed.uid.value_or(0), f->relpath()));
+    if (st.uid_next > max_uid) {
+      return error::permanent(errc::limit_exceeded, "mailbox has no UIDs left",
+                              "UID space exhausted in " + dir.string());
     }
     index_entry ne;
     ne.uid = st.uid_next++;

@@ -64,6 +64,7 @@ struct discrepancy {
     indexed_file_missing,  ///< the index lists a UID with no file
     metadata_mismatch,     ///< flags, size or location differ between index and name
     stray_file,            ///< something in new/ or cur/ that is not a message file
+    stale_uid,  ///< a file the index does not know whose U= is below UIDNEXT or far above it
   };
   kind_t kind = kind_t::index_unreadable;
   std::string mailbox;  ///< canonical mailbox name
