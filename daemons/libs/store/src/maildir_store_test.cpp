@@ -6,13 +6,17 @@
 
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "hamail/test/temp_dir.hpp"
+#include "posix_io.hpp"
 #include "store_test_util.hpp"
 
 namespace hamail::store {
@@ -92,6 +97,7 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(unfinished_and_used_tmp_bodies_are_removed);
   CPPUNIT_TEST(compaction_bounds_the_index_and_keeps_state);
   CPPUNIT_TEST(rename_keeps_open_sessions_working);
+  CPPUNIT_TEST(failed_fsync_stops_the_process);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -792,6 +798,65 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::size_t{2}, must(box->snapshot()).messages.size());
     CPPUNIT_ASSERT_EQUAL(std::string("x"), read_body(must(box->read_message(1))));
     CPPUNIT_ASSERT(verify_clean("val"));
+  }
+
+  /// Runs `body` in a forked child and returns its wait status.
+  static int in_child(const std::function<void()>& body) {
+    const pid_t pid = ::fork();
+    CPPUNIT_ASSERT(pid >= 0);
+    if (pid == 0) {
+      const struct rlimit no_core {};
+      ::setrlimit(RLIMIT_CORE, &no_core);
+      try {
+        body();
+      } catch (...) {
+        ::_exit(3);
+      }
+      ::_exit(0);  // survived
+    }
+    int status = 0;
+    CPPUNIT_ASSERT_EQUAL(pid, ::waitpid(pid, &status, 0));
+    return status;
+  }
+
+  // CppUnit has no death tests: each case forks, the child injects EIO into
+  // one kind of sync of a delivery and must die of SIGABRT, not report a
+  // retryable error.
+  void failed_fsync_stops_the_process() {
+    struct fault_case {
+      const char* what;
+      std::function<bool(const fs::path&)> matches;
+    };
+    const std::vector<fault_case> cases = {
+        {"message body fsync",
+         [](const fs::path& p) { return p.parent_path().filename() == "tmp"; }},
+        {"new/ directory fsync", [](const fs::path& p) { return p.filename() == "new"; }},
+        {"index fdatasync", [](const fs::path& p) { return p.filename() == "hamail-index"; }},
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+      const fs::path where = dir_->path() / ("death-" + std::to_string(n++));
+      const int status = in_child([&] {
+        maildir_options o;
+        o.hostname = "test.example";
+        auto store = maildir_store::open(where, o);
+        if (!store) ::_exit(4);
+        deliver_one(**store, "victim", "before the fault");
+        posix::set_sync_fault_for_testing(
+            [&](const fs::path& p) { return c.matches(p) ? EIO : 0; });
+        auto in = (*store)->begin_delivery();
+        if (!in || !in->write(std::string("after the fault"))) ::_exit(5);
+        auto sealed = in->finish();
+        if (!sealed) ::_exit(6);  // the body fsync returned an error instead of stopping
+        delivery_target t;
+        t.account = "victim";
+        (void)(*store)->deliver(*sealed, std::span<const delivery_target>(&t, 1));
+      });
+      CPPUNIT_ASSERT_MESSAGE(std::string(c.what) + ": child exited with " +
+                                 std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1),
+                             WIFSIGNALED(status));
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(c.what, SIGABRT, WTERMSIG(status));
+    }
   }
 
  private:

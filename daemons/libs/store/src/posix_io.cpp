@@ -8,8 +8,12 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+
+#include "hamail/core/log.hpp"
 
 namespace hamail::store::posix {
 
@@ -79,21 +83,67 @@ result<std::optional<std::string>> read_file(const fs::path& path) {
   return std::optional<std::string>(std::move(*content));
 }
 
-result<void> sync_fd(int fd, bool data_only, bool enabled, const fs::path& path_for_errors) {
-  if (!enabled) return ok();
+namespace {
+
+std::mutex sync_fault_mutex;
+std::function<int(const fs::path&)> sync_fault;  // guarded by sync_fault_mutex
+std::atomic<bool> sync_fault_set{false};
+
+/// The sync itself: 0 or the errno it failed with (EINTR retried).
+int do_sync(int fd, bool data_only, const fs::path& path) {
+  if (sync_fault_set.load(std::memory_order_acquire)) {
+    std::lock_guard lock(sync_fault_mutex);
+    if (sync_fault)
+      if (const int err = sync_fault(path); err != 0) return err;
+  }
   for (;;) {
     const int rc = data_only ? ::fdatasync(fd) : ::fsync(fd);
-    if (rc == 0) return ok();
-    if (errno == EINTR) continue;
-    return sys_error(errno, data_only ? "fdatasync" : "fsync", path_for_errors);
+    if (rc == 0) return 0;
+    if (errno != EINTR) return errno;
   }
+}
+
+[[noreturn]] void sync_failed(int err, bool data_only, const fs::path& path) {
+  // Retrying is unsafe: the kernel may have marked the failed pages clean, so a
+  // later sync reports success for data that never reached the disk. Stop and
+  // let the restart rebuild the truth from the disk.
+  log::critical(
+      "store: {} {} failed: {}; the state of the page cache is unknown, stopping the store "
+      "(fail-stop) so that it restarts from what is on stable storage",
+      data_only ? "fdatasync" : "fsync", path.string(), std::strerror(err));
+  std::abort();
+}
+
+}  // namespace
+
+void set_sync_fault_for_testing(std::function<int(const fs::path&)> fault) {
+  std::lock_guard lock(sync_fault_mutex);
+  sync_fault = std::move(fault);
+  sync_fault_set.store(static_cast<bool>(sync_fault), std::memory_order_release);
+}
+
+result<void> sync_fd(int fd, bool data_only, bool enabled, const fs::path& path_for_errors) {
+  if (!enabled) return ok();
+  if (const int err = do_sync(fd, data_only, path_for_errors); err != 0)
+    sync_failed(err, data_only, path_for_errors);
+  return ok();
 }
 
 result<void> sync_dir(const fs::path& dir, bool enabled) {
   if (!enabled) return ok();
   auto fd = open_file(dir, O_RDONLY | O_DIRECTORY);
   if (!fd) return std::move(fd).err();
-  return sync_fd(fd->get(), false, true, dir);
+  const int err = do_sync(fd->get(), false, dir);
+  if (err == EINVAL) {
+    // The file system cannot sync directories (not ext4 or XFS): nothing to wait for.
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      log::warning("store: fsync of directory {} is not supported (EINVAL); continuing",
+                   dir.string());
+    return ok();
+  }
+  if (err != 0) sync_failed(err, false, dir);
+  return ok();
 }
 
 result<void> make_dir(const fs::path& dir, bool exist_ok, mode_t mode) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,7 +16,8 @@
 // Thin, checked wrappers over the POSIX calls the store makes. Every wrapper
 // retries EINTR and turns errno into a hamail::error: failures of the operating
 // system are temporary io_errors (EIO, ENOSPC, EDQUOT, EMFILE... may all pass),
-// with the call, the path and strerror in the detail.
+// with the call, the path and strerror in the detail. The exception is a failed
+// fsync/fdatasync, which stops the process (see sync_fd).
 
 namespace hamail::store::posix {
 
@@ -35,9 +37,19 @@ result<std::string> read_all(int fd, const fs::path& path_for_errors);
 /// Reads a whole file; nullopt when it does not exist.
 result<std::optional<std::string>> read_file(const fs::path& path);
 /// fsync(2) (or fdatasync(2) when `data_only`); does nothing unless `enabled`.
+/// A failed sync is not an error value: after one, the kernel may already have
+/// dropped the dirty pages and cleared the error, so a retry can "succeed"
+/// without the data on disk (the 2018 PostgreSQL fsync problem). It logs at
+/// critical level and aborts, so the store restarts (Pacemaker) from what is
+/// really on disk and reconciles. Errors: only from opening, never the sync.
 result<void> sync_fd(int fd, bool data_only, bool enabled, const fs::path& path_for_errors);
-/// Opens a directory and fsyncs it; does nothing unless `enabled`.
+/// Opens a directory and fsyncs it (fail-stop as sync_fd); does nothing unless
+/// `enabled`. EINVAL from a file system that cannot sync directories is
+/// ignored, with a warning, as PostgreSQL does.
 result<void> sync_dir(const fs::path& dir, bool enabled);
+/// Test hook: while set, every enabled sync first calls it with the path; a
+/// non-zero return is taken as the errno of a failed sync. Empty in production.
+void set_sync_fault_for_testing(std::function<int(const fs::path&)> fault);
 /// mkdir(2); EEXIST is success when `exist_ok`.
 result<void> make_dir(const fs::path& dir, bool exist_ok, mode_t mode = 0700);
 /// rename(2).
