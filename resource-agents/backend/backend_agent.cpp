@@ -64,9 +64,18 @@ const agent_spec& spec() {
          "ports below 1024). Empty: the agent's own user (root)."},
         {"probe_account", param_type::string, "", false, false, "Probe account",
          "Account used by the depth-20 monitor to authenticate (AUTH PLAIN on the submission "
-         "listener, after STARTTLS when offered). Empty: depth 20 checks as depth 10."},
+         "listener, always over TLS: after STARTTLS, or on an implicit-TLS listener; a "
+         "listener that does not offer STARTTLS fails the check and the password is never "
+         "sent in the clear). Empty: depth 20 checks as depth 10."},
         {"probe_secret_file", param_type::string, "", false, false, "Probe account secret file",
          "File whose first line is the probe account's password (keep it mode 0600)."},
+        {"probe_ca_file", param_type::string, "", false, false, "Probe CA file",
+         "PEM file of the CA certificates that may sign the daemon's TLS certificate; the "
+         "probes verify it whenever they use TLS. Empty: the system's default trust store."},
+        {"probe_tls_name", param_type::string, "", false, false, "Probe certificate name",
+         "The name the daemon's certificate must carry (a DNS name, or an address). Empty: "
+         "the address probed (the service address), matched against the certificate's IP "
+         "subject alternative names."},
     };
     a.actions = {
         {"start", 120s, std::nullopt, std::nullopt},
@@ -97,6 +106,8 @@ struct settings {
   std::string user;
   std::string probe_account;
   fs::path probe_secret_file;
+  fs::path probe_ca_file;
+  std::string probe_tls_name;
   bool binary_missing = false;  // ocf-tester's OCF_TESTER_FAIL_HAVE_BINARY
 
   daemon_identity identity() const { return {binary, config}; }
@@ -116,6 +127,8 @@ settings read_settings(const context& ctx) {
   s.user = p.str("user");
   s.probe_account = p.str("probe_account");
   s.probe_secret_file = p.str("probe_secret_file");
+  s.probe_ca_file = p.str("probe_ca_file");
+  s.probe_tls_name = p.str("probe_tls_name");
   const auto forced = ctx.env.get("OCF_TESTER_FAIL_HAVE_BINARY");
   s.binary_missing = (forced && *forced == "1") || ::access(s.binary.c_str(), X_OK) != 0;
   return s;
@@ -142,6 +155,10 @@ std::optional<outcome> check_parameters(const settings& s) {
   }
   if (!s.data_dir.empty() && !s.data_dir.is_absolute()) {
     return fail(rc::err_configured, "data_dir '" + s.data_dir.string() + "' is not absolute");
+  }
+  if (!s.probe_ca_file.empty() && !s.probe_ca_file.is_absolute()) {
+    return fail(rc::err_configured,
+                "probe_ca_file '" + s.probe_ca_file.string() + "' is not an absolute path");
   }
   if (!s.probe_account.empty() && s.probe_secret_file.empty()) {
     return fail(rc::err_configured, "probe_account is set but probe_secret_file is not");
@@ -225,6 +242,10 @@ std::variant<validated, outcome> validate(const settings& s) {
   if (!s.probe_secret_file.empty() && ::access(s.probe_secret_file.c_str(), R_OK) != 0) {
     return fail(rc::err_installed,
                 "probe_secret_file " + s.probe_secret_file.string() + " is not readable");
+  }
+  if (!s.probe_ca_file.empty() && ::access(s.probe_ca_file.c_str(), R_OK) != 0) {
+    return fail(rc::err_installed,
+                "probe_ca_file " + s.probe_ca_file.string() + " is not readable");
   }
   if (!fs::is_directory(v.data_dir, ec)) {
     return fail(rc::err_installed,
@@ -340,6 +361,8 @@ std::vector<listener_target> probe_targets(const hamail::backend::backend_config
     t.target.port = port;
     t.target.lmtp = l.protocol == "lmtp";
     t.target.implicit_tls = l.tls == tls_mode::implicit;
+    t.target.ca_file = s.probe_ca_file.string();
+    t.target.server_name = s.probe_tls_name;
     out.push_back(std::move(t));
   }
   return out;

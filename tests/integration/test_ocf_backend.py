@@ -57,6 +57,7 @@ class Store:
             "service_address": service_address,
             "probe_account": "probe@test",
             "probe_secret_file": self.secret,
+            "probe_ca_file": self.backend.ca,
         }
 
     def env(self, params=None, interval_ms=10000, timeout_ms=20000, depth=None, extra=None):
@@ -163,7 +164,8 @@ class ocf_backend_test(unittest.TestCase):
                                text=True)
             self.assertEqual(0, v.returncode, "%s: %s" % (flags, v.stderr))
         for name in ("store", "config", "binary", "data_dir", "require_mount", "service_address",
-                     "pid_file", "user", "probe_account", "probe_secret_file"):
+                     "pid_file", "user", "probe_account", "probe_secret_file", "probe_ca_file",
+                     "probe_tls_name"):
             self.assertIn('<parameter name="%s"' % name, xml)
         for depth in ("0", "10", "20"):
             self.assertRegex(xml, r'<action name="monitor" timeout="\d+s" interval="\d+s" depth="%s"' % depth)
@@ -206,6 +208,41 @@ class ocf_backend_test(unittest.TestCase):
         r = s.run("monitor", depth=20)
         self.assertRc(1, r, "authenticated probe as probe@test failed")
         self.assertIn("535", exit_reason(r))
+
+    def test_authenticated_probe_verifies_the_certificate(self):
+        s = self.store()
+        self.assertRc(0, s.run("start"))
+        self.assertRc(0, s.run("monitor", depth=20))
+        # The harness CA is not in the system trust store: without probe_ca_file the
+        # certificate cannot be verified and the password is not sent.
+        params = dict(s.params, probe_ca_file=None)
+        r = s.run("monitor", depth=20, params=params)
+        self.assertRc(1, r, "certificate verification failed")
+        # The certificate names localhost and 127.0.0.1, not this name.
+        r = s.run("monitor", depth=20, params=dict(s.params, probe_tls_name="store-x.example.org"))
+        self.assertRc(1, r, "mismatch")
+        self.assertRc(0, s.run("monitor", depth=20, params=dict(s.params, probe_tls_name="localhost")))
+        # Depth 10 sends no credentials over these STARTTLS listeners: no TLS, nothing to verify.
+        self.assertRc(0, s.run("monitor", depth=10, params=params))
+        r = s.run("validate-all", params=dict(s.params, probe_ca_file="relative/ca.pem"))
+        self.assertRc(6, r, "not an absolute path")
+
+    def test_authenticated_probe_never_sends_the_password_in_the_clear(self):
+        s = self.store(name="store-plain", listeners=[("smtp", "smtp", "none", "127.0.0.1", 0),
+                                                      ("lmtp", "lmtp", "none", "127.0.0.1", 0)])
+        # No [tls] section: the daemon has no certificate and does not offer STARTTLS.
+        with open(s.backend.config) as f:
+            sections = f.read().split("\n[")
+        with open(s.backend.config, "w") as f:
+            f.write("\n[".join(x for x in sections if not x.startswith("tls]")))
+        self.assertRc(0, s.run("start"))
+        with smtplib.SMTP("127.0.0.1", s.port("smtp"), timeout=10) as c:
+            c.ehlo()
+            self.assertFalse(c.has_extn("starttls"))
+        self.assertRc(0, s.run("monitor", depth=10))
+        r = s.run("monitor", depth=20)
+        self.assertRc(1, r, "does not offer STARTTLS")
+        self.assertIn("not sent over an unencrypted connection", exit_reason(r))
 
     def test_killed_daemon_is_failed_then_restartable(self):
         s = self.store()

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,12 @@ namespace hamail::ocf {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+bool is_address(const std::string& name) {
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, name.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
 
 int remaining_ms(clock::time_point deadline) {
   const auto left =
@@ -87,16 +94,43 @@ class connection {
     return true;
   }
 
-  bool start_tls(probe_result& r) {
+  bool start_tls(const probe_target& t, probe_result& r) {
     ctx_ = ::SSL_CTX_new(::TLS_client_method());
     if (ctx_ == nullptr) return tls_fail(r);
     ::SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-    ::SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
+    ::SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (!t.ca_file.empty()) {
+      if (::SSL_CTX_load_verify_locations(ctx_, t.ca_file.c_str(), nullptr) != 1) {
+        r.detail = where_ + ": cannot load the CA file " + t.ca_file + ": " + ssl_error_text();
+        return false;
+      }
+    } else if (::SSL_CTX_set_default_verify_paths(ctx_) != 1) {
+      return tls_fail(r);
+    }
     ssl_ = ::SSL_new(ctx_);
     if (ssl_ == nullptr || ::SSL_set_fd(ssl_, fd_) != 1) return tls_fail(r);
+    if (!t.server_name.empty()) {
+      // SSL_set1_host matches DNS names, and IP SANs when the name is an address.
+      if (::SSL_set1_host(ssl_, t.server_name.c_str()) != 1) return tls_fail(r);
+      if (!is_address(t.server_name) &&
+          ::SSL_set_tlsext_host_name(ssl_, t.server_name.c_str()) != 1) {
+        return tls_fail(r);
+      }
+    } else if (::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl_), t.address.c_str()) != 1) {
+      return tls_fail(r);
+    }
     for (;;) {
       const int rc = ::SSL_connect(ssl_);
       if (rc == 1) return true;
+      const long verify = ::SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK) {
+        ::ERR_clear_error();
+        r.detail = where_ + ": TLS handshake: certificate verification failed: " +
+                   ::X509_verify_cert_error_string(verify) + " (expected name " +
+                   (t.server_name.empty() ? t.address : t.server_name) +
+                   (t.ca_file.empty() ? ", system trust store" : ", CA file " + t.ca_file) + ")";
+        return false;
+      }
       if (!tls_wait(rc, r, "TLS handshake")) return false;
     }
   }
@@ -237,6 +271,19 @@ bool expect(connection& c, int want, const char* what, std::string& text, probe_
   return true;
 }
 
+// Whether an EHLO/LHLO reply (its lines joined by spaces) lists the STARTTLS keyword.
+bool offers_starttls(const std::string& reply) {
+  std::size_t pos = 0;
+  while ((pos = reply.find("STARTTLS", pos)) != std::string::npos) {
+    const bool starts = pos >= 4 && (reply[pos - 1] == '-' || reply[pos - 1] == ' ');
+    const std::size_t end = pos + 8;
+    const bool ends = end == reply.size() || reply[end] == ' ';
+    if (starts && ends) return true;
+    pos = end;
+  }
+  return false;
+}
+
 }  // namespace
 
 probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
@@ -248,7 +295,7 @@ probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
       ":" + std::to_string(target.port);
   connection c(deadline, where);
   if (!c.connect(target, r)) return r;
-  if (target.implicit_tls && !c.start_tls(r)) return r;
+  if (target.implicit_tls && !c.start_tls(target, r)) return r;
   std::string text;
   const std::string hello = std::string(target.lmtp ? "LHLO" : "EHLO") + " hamail-ocf-probe\r\n";
   auto fail_at = [&](probe_result& res) {
@@ -260,9 +307,19 @@ probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
     return fail_at(r);
   }
   if (credentials) {
-    const bool offers_tls = text.find("STARTTLS") != std::string::npos;
-    if (offers_tls && !target.implicit_tls) {
-      if (!c.send("STARTTLS\r\n", r) || !expect(c, 220, "STARTTLS", text, r) || !c.start_tls(r)) {
+    if (!target.implicit_tls) {
+      if (!offers_starttls(text)) {
+        // Never send a password in the clear, whatever the server would accept.
+        r.detail = where + ": the server does not offer STARTTLS; the probe account's " +
+                   "password is not sent over an unencrypted connection";
+        if (c.send("QUIT\r\n", r)) {
+          probe_result ignored;
+          (void)c.reply(text, ignored, "QUIT");
+        }
+        return r;
+      }
+      if (!c.send("STARTTLS\r\n", r) || !expect(c, 220, "STARTTLS", text, r) ||
+          !c.start_tls(target, r)) {
         return fail_at(r);
       }
       if (!c.send(hello, r) || !expect(c, 250, "EHLO after STARTTLS", text, r)) {

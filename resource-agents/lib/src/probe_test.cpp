@@ -3,11 +3,15 @@
 #include <arpa/inet.h>
 #include <cppunit/extensions/HelperMacros.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <thread>
 #include <vector>
+
+#include "hamail/test/temp_dir.hpp"
+#include "hamail/test/test_ca.hpp"
 
 using namespace hamail::ocf;
 using namespace std::chrono_literals;
@@ -15,15 +19,28 @@ using namespace std::chrono_literals;
 namespace {
 
 // A one-connection scripted server: for each step, optionally wait for a client line,
-// then send a reply. Enough to drive the probe through good and bad dialogues.
+// then send a reply, and optionally switch to TLS (as the server side of STARTTLS, or
+// from the first byte). Records every line the client sent, and whether it came over TLS.
 class scripted_server {
  public:
   struct step {
     bool read_line;
     std::string reply;
+    bool start_tls = false;  ///< after the reply, do the TLS handshake
+  };
+  struct received_line {
+    std::string text;
+    bool over_tls;
   };
 
-  explicit scripted_server(std::vector<step> steps) : steps_(std::move(steps)) {
+  explicit scripted_server(std::vector<step> steps, const hamail::test::test_ca* ca = nullptr,
+                           bool implicit_tls = false)
+      : steps_(std::move(steps)), implicit_tls_(implicit_tls) {
+    if (ca != nullptr) {
+      ctx_ = ::SSL_CTX_new(::TLS_server_method());
+      ::SSL_CTX_use_certificate_chain_file(ctx_, ca->fullchain.c_str());
+      ::SSL_CTX_use_PrivateKey_file(ctx_, ca->server_key.c_str(), SSL_FILETYPE_PEM);
+    }
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -35,37 +52,87 @@ class scripted_server {
     port_ = ntohs(a.sin_port);
     thread_ = std::thread([this] { serve(); });
   }
-  ~scripted_server() {
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-  }
+  ~scripted_server() { stop(); }
   std::uint16_t port() const { return port_; }
 
+  /// Waits for the dialogue to end (the client closed) and returns what the client sent.
+  const std::vector<received_line>& stop() {
+    if (thread_.joinable()) {
+      ::shutdown(fd_, SHUT_RDWR);
+      thread_.join();
+      ::close(fd_);
+      if (ctx_ != nullptr) ::SSL_CTX_free(ctx_);
+      ctx_ = nullptr;
+    }
+    return lines_;
+  }
+
  private:
+  int read_byte(int c, char& ch) {
+    if (ssl_ != nullptr) return ::SSL_read(ssl_, &ch, 1);
+    return static_cast<int>(::recv(c, &ch, 1, 0));
+  }
+  void write(int c, const std::string& data) {
+    if (ssl_ != nullptr) {
+      ::SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
+    } else {
+      ::send(c, data.data(), data.size(), MSG_NOSIGNAL);
+    }
+  }
+  bool handshake(int c) {
+    ssl_ = ::SSL_new(ctx_);
+    ::SSL_set_fd(ssl_, c);
+    return ::SSL_accept(ssl_) == 1;
+  }
+  bool read_line(int c) {
+    std::string line;
+    char ch;
+    while (read_byte(c, ch) == 1) {
+      if (ch == '\n') {
+        lines_.push_back({line, ssl_ != nullptr});
+        return true;
+      }
+      if (ch != '\r') line += ch;
+    }
+    return false;
+  }
+
   void serve() {
     const int c = ::accept(fd_, nullptr, nullptr);
     if (c < 0) return;
+    bool alive = !implicit_tls_ || handshake(c);
     for (const auto& s : steps_) {
-      if (s.read_line) {
-        char ch;
-        while (::recv(c, &ch, 1, 0) == 1 && ch != '\n') {
-        }
-      }
-      if (!s.reply.empty()) ::send(c, s.reply.data(), s.reply.size(), MSG_NOSIGNAL);
+      if (!alive) break;
+      if (s.read_line && !read_line(c)) break;
+      if (!s.reply.empty()) write(c, s.reply);
+      if (s.start_tls && !handshake(c)) break;
     }
-    // Hold the connection until the client closes it.
-    char ch;
-    while (::recv(c, &ch, 1, 0) == 1) {
+    // Record the rest until the client closes the connection.
+    while (alive && read_line(c)) {
     }
+    if (ssl_ != nullptr) ::SSL_free(ssl_);
     ::close(c);
   }
 
   std::vector<step> steps_;
+  bool implicit_tls_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::vector<received_line> lines_;
   int fd_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
 };
+
+bool sent_auth(const std::vector<scripted_server::received_line>& lines, bool& over_tls) {
+  for (const auto& l : lines) {
+    if (l.text.rfind("AUTH", 0) == 0) {
+      over_tls = l.over_tls;
+      return true;
+    }
+  }
+  return false;
+}
 
 probe_target at(std::uint16_t port, bool lmtp = false) {
   probe_target t;
@@ -86,8 +153,13 @@ class probe_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(busy_greeting_fails);
   CPPUNIT_TEST(refused_connection);
   CPPUNIT_TEST(silent_server_times_out);
-  CPPUNIT_TEST(auth_without_tls_offer);
+  CPPUNIT_TEST(auth_without_tls_offer_sends_no_password);
   CPPUNIT_TEST(auth_refused);
+  CPPUNIT_TEST(auth_after_starttls_with_verified_certificate);
+  CPPUNIT_TEST(auth_after_starttls_with_verified_dns_name);
+  CPPUNIT_TEST(untrusted_certificate_fails_before_auth);
+  CPPUNIT_TEST(wrong_name_fails_before_auth);
+  CPPUNIT_TEST(implicit_tls_verifies_certificate);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -136,24 +208,130 @@ class probe_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("timed out") != std::string::npos);
   }
 
-  void auth_without_tls_offer() {
-    // No STARTTLS offered: AUTH PLAIN goes in the clear (the server allowed it).
+  void auth_without_tls_offer_sends_no_password() {
+    // No STARTTLS offered: the probe fails and the password never goes in the clear,
+    // even though this server would accept it.
     scripted_server s({{false, "220 hi\r\n"},
                        {true, "250-hi\r\n250 AUTH PLAIN\r\n"},
                        {true, "235 2.7.0 ok\r\n"},
                        {true, "250 OK\r\n"},
                        {true, "221 bye\r\n"}});
     const auto r = smtp_probe(at(s.port()), soon(), probe_credentials{"u", "p"});
-    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("does not offer STARTTLS") != std::string::npos);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(!sent_auth(s.stop(), over_tls));
   }
 
   void auth_refused() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
     scripted_server s({{false, "220 hi\r\n"},
+                       {true, "250-hi\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"},
+                       {true, "220 2.0.0 go ahead\r\n", true},
                        {true, "250-hi\r\n250 AUTH PLAIN\r\n"},
-                       {true, "535 5.7.8 no\r\n"}});
-    const auto r = smtp_probe(at(s.port()), soon(), probe_credentials{"u", "p"});
+                       {true, "535 5.7.8 no\r\n"}},
+                      &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    const auto r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
     CPPUNIT_ASSERT(!r.ok);
     CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("AUTH PLAIN answered 535") != std::string::npos);
+  }
+
+  void auth_after_starttls_with_verified_certificate() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
+    scripted_server s(starttls_dialogue(), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    const auto r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(sent_auth(s.stop(), over_tls));
+    CPPUNIT_ASSERT(over_tls);
+  }
+
+  void auth_after_starttls_with_verified_dns_name() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path(), {"store-a.example.org"});
+    scripted_server s(starttls_dialogue(), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    t.server_name = "store-a.example.org";
+    const auto r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+  }
+
+  void untrusted_certificate_fails_before_auth() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path() / "server");
+    const auto other = hamail::test::test_ca::make(dir.path() / "other");
+    scripted_server s(starttls_dialogue(), &ca);
+    auto t = at(s.port());
+    t.ca_file = other.ca_cert;
+    const auto r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail,
+                           r.detail.find("certificate verification failed") != std::string::npos);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(!sent_auth(s.stop(), over_tls));
+  }
+
+  void wrong_name_fails_before_auth() {
+    // Trusted chain, but issued for another name than the one probed (no 127.0.0.1 SAN).
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path(), {"store-b.example.org"});
+    scripted_server s(starttls_dialogue(), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    auto r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("mismatch") != std::string::npos);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(!sent_auth(s.stop(), over_tls));
+
+    scripted_server s2(starttls_dialogue(), &ca);
+    t.port = s2.port();
+    t.server_name = "store-a.example.org";
+    r = smtp_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("mismatch") != std::string::npos);
+  }
+
+  void implicit_tls_verifies_certificate() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path() / "server");
+    const auto other = hamail::test::test_ca::make(dir.path() / "other");
+    const std::vector<scripted_server::step> dialogue = {
+        {false, "220 hi\r\n"}, {true, "250 hi\r\n"}, {true, "250 OK\r\n"}, {true, "221 bye\r\n"}};
+    {
+      scripted_server s(dialogue, &ca, true);
+      auto t = at(s.port());
+      t.implicit_tls = true;
+      t.ca_file = ca.ca_cert;
+      const auto r = smtp_probe(t, soon());
+      CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    }
+    scripted_server s(dialogue, &ca, true);
+    auto t = at(s.port());
+    t.implicit_tls = true;
+    t.ca_file = other.ca_cert;
+    const auto r = smtp_probe(t, soon());
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail,
+                           r.detail.find("certificate verification failed") != std::string::npos);
+  }
+
+ private:
+  static std::vector<scripted_server::step> starttls_dialogue() {
+    return {{false, "220 hi\r\n"},
+            {true, "250-hi\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"},
+            {true, "220 2.0.0 go ahead\r\n", true},
+            {true, "250-hi\r\n250 AUTH PLAIN\r\n"},
+            {true, "235 2.7.0 ok\r\n"},
+            {true, "250 OK\r\n"},
+            {true, "221 bye\r\n"}};
   }
 };
 

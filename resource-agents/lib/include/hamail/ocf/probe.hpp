@@ -16,6 +16,12 @@ struct probe_target {
   std::uint16_t port = 0;
   bool lmtp = false;          ///< LHLO instead of EHLO
   bool implicit_tls = false;  ///< TLS from the first byte (submissions, port 465)
+  /// PEM file of the CAs that may sign the server's certificate; empty: the system's
+  /// default trust store. The certificate is always verified when TLS is used.
+  std::string ca_file;
+  /// The name the certificate must carry (DNS SAN, or IP SAN for an address); empty:
+  /// `address` itself, checked against the certificate's IP SANs.
+  std::string server_name;
 };
 
 struct probe_credentials {
@@ -31,9 +37,11 @@ struct probe_result {
   std::string detail;
 };
 
-/// Greeting 220, EHLO/LHLO 250, NOOP 250, QUIT. With credentials: STARTTLS when offered
-/// (the certificate is not verified: the agent checks its own service, by address), then
-/// AUTH PLAIN must answer 235.
+/// Greeting 220, EHLO/LHLO 250, NOOP 250, QUIT. With credentials: STARTTLS (unless the
+/// listener is implicit TLS), then AUTH PLAIN must answer 235. Whenever TLS is used the
+/// certificate is verified (chain against `ca_file`, name against `server_name` or the
+/// address) and the TLS version is at least 1.2. Credentials are never sent in the clear:
+/// a listener that does not offer STARTTLS fails the probe before AUTH.
 probe_result smtp_probe(const probe_target& target, std::chrono::steady_clock::time_point deadline,
                         const std::optional<probe_credentials>& credentials = std::nullopt);
 
