@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
+
+#include "hamail/core/log.hpp"
 
 namespace hamail::store {
 
@@ -27,7 +30,17 @@ subscription subscriber_list::add(change_callback callback) {
 void subscriber_list::notify(std::span<const mailbox_change> changes) {
   if (changes.empty()) return;
   std::lock_guard lock(mutex_);
-  for (auto& [id, cb] : callbacks_) cb(changes);
+  for (auto& [id, cb] : callbacks_) {
+    // The change is durable and done: a failing subscriber must not undo it,
+    // skip the others or unwind a group-commit leader.
+    try {
+      cb(changes);
+    } catch (const std::exception& e) {
+      log::error("store: a change subscriber failed: {}", e.what());
+    } catch (...) {
+      log::error("store: a change subscriber failed");
+    }
+  }
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {

@@ -21,7 +21,8 @@ class subscriber_list : public std::enable_shared_from_this<subscriber_list> {
  public:
   /// Registers `callback`; the subscription unregisters it.
   subscription add(change_callback callback);
-  /// Calls every callback with `changes` (nothing when empty).
+  /// Calls every callback with `changes` (nothing when empty); an exception
+  /// from a callback is logged and goes no further.
   void notify(std::span<const mailbox_change> changes);
 
  private:

@@ -24,6 +24,13 @@
 //   address order) → mailbox state_mutex → subscriber list.
 // The commit queue mutex is only held briefly and never while taking another.
 // Nobody holds a write_mutex while waiting for the commit queue.
+//
+// Group commit runs one queue per account: a leader commits one account's
+// queued messages, so accounts commit in parallel and one account's slow
+// commit (or a stalled disk path) never holds another's. A leader does no slow
+// maintenance: a mailbox that needs (re)loading or a maildirsize that needs a
+// recalculation is handed back to the delivering thread ("bounced"), which does
+// it outside any leader and queues the commit again.
 
 namespace hamail::store::detail {
 
@@ -53,10 +60,20 @@ struct pending_commit {
   quota_limits quota;
   std::optional<result<delivered>> outcome;  ///< set by the leader
   bool done = false;                         ///< guarded by the commit queue mutex
+  bool taken = false;                        ///< in a leader's batch; guarded likewise
+  std::string queue_key;                     ///< the account whose queue holds it
+  /// Set by a leader that left the commit undone for maintenance by its
+  /// submitter (no outcome); `attempts` counts those rounds.
+  bool bounced = false;
+  int attempts = 0;
   // Leader scratch.
   index_entry entry;
   bool renamed = false;
 };
+
+/// Bounces per commit before a leader does the maintenance itself (a mailbox
+/// that keeps failing to stay loaded must not loop forever).
+inline constexpr int max_commit_bounces = 3;
 
 /// Per-mailbox reconcile statistics and findings.
 struct reconcile_outcome {
@@ -114,10 +131,14 @@ struct maildir_store::impl : std::enable_shared_from_this<maildir_store::impl> {
   /// Drops every cached mailbox (breaks the impl ↔ mailbox reference cycle).
   void clear_cache();
 
-  std::mutex queue_mutex;
+  /// One account's group-commit queue.
+  struct commit_queue {
+    std::vector<detail::pending_commit*> waiting;
+    bool leader_active = false;
+  };
+  mutable std::mutex queue_mutex;
   std::condition_variable queue_cv;
-  std::vector<detail::pending_commit*> queue;
-  bool leader_active = false;
+  std::map<std::string, commit_queue> queues;  ///< by account; dropped when idle
 
   fs::path tmp_dir() const { return data_dir / "tmp"; }
   /// <data_dir>/accounts/<h2>/<account> (no validation).
@@ -145,9 +166,18 @@ struct maildir_store::impl : std::enable_shared_from_this<maildir_store::impl> {
   /// Links (or copies) a message into `box`'s tmp/ for commit.
   result<void> stage(detail::pending_commit& c, const fs::path& source, int source_fd,
                      std::int64_t source_date);
-  /// Group commit: enqueues `commits` and returns once each has an outcome.
+  /// Group commit: enqueues `commits` and returns once each has an outcome,
+  /// doing the maintenance of bounced commits between rounds and compacting
+  /// indexes that are due afterwards.
   void submit(std::span<detail::pending_commit*> commits);
-  /// The leader's work on one batch.
+  /// One round: queues `commits` on their accounts' queues and leads or waits
+  /// until each is done (with an outcome, or bounced).
+  void run_commits(std::span<detail::pending_commit*> commits);
+  /// process_batch() that cannot throw: a failure gives every commit still
+  /// without an outcome a temporary error, takes its file back out and makes
+  /// the mailboxes involved reload from disk before their next use.
+  void lead_batch(std::vector<detail::pending_commit*>& batch) noexcept;
+  /// The leader's work on one batch (one account's commits).
   void process_batch(std::vector<detail::pending_commit*>& batch);
   /// Stages and commits one message into `box` (APPEND).
   result<delivered> commit_one(const std::shared_ptr<detail::maildir_mailbox>& box,
@@ -155,8 +185,13 @@ struct maildir_store::impl : std::enable_shared_from_this<maildir_store::impl> {
                                std::optional<internal_date> date,
                                std::optional<quota_limits> quota);
   /// Recalculates `account`'s maildirsize in the calling thread when it is due
-  /// (missing or oversized), so the group-commit leader rarely has to.
+  /// (see quota_recalculation_due), so that the group-commit leader never has to.
   void prepare_quota(std::string_view account, const quota_limits& limits);
+  /// Calls options.on_maintenance(account, what), if set (a test hook).
+  std::function<void()> maintenance_hook(std::string_view account, std::string_view what) const {
+    if (!options.on_maintenance) return {};
+    return [this, a = std::string(account), what] { options.on_maintenance(a, what); };
+  }
   /// The quota a target gets.
   quota_limits quota_or_default(const std::optional<quota_limits>& q) const {
     return q ? *q : options.default_quota;
@@ -214,8 +249,13 @@ class maildir_mailbox final : public mailbox, public std::enable_shared_from_thi
   /// Leader: allocates UIDs, renames tmp/ files into new/ or cur/, fsyncs the
   /// directories once, appends all index records with one write and one
   /// fdatasync, publishes and notifies. Commits that already have an outcome
-  /// are skipped; every other one gets its outcome.
+  /// or are bounced are skipped; every other one gets its outcome, or is
+  /// bounced when the mailbox needs loading first.
   void commit_locked(std::vector<pending_commit*>& commits);
+  /// Forgets the loaded state: the next use reloads and reconciles from disk.
+  void invalidate_locked();
+  /// Compacts the index when it is due (takes the write mutex).
+  void compact_if_due();
   /// Link source path of a live message, or nullopt.
   std::optional<std::pair<fs::path, index_entry>> locate_locked(imap_uid uid) const;
 

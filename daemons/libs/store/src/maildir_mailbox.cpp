@@ -113,6 +113,7 @@ result<void> maildir_mailbox::load_locked(bool force_rebuild, rebuild_report* re
   const fs::path dir = dir_;
   const bool durable = store_->options.fsync;
   const std::string label = account_ + " " + name_;
+  if (store_->options.on_maintenance) store_->options.on_maintenance(account_, "load");
   if (!posix::is_directory(dir / "cur") || !posix::is_directory(dir / "new"))
     return error::permanent(errc::not_found, "no such mailbox",
                             "missing " + (dir / "cur").string());
@@ -707,12 +708,21 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
     c->outcome = std::move(e);
     (void)posix::unlink_path(dir_ / "tmp" / c->unique, true);
   };
+  auto pending = [](const pending_commit* c) { return !c->outcome && !c->bounced; };
   if (deleted_ || !loaded_) {
-    // A failed earlier change left the mailbox unloaded: reload before using it.
+    if (!deleted_ && std::all_of(commits.begin(), commits.end(), [&](pending_commit* c) {
+          return !pending(c) || c->attempts < max_commit_bounces;
+        })) {
+      // A failed earlier change left the mailbox unloaded. Reloading replays
+      // and reconciles the whole mailbox: its submitters do that, not a leader.
+      for (auto* c : commits)
+        if (pending(c)) c->bounced = true;
+      return;
+    }
     auto r = deleted_ ? result<void>(mailbox_gone()) : load_locked(false, nullptr);
     if (!r) {
       for (auto* c : commits)
-        if (!c->outcome) fail(c, r.err());
+        if (pending(c)) fail(c, r.err());
       return;
     }
   }
@@ -721,7 +731,7 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
   keyword_table table = keywords_;
   bool table_changed = false;
   for (auto* c : commits) {
-    if (c->outcome) continue;
+    if (!pending(c)) continue;
     auto sf = to_stored(c->flags, table, true, table_changed);
     if (!sf) {
       fail(c, std::move(sf).err());
@@ -736,7 +746,7 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
     }
     if (auto s = save_keywords_locked(); !s) {
       for (auto* c : commits)
-        if (!c->outcome) fail(c, s.err());
+        if (pending(c)) fail(c, s.err());
       return;
     }
   }
@@ -747,7 +757,7 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
   bool touched_cur = false;
   std::vector<pending_commit*> live;
   for (auto* c : commits) {
-    if (c->outcome) continue;
+    if (!pending(c)) continue;
     if (next_uid > max_uid) {
       fail(c, error::permanent(errc::limit_exceeded, "mailbox has no UIDs left",
                                "UID space exhausted"));
@@ -810,7 +820,18 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
     if (!live.empty()) state_.highest_modseq = modseq;
   }
   subscribers_->notify(changes_for(added, mailbox_change::kind_t::exists));
-  (void)maybe_compact_locked();
+}
+
+void maildir_mailbox::invalidate_locked() {
+  std::lock_guard lock(state_mutex_);
+  loaded_ = false;
+}
+
+void maildir_mailbox::compact_if_due() {
+  std::lock_guard w(write_mutex_);
+  if (deleted_ || !loaded_) return;
+  if (auto r = maybe_compact_locked(); !r)
+    log::warning("store: {} {}: index compaction failed: {}", account_, name_, r.err().describe());
 }
 
 }  // namespace hamail::store::detail

@@ -331,39 +331,128 @@ result<void> maildir_store::impl::stage(pending_commit& c, const fs::path& sourc
 }
 
 void maildir_store::impl::prepare_quota(std::string_view account, const quota_limits& limits) {
-  if (limits.unlimited()) return;
   const fs::path root = account_path(account);
-  struct stat st {};
-  const bool due = ::stat((root / detail::maildirsize_name).c_str(), &st) != 0 || st.st_size > 5120;
-  if (!due) return;
+  const fs::path file = root / detail::maildirsize_name;
+  if (limits.unlimited()) {
+    // Untracked accounts have nothing to prepare; tracked ones only grow.
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0 || st.st_size <= 5120) return;
+  }
+  auto content = posix::read_file(file);
+  if (content && !detail::quota_recalculation_due(*content, limits)) return;
   auto locks = locks_for(account);
   std::lock_guard q(locks->quota_mutex);
-  if (auto r = detail::read_quota_usage(root, limits); !r)
+  if (auto r = detail::read_quota_usage(root, limits, maintenance_hook(account, "quota rescan"));
+      !r)
     log::warning("store: {}: quota recalculation failed: {}", account, r.err().describe());
 }
 
 void maildir_store::impl::submit(std::span<pending_commit*> commits) {
+  std::vector<pending_commit*> round(commits.begin(), commits.end());
+  while (!round.empty()) {
+    run_commits(round);
+    // Bounced commits: the maintenance a leader must not do, here, then again.
+    std::vector<pending_commit*> again;
+    for (auto* c : round) {
+      if (!c->bounced) continue;
+      c->bounced = c->taken = c->done = false;
+      ++c->attempts;
+      if (auto r = c->box->ensure_loaded(); !r) {
+        c->outcome = std::move(r).err();
+        (void)posix::unlink_path(c->box->dir() / "tmp" / c->unique, true);
+        continue;
+      }
+      prepare_quota(c->box->account(), c->quota);
+      again.push_back(c);
+    }
+    round.swap(again);
+  }
+  // Compaction rewrites a whole index: after the commit, never in a leader.
+  std::set<maildir_mailbox*> compacted;
+  for (auto* c : commits)
+    if (c->outcome && c->outcome->has_value() && compacted.insert(c->box.get()).second)
+      c->box->compact_if_due();
+}
+
+void maildir_store::impl::run_commits(std::span<pending_commit*> commits) {
   std::unique_lock lock(queue_mutex);
-  for (auto* c : commits) queue.push_back(c);
-  auto mine_done = [&] {
-    return std::all_of(commits.begin(), commits.end(),
-                       [](const pending_commit* c) { return c->done; });
-  };
-  while (!mine_done()) {
-    if (leader_active) {
+  for (auto* c : commits) {
+    c->queue_key = c->box->account();
+    queues[c->queue_key].waiting.push_back(c);
+  }
+  for (;;) {
+    // Lead the queue of one of ours that is waiting for a leader, if any.
+    bool all_done = true;
+    std::string lead;
+    for (auto* c : commits) {
+      if (c->done) continue;
+      all_done = false;
+      if (!c->taken && !queues[c->queue_key].leader_active) {
+        lead = c->queue_key;
+        break;
+      }
+    }
+    if (all_done) return;
+    if (lead.empty()) {
       queue_cv.wait(lock);
       continue;
     }
-    // Become the leader: take everything queued, ours and others'.
-    leader_active = true;
+    auto& q = queues[lead];
+    q.leader_active = true;
     std::vector<pending_commit*> batch;
-    batch.swap(queue);
+    batch.swap(q.waiting);
+    for (auto* c : batch) c->taken = true;
     lock.unlock();
-    process_batch(batch);
+    lead_batch(batch);
     lock.lock();
     for (auto* c : batch) c->done = true;
-    leader_active = false;
+    auto it = queues.find(lead);
+    it->second.leader_active = false;
+    if (it->second.waiting.empty()) queues.erase(it);
     queue_cv.notify_all();
+  }
+}
+
+void maildir_store::impl::lead_batch(std::vector<pending_commit*>& batch) noexcept {
+  std::string what;
+  try {
+    process_batch(batch);
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  // Whatever was half done is undone as a crash would be: files without an
+  // acknowledgement go, and the mailboxes reload from disk (the truth) before
+  // their next use. The usage record may have missed this batch: recalculate it.
+  try {
+    log::error("store: group commit of {} message(s) failed: {}", batch.size(), what);
+    std::set<maildir_mailbox*> boxes;
+    std::set<std::string> accounts;
+    for (auto* c : batch) {
+      if (c->outcome) continue;
+      c->bounced = false;
+      const fs::path dir = c->box->dir();
+      (void)posix::unlink_path(c->renamed ? dir / c->entry.relpath() : dir / "tmp" / c->unique,
+                               true);
+      c->outcome =
+          error::temporary(errc::unavailable, "mail storage error", "group commit failed: " + what);
+      boxes.insert(c->box.get());
+      accounts.insert(c->queue_key);
+    }
+    for (auto* box : boxes) {
+      std::lock_guard w(box->write_mutex());
+      box->invalidate_locked();
+    }
+    for (const auto& account : accounts) {
+      std::lock_guard q(locks_for(account)->quota_mutex);
+      (void)posix::unlink_path(account_path(account) / detail::maildirsize_name, true);
+    }
+  } catch (...) {
+    // Out of memory while cleaning up: nothing is consistent any more.
+    log::critical("store: group commit failed and could not be undone; stopping");
+    std::abort();
   }
 }
 
@@ -372,7 +461,9 @@ void maildir_store::impl::process_batch(std::vector<pending_commit*>& batch) {
   n_batches.fetch_add(1, std::memory_order_relaxed);
   n_commits.fetch_add(batch.size(), std::memory_order_relaxed);
 
-  // Quota, per account, in batch order.
+  // Quota, per account, in batch order, from the usage maildirsize records.
+  // The delivering threads have recalculated it when due; if it went missing
+  // since, the commits that need it are bounced back to them for that.
   std::map<std::string, std::vector<pending_commit*>> by_account;
   for (auto* c : batch) by_account[c->box->account()].push_back(c);
   std::vector<std::unique_lock<std::mutex>> quota_locks;
@@ -385,18 +476,43 @@ void maildir_store::impl::process_batch(std::vector<pending_commit*>& batch) {
         limits = c->quota;
         break;
       }
-    auto usage = detail::read_quota_usage(account_path(account), limits);
-    if (!usage) {
-      log::warning("store: {}: reading quota usage failed: {}", account, usage.err().describe());
+    const fs::path root = account_path(account);
+    auto content = posix::read_file(root / detail::maildirsize_name);
+    if (!content) {
+      log::warning("store: {}: reading quota usage failed: {}", account, content.err().describe());
       for (auto* c : commits)
-        if (!c->quota.unlimited()) c->outcome = usage.err();
+        if (!c->quota.unlimited()) c->outcome = content.err();
       continue;
     }
-    tracked[account] = usage->has_value();
-    if (!*usage) continue;
-    detail::quota_usage running = **usage;
+    tracked[account] = content->has_value();
+    if (limits.unlimited()) continue;
+    std::optional<detail::quota_usage> usage = detail::recorded_quota_usage(*content);
+    if (!usage) {
+      const bool bounce = std::all_of(commits.begin(), commits.end(), [](pending_commit* c) {
+        return c->quota.unlimited() || c->attempts < detail::max_commit_bounces;
+      });
+      if (bounce) {
+        for (auto* c : commits)
+          if (!c->quota.unlimited()) c->bounced = true;
+        continue;
+      }
+      log::notice("store: {}: recalculating quota usage in the commit path", account);
+      auto r = detail::read_quota_usage(root, limits, maintenance_hook(account, "quota rescan"));
+      if (!r || !*r) {
+        for (auto* c : commits)
+          if (!c->quota.unlimited())
+            c->outcome = r ? error::temporary(errc::io_error, "mail storage error",
+                                              "maildirsize unavailable")
+                           : r.err();
+        continue;
+      }
+      usage = **r;
+      tracked[account] = true;
+    }
+    detail::quota_usage running = *usage;
     for (auto* c : commits) {
       const auto& q = c->quota;
+      if (c->outcome || c->bounced) continue;
       const bool over_bytes = q.bytes != 0 && running.bytes + static_cast<std::int64_t>(c->size) >
                                                   static_cast<std::int64_t>(q.bytes);
       const bool over_count =
@@ -948,7 +1064,9 @@ result<std::vector<discrepancy>> maildir_store::verify(std::string_view account)
 
 std::size_t maildir_store::queued_commits() const {
   std::lock_guard lock(impl_->queue_mutex);
-  return impl_->queue.size();
+  std::size_t n = 0;
+  for (const auto& [account, q] : impl_->queues) n += q.waiting.size();
+  return n;
 }
 
 commit_counters maildir_store::counters() const {

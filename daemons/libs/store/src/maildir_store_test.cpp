@@ -14,12 +14,17 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -65,6 +70,68 @@ std::vector<message_view> view(const mailbox_snapshot& s) {
   return out;
 }
 
+/// A door a test hook can stop threads at until the test opens it.
+class gate {
+ public:
+  /// Blocks the calling thread until open() (marks it as having arrived).
+  void arrive_and_wait() {
+    std::unique_lock lock(m_);
+    ++arrived_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  /// Waits (bounded, only against a hang) until a thread has arrived.
+  bool wait_arrived(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock lock(m_);
+    return cv_.wait_for(lock, limit, [&] { return arrived_ > 0; });
+  }
+  void open() {
+    std::lock_guard lock(m_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int arrived_ = 0;
+  bool open_ = false;
+};
+
+/// Runs `fn` on a thread; done() tells (bounded wait) whether it has returned.
+class background {
+ public:
+  explicit background(std::function<void()> fn)
+      : thread_([this, fn = std::move(fn)] {
+          try {
+            fn();
+          } catch (...) {
+            threw_ = true;
+          }
+          std::lock_guard lock(m_);
+          finished_ = true;
+          cv_.notify_all();
+        }) {}
+  ~background() {
+    if (thread_.joinable()) thread_.join();
+  }
+  bool done(std::chrono::seconds limit) {
+    std::unique_lock lock(m_);
+    return cv_.wait_for(lock, limit, [&] { return finished_; });
+  }
+  bool threw() const { return threw_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  std::atomic<bool> threw_{false};
+  std::thread thread_;
+};
+
+/// Set on a thread whose commits a test hook should hold.
+thread_local bool hold_this_thread = false;
+
 }  // namespace
 
 class maildir_store_test : public CppUnit::TestFixture {
@@ -74,6 +141,11 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(second_open_of_same_store_refused_naming_pid);
   CPPUNIT_TEST(concurrent_deliveries_share_directory_and_index_syncs);
   CPPUNIT_TEST(leader_takes_every_queued_commit_in_one_batch);
+  CPPUNIT_TEST(leader_that_throws_fails_its_batch_and_later_deliveries_complete);
+  CPPUNIT_TEST(subscriber_that_throws_does_not_wedge_commits);
+  CPPUNIT_TEST(commit_of_one_account_does_not_wait_for_another);
+  CPPUNIT_TEST(quota_rescan_of_one_account_does_not_block_another);
+  CPPUNIT_TEST(leader_hands_reload_and_rescan_back_to_the_delivering_thread);
   CPPUNIT_TEST(torn_last_index_line_truncated_nothing_lost);
   CPPUNIT_TEST(mid_file_index_corruption_rebuilds_keeping_uids);
   CPPUNIT_TEST(deleted_index_rebuilt_keeping_uids_and_uidvalidity);
@@ -286,6 +358,201 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, c.dir_syncs - before.dir_syncs);
     CPPUNIT_ASSERT_EQUAL(std::uint64_t{2}, c.index_syncs - before.index_syncs);
     CPPUNIT_ASSERT_EQUAL(std::uint32_t{9}, must(s().status("batch", "INBOX")).messages);
+  }
+
+  void leader_that_throws_fails_its_batch_and_later_deliveries_complete() {
+    std::atomic<bool> armed{false};
+    std::atomic<int> calls{0};
+    std::atomic<int> loads{0};
+    std::atomic<maildir_store*> self{nullptr};
+    maildir_options o;
+    o.on_commit_batch = [&](std::size_t) {
+      if (!armed || ++calls != 1) return;
+      // Hold the first leader until three commits queue behind it, then fail it.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (self.load()->queued_commits() < 3 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      throw std::runtime_error("injected leader failure");
+    };
+    o.on_maintenance = [&](std::string_view, std::string_view what) {
+      if (armed && what == "load") ++loads;
+    };
+    open(o);
+    self = store_.get();
+    deliver_one(s(), "boom", "warm up");
+    armed = true;
+    std::vector<std::optional<result<delivered>>> got(4);
+    std::vector<std::unique_ptr<background>> threads;
+    auto deliver_to = [&](std::size_t i) {
+      auto sealed = seal(s(), "message " + std::to_string(i));
+      delivery_target t;
+      t.account = "boom";
+      got[i] = std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]);
+    };
+    threads.push_back(std::make_unique<background>([&] { deliver_to(0); }));
+    while (calls.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    for (std::size_t i = 1; i < 4; ++i)
+      threads.push_back(std::make_unique<background>([&, i] { deliver_to(i); }));
+    for (auto& t : threads) {
+      if (!t->done(std::chrono::seconds(30))) {
+        // A leader flag left set: nothing can unblock these threads.
+        std::cerr << "deliveries hang after a group-commit leader threw\n";
+        std::_Exit(1);
+      }
+      CPPUNIT_ASSERT_MESSAGE("deliver() threw", !t->threw());
+    }
+    threads.clear();
+    // The failed batch's commit gets a temporary error...
+    CPPUNIT_ASSERT(got[0] && !got[0]->has_value());
+    CPPUNIT_ASSERT(got[0]->err().is_temporary());
+    // ...and the commits queued behind it go in, after their submitters
+    // reloaded the mailbox the failure invalidated (not the next leader).
+    std::set<imap_uid> uids;
+    for (std::size_t i = 1; i < 4; ++i) {
+      CPPUNIT_ASSERT(got[i] && got[i]->has_value());
+      uids.insert((*got[i])->uid);
+    }
+    CPPUNIT_ASSERT((uids == std::set<imap_uid>{2, 3, 4}));
+    CPPUNIT_ASSERT(loads.load() >= 1);
+    CPPUNIT_ASSERT(files_in(box_dir("boom") / "tmp").empty());
+    background later([&] { deliver_one(s(), "boom", "later"); });
+    if (!later.done(std::chrono::seconds(30))) {
+      std::cerr << "a delivery after the failed batch hangs\n";
+      std::_Exit(1);
+    }
+    CPPUNIT_ASSERT(!later.threw());
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{5}, must(s().status("boom", "INBOX")).messages);
+    CPPUNIT_ASSERT(verify_clean("boom"));
+  }
+
+  void subscriber_that_throws_does_not_wedge_commits() {
+    deliver_one(s(), "sub", "one");
+    auto box = must(s().open_mailbox("sub", "INBOX"));
+    std::atomic<int> calls{0};
+    auto sub = box->subscribe([&](std::span<const mailbox_change>) {
+      if (++calls == 1) throw std::bad_alloc();
+    });
+    // The message was durable before the callback threw: it is delivered.
+    std::optional<delivered> d;
+    background first([&] { d = deliver_one(s(), "sub", "two"); });
+    if (!first.done(std::chrono::seconds(30))) {
+      std::cerr << "delivery hangs after a subscriber threw\n";
+      std::_Exit(1);
+    }
+    CPPUNIT_ASSERT_MESSAGE("deliver() threw", !first.threw());
+    CPPUNIT_ASSERT(d && d->uid == 2);
+    background second([&] { deliver_one(s(), "sub", "three"); });
+    if (!second.done(std::chrono::seconds(30))) {
+      std::cerr << "deliveries hang after a subscriber threw\n";
+      std::_Exit(1);
+    }
+    CPPUNIT_ASSERT(!second.threw());
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{3}, must(box->status()).messages);
+    CPPUNIT_ASSERT_EQUAL(2, calls.load());
+    CPPUNIT_ASSERT(verify_clean("sub"));
+  }
+
+  void commit_of_one_account_does_not_wait_for_another() {
+    gate g;
+    maildir_options o;
+    o.on_commit_batch = [&](std::size_t) {
+      if (hold_this_thread) g.arrive_and_wait();
+    };
+    open(o);
+    deliver_one(s(), "stuck", "warm up");
+    deliver_one(s(), "free", "warm up");
+    background stuck([&] {
+      hold_this_thread = true;
+      deliver_one(s(), "stuck", "held in its commit");
+    });
+    CPPUNIT_ASSERT(g.wait_arrived());
+    // Deterministic: "stuck"'s leader stays held until the gate opens, so this
+    // delivery can only finish if it does not wait for that leader.
+    background other([&] { deliver_one(s(), "free", "independent"); });
+    const bool independent = other.done(std::chrono::seconds(20));
+    g.open();
+    CPPUNIT_ASSERT(stuck.done(std::chrono::seconds(30)) && other.done(std::chrono::seconds(30)));
+    CPPUNIT_ASSERT_MESSAGE("a delivery to another account waited for a held commit", independent);
+    CPPUNIT_ASSERT(!stuck.threw() && !other.threw());
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{2}, must(s().status("stuck", "INBOX")).messages);
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{2}, must(s().status("free", "INBOX")).messages);
+  }
+
+  void quota_rescan_of_one_account_does_not_block_another() {
+    gate g;
+    std::atomic<bool> armed{false};
+    maildir_options o;
+    o.on_maintenance = [&](std::string_view account, std::string_view what) {
+      if (armed && account == "slow" && what == "quota rescan") g.arrive_and_wait();
+    };
+    open(o);
+    auto deliver_limited = [&](const quota_limits& q) {
+      auto sealed = seal(s(), "counted");
+      delivery_target t;
+      t.account = "slow";
+      t.quota = q;
+      return std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]);
+    };
+    must(deliver_limited(quota_limits{1000, 0}));
+    deliver_one(s(), "fast", "warm up");
+    armed = true;
+    // A changed limit makes "slow"'s maildirsize due for a rescan from its files.
+    std::optional<result<delivered>> slow_result;
+    background slow([&] { slow_result = deliver_limited(quota_limits{2000, 0}); });
+    CPPUNIT_ASSERT(g.wait_arrived());
+    background fast([&] { deliver_one(s(), "fast", "not behind the rescan"); });
+    const bool independent = fast.done(std::chrono::seconds(20));
+    g.open();
+    CPPUNIT_ASSERT(slow.done(std::chrono::seconds(30)) && fast.done(std::chrono::seconds(30)));
+    CPPUNIT_ASSERT_MESSAGE("a delivery to another account waited for a quota rescan", independent);
+    CPPUNIT_ASSERT(!fast.threw() && slow_result && slow_result->has_value());
+    CPPUNIT_ASSERT_EQUAL(std::string("2000S\n"),
+                         slurp(box_dir("slow") / "maildirsize").substr(0, 6));
+    CPPUNIT_ASSERT(*must(s().quota_usage("slow")) == (quota_usage{14, 2}));
+  }
+
+  void leader_hands_reload_and_rescan_back_to_the_delivering_thread() {
+    std::mutex m;
+    std::vector<std::string> events;
+    std::atomic<bool> armed{false};
+    std::atomic<bool> drop_maildirsize{false};
+    fs::path maildirsize;
+    maildir_options o;
+    o.on_commit_batch = [&](std::size_t) {
+      if (!armed) return;
+      // Removed after the delivering thread checked it: the leader finds it missing.
+      if (drop_maildirsize.exchange(false)) fs::remove(maildirsize);
+      std::lock_guard lock(m);
+      events.push_back("batch");
+    };
+    o.on_maintenance = [&](std::string_view, std::string_view what) {
+      if (!armed) return;
+      std::lock_guard lock(m);
+      events.emplace_back(what);
+    };
+    open(o);
+    auto deliver_limited = [&](std::string_view body) {
+      auto sealed = seal(s(), body);
+      delivery_target t;
+      t.account = "hand";
+      t.quota = quota_limits{1000, 0};
+      return must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    };
+    deliver_limited("one");
+    maildirsize = box_dir("hand") / "maildirsize";
+    armed = true;
+    drop_maildirsize = true;
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, deliver_limited("two").uid);
+    {
+      std::lock_guard lock(m);
+      // Bounced, rescanned outside any leader, committed by a second batch.
+      CPPUNIT_ASSERT_EQUAL(std::string("batch,quota rescan,batch"), [&] {
+        std::string j;
+        for (const auto& e : events) j += (j.empty() ? "" : ",") + e;
+        return j;
+      }());
+    }
+    CPPUNIT_ASSERT(*must(s().quota_usage("hand")) == (quota_usage{6, 2}));
   }
 
   void torn_last_index_line_truncated_nothing_lost() {

@@ -107,8 +107,24 @@ result<quota_usage> scan_account_usage(const std::filesystem::path& account_dir)
   return usage;
 }
 
+bool quota_recalculation_due(const std::optional<std::string>& content,
+                             const quota_limits& limits) {
+  if (!content) return !limits.unlimited();
+  auto parsed = parse_maildirsize(*content);
+  return !parsed || content->size() > recalc_above ||
+         (!limits.unlimited() && parsed->limits_line != format_quota_limits(limits));
+}
+
+std::optional<quota_usage> recorded_quota_usage(const std::optional<std::string>& content) {
+  if (!content) return std::nullopt;
+  auto parsed = parse_maildirsize(*content);
+  if (!parsed) return std::nullopt;
+  return parsed->usage;
+}
+
 result<std::optional<quota_usage>> read_quota_usage(const std::filesystem::path& account_dir,
-                                                    const quota_limits& limits) {
+                                                    const quota_limits& limits,
+                                                    const std::function<void()>& before_scan) {
   const auto path = account_dir / maildirsize_name;
   auto content = posix::read_file(path);
   if (!content) return std::move(content).err();
@@ -124,6 +140,7 @@ result<std::optional<quota_usage>> read_quota_usage(const std::filesystem::path&
   } else if (limits.unlimited()) {
     return std::optional<quota_usage>();
   }
+  if (before_scan) before_scan();
   auto usage = scan_account_usage(account_dir);
   if (!usage) return std::move(usage).err();
   const std::string text = limits_line + "\n" + std::to_string(usage->bytes) + " " +

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,11 +40,22 @@ result<quota_usage> scan_mailbox_usage(const std::filesystem::path& mailbox_dir)
 /// account root and of each folder below it.
 result<quota_usage> scan_account_usage(const std::filesystem::path& account_dir);
 
+/// True when maildirsize `content` (nullopt: missing) must be recalculated
+/// before it is used against `limits`: missing while limits apply, unparsable,
+/// larger than 5120 octets, or with another limits line.
+bool quota_recalculation_due(const std::optional<std::string>& content, const quota_limits& limits);
+
+/// The usage maildirsize `content` records, without any recalculation; nullopt
+/// when it is missing or unparsable.
+std::optional<quota_usage> recorded_quota_usage(const std::optional<std::string>& content);
+
 /// The usage of an account for a check against `limits`: read from
 /// maildirsize, recalculated (and rewritten) when needed. nullopt when the
 /// account keeps no maildirsize and `limits` is unlimited (nothing to track).
+/// `before_scan`, when set, is called before a recalculation.
 result<std::optional<quota_usage>> read_quota_usage(const std::filesystem::path& account_dir,
-                                                    const quota_limits& limits);
+                                                    const quota_limits& limits,
+                                                    const std::function<void()>& before_scan = {});
 
 /// Appends a delta line when maildirsize exists (no fsync: it is recalculable).
 result<void> append_quota_delta(const std::filesystem::path& account_dir, std::int64_t bytes,

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hamail/store/store.hpp"
@@ -32,6 +33,10 @@ struct maildir_options {
   /// Test hook, called by a group-commit leader with the size of the batch it
   /// took, before processing it. Empty in production.
   std::function<void(std::size_t)> on_commit_batch;
+  /// Test hook, called before slow maintenance of an account: "quota rescan"
+  /// (maildirsize recalculated from the files) or "load" (a mailbox's index
+  /// replayed and reconciled with its files). Empty in production.
+  std::function<void(std::string_view account, std::string_view what)> on_maintenance;
 };
 
 /// What group commit has done so far (monotonic). Sync points are counted even
