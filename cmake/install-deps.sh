@@ -22,6 +22,10 @@ packages=(
   # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)
   pacemaker pacemaker-cli-utils corosync crmsh pcs resource-agents fence-agents kmod
   drbd-utils libxml2-utils
+  # the power-cut test (tests/powercut): a qemu guest under TCG booted from this machine's own
+  # Debian kernel and modules with a busybox initramfs; its disk is made and read (journal
+  # replay, file copy-out) with e2fsprogs, never mounted
+  qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs
 )
 
 # Peers for tests/bench/delivery_bench.py (Dovecot LMTP, Postfix), only with
