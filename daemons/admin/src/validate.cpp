@@ -67,17 +67,6 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   return *number * multiplier;
 }
 
-bool valid_account_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > 64 || !is_lower_alnum(id.front())) return false;
-  if (id.find("..") != std::string_view::npos) return false;
-  for (const char c : id) {
-    if (!is_lower_alnum(c) && c != '.' && c != '_' && c != '-' && c != '@' && c != '+') {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool valid_host_name(std::string_view host) noexcept {
   if (host.empty() || host.size() > 253) return false;
   std::size_t start = 0;

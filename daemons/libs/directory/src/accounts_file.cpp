@@ -3,22 +3,12 @@
 #include <set>
 #include <vector>
 
+#include "hamail/core/account_id.hpp"
 #include "hamail/core/config.hpp"
 
 namespace hamail::directory {
 
 namespace {
-
-bool valid_account_id(const std::string& id) {
-  if (id.empty() || id.size() > 255 || id.front() == '.') return false;
-  if (id.find("..") != std::string::npos) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '@' || c == '+' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool plausible_address(const std::string& a) {
   const auto at = a.rfind('@');
@@ -38,8 +28,10 @@ result<void> load_accounts_file(const std::filesystem::path& path, memory_direct
   for (auto& s : root.tables("account")) {
     account a;
     a.id = s.require_string("id");
-    if (!a.id.empty() && !valid_account_id(a.id)) {
-      s.add_problem("id", "account ids use a-z, 0-9 and . _ @ + - (no leading '.', no '..')");
+    if (const auto why = a.id.empty() ? std::nullopt : account_id_problem(a.id)) {
+      s.add_problem("id", "invalid account id: " + std::string(*why) +
+                              " (1 to 64 of a-z 0-9 . _ - @ +, starting with a-z or 0-9, "
+                              "no \"..\")");
     }
     if (!a.id.empty() && !ids.insert(a.id).second) s.add_problem("id", "duplicate account id");
     a.primary_address = normalize_address(s.require_string("address"));

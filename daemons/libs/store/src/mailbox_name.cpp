@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "folder_name.hpp"
+#include "hamail/core/account_id.hpp"
+#include "hamail/core/utf8.hpp"
 
 namespace hamail::store {
 
@@ -12,42 +14,6 @@ namespace {
 
 error bad_name(std::string text, std::string detail = {}) {
   return error::permanent(errc::invalid_input, std::move(text), std::move(detail));
-}
-
-// Strict UTF-8 decoding: rejects overlong forms, surrogates, values above
-// U+10FFFF and truncated sequences.
-bool decode_utf8(std::string_view s, std::vector<char32_t>& out) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
-    }
-    int len = 0;
-    char32_t cp = 0;
-    char32_t min = 0;
-    if ((b0 & 0xE0) == 0xC0) {
-      len = 2, cp = b0 & 0x1F, min = 0x80;
-    } else if ((b0 & 0xF0) == 0xE0) {
-      len = 3, cp = b0 & 0x0F, min = 0x800;
-    } else if ((b0 & 0xF8) == 0xF0) {
-      len = 4, cp = b0 & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (i + static_cast<std::size_t>(len) > s.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-      if ((b & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    out.push_back(cp);
-    i += static_cast<std::size_t>(len);
-  }
-  return true;
 }
 
 void append_utf8(std::string& out, char32_t cp) {
@@ -294,14 +260,8 @@ result<std::string> validate_mailbox_name(std::string_view utf8) {
 }
 
 result<void> validate_account_id(std::string_view id) {
-  if (id.empty() || id.size() > 255) return bad_name("invalid account id", "account id length");
-  if (id.front() == '.') return bad_name("invalid account id", "account id starts with '.'");
-  if (id.find("..") != std::string_view::npos)
-    return bad_name("invalid account id", "account id contains '..'");
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                    c == '@' || c == '+' || c == '-';
-    if (!ok) return bad_name("invalid account id", "account id character");
+  if (const auto why = account_id_problem(id)) {
+    return bad_name("invalid account id", "account id " + std::string(*why));
   }
   return ok();
 }

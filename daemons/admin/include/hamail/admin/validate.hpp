@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "hamail/core/account_id.hpp"
 #include "hamail/directory/store_record.hpp"
 
 namespace hamail::admin {
@@ -29,9 +30,9 @@ std::optional<std::uint64_t> parse_count(std::string_view text,
 
 using directory::valid_store_name;
 
-/// True for an account id: 1 to 64 of a-z 0-9 '.' '_' '-' '@' '+', starting with a
-/// letter or digit, no "..". Ids name directories in the store, hence the limits.
-bool valid_account_id(std::string_view id) noexcept;
+/// The tree's one account-id rule (core/account_id.hpp): 1 to 64 of a-z 0-9 '.' '_'
+/// '-' '@' '+', starting with a letter or digit, no "..".
+using hamail::valid_account_id;
 
 /// True for a mail address "local@domain": ASCII dot-atom local part (at most 64
 /// octets), a domain of LDH labels (at most 253 octets), at most 254 octets in all.

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "hamail/core/utf8.hpp"
+
 namespace hamail::smtp::detail {
 
 /// True for an ASCII letter.
@@ -84,43 +86,9 @@ constexpr bool is_ascii(std::string_view s) noexcept {
   return true;
 }
 
-/// True when s is well-formed UTF-8: no overlong forms, no surrogates, nothing
-/// above U+10FFFF (RFC 3629).
-constexpr bool is_valid_utf8(std::string_view s) noexcept {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xbf;  // bounds for the second byte
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return false;
-    }
-    if (n - i < len) return false;
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (std::size_t k = 2; k < len; ++k) {
-      const auto ck = static_cast<unsigned char>(s[i + k]);
-      if (ck < 0x80 || ck > 0xbf) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+/// The tree's one UTF-8 validator (core/utf8.hpp): RFC 3629, no overlong forms, no
+/// surrogates, nothing above U+10FFFF.
+using hamail::is_valid_utf8;
 
 /// Parses 1..20 decimal digits into a uint64; false on any other form or overflow.
 constexpr bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {

@@ -35,8 +35,8 @@ result<std::string> mutf7_decode(std::string_view mutf7);
 /// malformed UTF-8, more than 255 octets or more than 16 levels.
 result<std::string> validate_mailbox_name(std::string_view utf8);
 
-/// Checks an account id: 1..255 characters of [a-z0-9._@+-], not starting with
-/// '.', without "..". Errors are permanent, invalid_input.
+/// Checks an account id by the tree's one rule (hamail::account_id_problem in
+/// core/account_id.hpp). Errors are permanent, invalid_input.
 result<void> validate_account_id(std::string_view account_id);
 
 }  // namespace hamail::store
