@@ -8,9 +8,9 @@
 #include "directory_model.hpp"
 #include "hamail/admin/commands.hpp"
 #include "hamail/admin/errors.hpp"
-#include "hamail/admin/escape.hpp"
 #include "hamail/admin/validate.hpp"
 #include "hamail/directory/account.hpp"
+#include "hamail/directory/ldap_escape.hpp"
 #include "hamail/directory/password.hpp"
 
 namespace hamail::admin {
@@ -94,7 +94,7 @@ std::vector<std::string> checked_addresses(const std::string& primary,
 
 /// Throws conflict when `address` is any entry's mail or mailLocalAddress.
 void check_address_unused(command_context& ctx, const std::string& address) {
-  const std::string v = escape_filter_value(address);
+  const std::string v = directory::escape_filter_value(address);
   const auto hits = ctx.dir.search(ctx.settings.base_dn, search_scope::subtree,
                                    "(|(mail=" + v + ")(mailLocalAddress=" + v + "))", {"uid"});
   if (!hits.empty()) {
@@ -395,7 +395,9 @@ command_output account_list(command_context& ctx, const std::string& store) {
   std::string filter = "(objectClass=hamailAccount)";
   if (!store.empty()) {
     (void)require_store(ctx, store);
-    filter = "(&(objectClass=hamailAccount)(hamailOwningStore=" + escape_filter_value(store) + "))";
+    filter =
+        "(&(objectClass=hamailAccount)(hamailOwningStore=" + directory::escape_filter_value(store) +
+        "))";
   }
   auto entries =
       ctx.dir.search(ctx.accounts_dn(), search_scope::subtree, filter, account_attributes());

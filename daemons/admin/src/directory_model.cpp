@@ -3,17 +3,32 @@
 #include <algorithm>
 
 #include "hamail/admin/errors.hpp"
-#include "hamail/admin/escape.hpp"
 #include "hamail/admin/validate.hpp"
+#include "hamail/directory/ldap_escape.hpp"
 
 namespace hamail::admin {
 
+namespace {
+
+std::string child_dn(std::string_view attribute, const std::string& value,
+                     const std::string& parent) {
+  auto dn = directory::make_child_dn(attribute, value, parent);
+  if (!dn) {
+    throw admin_error(exit_status::invalid_input, "cannot make a DN from " +
+                                                      std::string(attribute) + " \"" + value +
+                                                      "\" under \"" + parent + "\"");
+  }
+  return std::move(*dn);
+}
+
+}  // namespace
+
 std::string command_context::store_dn(const std::string& name) const {
-  return "hamailStoreName=" + escape_dn_value(name) + "," + stores_dn();
+  return child_dn("hamailStoreName", name, stores_dn());
 }
 
 std::string command_context::account_dn(const std::string& id) const {
-  return "uid=" + escape_dn_value(id) + "," + accounts_dn();
+  return child_dn("uid", id, accounts_dn());
 }
 
 namespace detail {

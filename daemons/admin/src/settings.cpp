@@ -6,6 +6,7 @@
 
 #include "hamail/admin/errors.hpp"
 #include "hamail/core/config.hpp"
+#include "hamail/directory/ldap_connection.hpp"
 #include "hamail/directory/password.hpp"
 
 namespace hamail::admin {
@@ -115,18 +116,9 @@ connection_settings load_settings(const std::optional<std::filesystem::path>& ex
 }
 
 std::string read_secret_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw admin_error(exit_status::config_error,
-                      path.string() + ": cannot read the bind secret file");
-  }
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) {
-    throw admin_error(exit_status::config_error, path.string() + ": the bind secret file is empty");
-  }
-  return line;
+  auto secret = directory::read_secret_file(path);
+  if (!secret) throw admin_error(exit_status::config_error, secret.err().detail);
+  return std::move(*secret);
 }
 
 }  // namespace hamail::admin

@@ -5,8 +5,8 @@
 #include "directory_model.hpp"
 #include "hamail/admin/commands.hpp"
 #include "hamail/admin/errors.hpp"
-#include "hamail/admin/escape.hpp"
 #include "hamail/admin/validate.hpp"
+#include "hamail/directory/ldap_escape.hpp"
 
 namespace hamail::admin {
 namespace {
@@ -49,7 +49,8 @@ std::string port_text(const std::optional<std::uint64_t>& p) {
 std::uint64_t accounts_on(command_context& ctx, const std::string& name) {
   return ctx.dir
       .search(ctx.accounts_dn(), search_scope::subtree,
-              "(&(objectClass=hamailAccount)(hamailOwningStore=" + escape_filter_value(name) + "))",
+              "(&(objectClass=hamailAccount)(hamailOwningStore=" +
+                  directory::escape_filter_value(name) + "))",
               {"1.1"})
       .size();
 }

@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "hamail/core/log.hpp"
+#include "hamail/directory/ldap_connection.hpp"
 #include "ldap_check.hpp"
 
 namespace hamail::directory {
@@ -43,26 +44,18 @@ constexpr std::size_t max_query_length = 1024;
 /// Two answers are enough to see that a lookup is ambiguous.
 constexpr int search_size_limit = 2;
 
-const char* const account_attributes[] = {"uid",
-                                          "mail",
-                                          "mailLocalAddress",
-                                          "hamailOwningStore",
-                                          "hamailQuotaBytes",
-                                          "hamailQuotaMessages",
-                                          "hamailAccountState",
-                                          "userPassword",
-                                          nullptr};
-const char* const store_attributes[] = {"hamailStoreName",
-                                        "hamailServiceHost",
-                                        "hamailServiceAddress",
-                                        "hamailSmtpPort",
-                                        "hamailLmtpPort",
-                                        "hamailImapPort",
-                                        "hamailPop3Port",
-                                        "hamailCapacityWeight",
-                                        "hamailStoreState",
-                                        "description",
-                                        nullptr};
+const std::vector<std::string> account_attributes = {"uid",
+                                                     "mail",
+                                                     "mailLocalAddress",
+                                                     "hamailOwningStore",
+                                                     "hamailQuotaBytes",
+                                                     "hamailQuotaMessages",
+                                                     "hamailAccountState",
+                                                     "userPassword"};
+const std::vector<std::string> store_attributes = {
+    "hamailStoreName",  "hamailServiceHost", "hamailServiceAddress", "hamailSmtpPort",
+    "hamailLmtpPort",   "hamailImapPort",    "hamailPop3Port",       "hamailCapacityWeight",
+    "hamailStoreState", "description"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -71,198 +64,10 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-timeval to_timeval(clock::duration d) {
-  // A zero timeval means "poll" to libldap; never hand it less than a millisecond.
-  const auto us = std::max<std::int64_t>(
-      1000, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-  return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
-}
-
-/// A libldap failure: its result code and a text for logs.
-struct ldap_failure {
-  int code = LDAP_OTHER;
-  std::string text;
-};
-
-/// The server cannot be used now: try another one.
-bool is_connection_failure(int code) {
-  return code == LDAP_SERVER_DOWN || code == LDAP_CONNECT_ERROR || code == LDAP_TIMEOUT ||
-         code == LDAP_UNAVAILABLE || code == LDAP_BUSY || code == LDAP_LOCAL_ERROR;
-}
-
-/// The server refused the credentials of a bind.
-bool is_bind_rejection(int code) {
-  return code == LDAP_INVALID_CREDENTIALS || code == LDAP_INAPPROPRIATE_AUTH ||
-         code == LDAP_INSUFFICIENT_ACCESS;
-}
-
-ldap_failure failure(LDAP* ld, int code, std::string_view what) {
-  std::string text(what);
-  text += ": ";
-  text += ldap_err2string(code);
-  char* diagnostic = nullptr;
-  if (ld != nullptr && ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diagnostic) == 0 &&
-      diagnostic != nullptr) {
-    if (*diagnostic != '\0') {
-      text += " (";
-      text += diagnostic;
-      text += ")";
-    }
-    ldap_memfree(diagnostic);
-  }
-  return ldap_failure{code, std::move(text)};
-}
-
-/// libldap's TLS context set-up is not documented as thread-safe across handles.
-std::mutex tls_context_mutex;
-
-/// One libldap connection to one server, owned by one thread at a time.
-class connection {
- public:
-  connection() = default;
-  ~connection() { close(); }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
-
-  bool is_open() const noexcept { return ld_ != nullptr; }
-  LDAP* handle() const noexcept { return ld_; }
-  std::size_t server() const noexcept { return server_; }
-  clock::time_point opened_at() const noexcept { return opened_at_; }
-
-  /// Connects to server `index` of `s`, upgrades to TLS when configured and binds
-  /// as `dn` with `password` (anonymously when both are empty), all within
-  /// `budget`. Nullopt on success.
-  std::optional<ldap_failure> open(const ldap_settings& s, const ldap_uri_info& info,
-                                   std::size_t index, clock::duration budget, std::string_view dn,
-                                   std::string_view password) {
-    close();
-    const std::string& uri = s.uris[index];
-    const bool use_starttls = s.starttls && !info.tls && uri.rfind("ldapi:", 0) != 0;
-    if (!password.empty() && !info.tls && !use_starttls && !info.local && !s.allow_plaintext_bind) {
-      return ldap_failure{LDAP_CONFIDENTIALITY_REQUIRED,
-                          "refusing to send a password in plaintext to " + uri};
-    }
-    LDAP* ld = nullptr;
-    int rc = ldap_initialize(&ld, uri.c_str());
-    if (rc != LDAP_SUCCESS || ld == nullptr) return failure(nullptr, rc, "ldap_initialize");
-    std::unique_ptr<LDAP, void (*)(LDAP*)> guard(
-        ld, [](LDAP* p) { ldap_unbind_ext(p, nullptr, nullptr); });
-
-    const int version = LDAP_VERSION3;
-    const timeval tv = to_timeval(budget);
-    // Keep-alive probes find a dead peer behind an idle pooled connection.
-    const int keepalive_idle = 60;
-    const int keepalive_probes = 3;
-    const int keepalive_interval = 10;
-    if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_IDLE, &keepalive_idle) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_PROBES, &keepalive_probes) != LDAP_OPT_SUCCESS ||
-        ldap_set_option(ld, LDAP_OPT_X_KEEPALIVE_INTERVAL, &keepalive_interval) !=
-            LDAP_OPT_SUCCESS) {
-      return ldap_failure{LDAP_LOCAL_ERROR, "cannot set libldap options for " + uri};
-    }
-    if (info.tls || use_starttls) {
-      const int require = LDAP_OPT_X_TLS_DEMAND;
-      const int min_version = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-      const int is_server = 0;
-      std::lock_guard lock(tls_context_mutex);
-      if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require) != LDAP_OPT_SUCCESS ||
-          ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min_version) != LDAP_OPT_SUCCESS ||
-          (!s.ca_file.empty() &&
-           ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, s.ca_file.c_str()) != LDAP_OPT_SUCCESS) ||
-          ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS) {
-        return ldap_failure{LDAP_LOCAL_ERROR,
-                            "cannot set up TLS for " + uri +
-                                (s.ca_file.empty() ? "" : " (ca_file " + s.ca_file + ")")};
-      }
-    }
-    if (use_starttls) {
-      rc = ldap_start_tls_s(ld, nullptr, nullptr);
-      if (rc != LDAP_SUCCESS) {
-        // A refused StartTLS or a failed handshake: this server cannot be used.
-        auto f = failure(ld, rc, "StartTLS with " + uri);
-        if (!is_connection_failure(f.code)) f.code = LDAP_CONNECT_ERROR;
-        return f;
-      }
-    }
-    berval credentials{static_cast<ber_len_t>(password.size()), const_cast<char*>(password.data())};
-    const std::string bind_dn(dn);
-    rc = ldap_sasl_bind_s(ld, bind_dn.c_str(), LDAP_SASL_SIMPLE, &credentials, nullptr, nullptr,
-                          nullptr);
-    if (rc != LDAP_SUCCESS) {
-      return failure(ld, rc,
-                     "bind" + (bind_dn.empty() ? std::string(" (anonymous)") : " as " + bind_dn) +
-                         " at " + uri);
-    }
-    ld_ = guard.release();
-    server_ = index;
-    opened_at_ = clock::now();
-    return std::nullopt;
-  }
-
-  /// Unbinds and closes (libldap closes the socket).
-  void close() noexcept {
-    if (ld_ != nullptr) ldap_unbind_ext(ld_, nullptr, nullptr);
-    ld_ = nullptr;
-  }
-
- private:
-  LDAP* ld_ = nullptr;
-  std::size_t server_ = 0;
-  clock::time_point opened_at_{};
-};
-
-/// One entry of a search answer; attribute names lower-cased.
-struct ldap_entry {
-  std::string dn;
-  std::map<std::string, std::vector<std::string>> attributes;
-
-  const std::vector<std::string>* values(std::string_view name) const {
-    auto it = attributes.find(std::string(name));
-    return it == attributes.end() || it->second.empty() ? nullptr : &it->second;
-  }
-  std::string first(std::string_view name) const {
-    const auto* v = values(name);
-    return v != nullptr ? v->front() : std::string();
-  }
-};
-
-/// Runs one subtree search under `base`; fills `out` and returns nullopt on success.
-std::optional<ldap_failure> run_search(connection& c, const std::string& base,
-                                       const std::string& filter, const char* const* attributes,
-                                       clock::duration budget, std::vector<ldap_entry>& out) {
-  LDAP* ld = c.handle();
-  timeval tv = to_timeval(budget);
-  LDAPMessage* answer = nullptr;
-  const int rc = ldap_search_ext_s(ld, base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(),
-                                   const_cast<char**>(attributes), 0, nullptr, nullptr, &tv,
-                                   search_size_limit, &answer);
-  std::unique_ptr<LDAPMessage, int (*)(LDAPMessage*)> guard(answer, ldap_msgfree);
-  if (rc != LDAP_SUCCESS) return failure(ld, rc, "search " + filter);
-  for (LDAPMessage* e = ldap_first_entry(ld, answer); e != nullptr; e = ldap_next_entry(ld, e)) {
-    ldap_entry entry;
-    if (char* dn = ldap_get_dn(ld, e)) {
-      entry.dn = dn;
-      ldap_memfree(dn);
-    }
-    BerElement* ber = nullptr;
-    for (char* name = ldap_first_attribute(ld, e, &ber); name != nullptr;
-         name = ldap_next_attribute(ld, e, ber)) {
-      auto& list = entry.attributes[lower(name)];
-      if (berval** values = ldap_get_values_len(ld, e, name)) {
-        for (berval** v = values; *v != nullptr; ++v) list.emplace_back((*v)->bv_val, (*v)->bv_len);
-        ldap_value_free_len(values);
-      }
-      ldap_memfree(name);
-    }
-    if (ber != nullptr) ber_free(ber, 0);
-    out.push_back(std::move(entry));
-  }
-  return std::nullopt;
+/// The values of `name` in `e`, or nullptr when it has none.
+const std::vector<std::string>* values_of(const ldap_entry& e, std::string_view name) {
+  const auto& v = e.values(name);
+  return v.empty() ? nullptr : &v;
 }
 
 error bad_entry(const std::string& dn, std::string why) {
@@ -284,20 +89,8 @@ std::optional<std::uint64_t> parse_unsigned(const std::string& text, std::uint64
 /// The uid of the entry's RDN ("uid=alice,ou=accounts,..."), or "" when the RDN
 /// has none.
 std::string rdn_uid(const std::string& dn) {
-  LDAPDN parsed = nullptr;
-  std::string uid;
-  if (ldap_str2dn(dn.c_str(), &parsed, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
-      parsed != nullptr && parsed[0] != nullptr) {
-    for (LDAPAVA** ava = parsed[0]; *ava != nullptr; ++ava) {
-      const std::string_view type((*ava)->la_attr.bv_val, (*ava)->la_attr.bv_len);
-      if (lower(type) == "uid" || type == "0.9.2342.19200300.100.1.1") {
-        uid.assign((*ava)->la_value.bv_val, (*ava)->la_value.bv_len);
-        break;
-      }
-    }
-  }
-  if (parsed != nullptr) ldap_dnfree(parsed);
-  return uid;
+  if (auto uid = first_rdn_value(dn, "uid")) return std::move(*uid);
+  return first_rdn_value(dn, "0.9.2342.19200300.100.1.1").value_or(std::string());
 }
 
 result<account> account_from_entry(const ldap_entry& e) {
@@ -307,7 +100,7 @@ result<account> account_from_entry(const ldap_entry& e) {
   if (a.id.empty()) return bad_entry(e.dn, "no uid");
   a.login = a.id;
   a.primary_address = normalize_address(e.first("mail"));
-  if (const auto* addresses = e.values("maillocaladdress")) {
+  if (const auto* addresses = values_of(e, "maillocaladdress")) {
     for (const auto& raw : *addresses) {
       std::string address = normalize_address(raw);
       if (address.empty() || address == a.primary_address) continue;
@@ -325,17 +118,17 @@ result<account> account_from_entry(const ldap_entry& e) {
   a.password_hash = e.first("userpassword");
   a.dn = e.dn;
   constexpr auto max_u64 = std::numeric_limits<std::uint64_t>::max();
-  if (const auto* v = e.values("hamailquotabytes")) {
+  if (const auto* v = values_of(e, "hamailquotabytes")) {
     auto q = parse_unsigned(v->front(), max_u64);
     if (!q) return bad_entry(e.dn, "hamailQuotaBytes is not a non-negative integer");
     a.quota_bytes = *q;
   }
-  if (const auto* v = e.values("hamailquotamessages")) {
+  if (const auto* v = values_of(e, "hamailquotamessages")) {
     auto q = parse_unsigned(v->front(), max_u64);
     if (!q) return bad_entry(e.dn, "hamailQuotaMessages is not a non-negative integer");
     a.quota_messages = *q;
   }
-  if (const auto* v = e.values("hamailaccountstate")) {
+  if (const auto* v = values_of(e, "hamailaccountstate")) {
     // The attribute matches case-insensitively, so the value may be "Locked".
     auto state = parse_account_state(lower(v->front()));
     if (!state) return bad_entry(e.dn, "unknown hamailAccountState \"" + v->front() + "\"");
@@ -358,18 +151,18 @@ result<store_record> store_from_entry(const ldap_entry& e) {
                                                           {"hamailimapport", &s.imap_port},
                                                           {"hamailpop3port", &s.pop3_port}};
   for (const auto& [name, field] : ports) {
-    if (const auto* v = e.values(name)) {
+    if (const auto* v = values_of(e, name)) {
       auto port = parse_unsigned(v->front(), 65535);
       if (!port) return bad_entry(e.dn, std::string(name) + " is not a port number");
       *field = static_cast<std::uint16_t>(*port);
     }
   }
-  if (const auto* v = e.values("hamailcapacityweight")) {
+  if (const auto* v = values_of(e, "hamailcapacityweight")) {
     auto w = parse_unsigned(v->front(), std::numeric_limits<std::uint32_t>::max());
     if (!w) return bad_entry(e.dn, "hamailCapacityWeight is not a non-negative integer");
     s.capacity_weight = static_cast<std::uint32_t>(*w);
   }
-  if (const auto* v = e.values("hamailstorestate")) {
+  if (const auto* v = values_of(e, "hamailstorestate")) {
     auto state = parse_store_state(lower(v->front()));
     if (!state) return bad_entry(e.dn, "unknown hamailStoreState \"" + v->front() + "\"");
     s.state = *state;
@@ -395,7 +188,7 @@ class job {
 struct ldap_state {
   ldap_settings settings;
   std::string secret;
-  std::vector<ldap_uri_info> servers;
+  ldap_connection_settings connection;  ///< the part of `settings` the connections use
   std::atomic<std::uint64_t> searches{0};
 
   std::mutex mutex;
@@ -484,7 +277,7 @@ struct ldap_state {
 
   /// True when `c` should be replaced before use: its server was marked down by
   /// another worker, or it is on a fallback server and an earlier one may be back.
-  bool should_reconnect(const connection& c) {
+  bool should_reconnect(const ldap_connection& c) {
     std::lock_guard lock(mutex);
     const auto now = clock::now();
     if (down_until[c.server()] > now) return true;
@@ -499,36 +292,26 @@ struct ldap_state {
   /// bound as `dn`. The time left is shared out among the candidates so that a
   /// server that swallows packets cannot use it all. A rejected bind is
   /// errc::permission_denied; no server is errc::unavailable or errc::timed_out.
-  result<void> connect_any(connection& c, clock::time_point deadline, std::string_view dn,
+  result<void> connect_any(ldap_connection& c, clock::time_point deadline, std::string_view dn,
                            std::string_view password) {
-    const auto order = candidates();
-    std::string failures;
     bool timed_out = false;
-    for (std::size_t k = 0; k < order.size(); ++k) {
-      const std::size_t server = order[k];
-      const auto now = clock::now();
-      if (now >= deadline) {
-        timed_out = true;
-        break;
-      }
-      const auto budget = (deadline - now) / static_cast<int>(order.size() - k);
-      auto f = c.open(settings, servers[server], server, budget, dn, password);
-      if (!f) {
-        mark_up(server);
-        return ok();
-      }
-      if (!failures.empty()) failures += "; ";
-      failures += f->text;
-      if (is_bind_rejection(f->code)) {
-        return error::permanent(errc::permission_denied, "authentication failed", f->text);
-      }
-      if (f->code == LDAP_TIMEOUT) timed_out = true;
-      // A password we refuse to send in plaintext says nothing about the server.
-      if (f->code != LDAP_CONFIDENTIALITY_REQUIRED) mark_down(server, f->text);
+    auto f = c.open_first(connection, candidates(), deadline, dn, password,
+                          [&](std::size_t server, const ldap_failure& failed) {
+                            if (failed.code == LDAP_TIMEOUT) timed_out = true;
+                            // A password we refuse to send in plaintext, or credentials
+                            // the server rejects, say nothing about the server's health.
+                            if (failed.temporary()) mark_down(server, failed.text);
+                          });
+    if (!f) {
+      mark_up(c.server());
+      return ok();
     }
+    if (f->kind == ldap_failure_kind::bind_rejected) {
+      return error::permanent(errc::permission_denied, "authentication failed", f->text);
+    }
+    if (f->code == LDAP_TIMEOUT) timed_out = true;
     return error::temporary(timed_out ? errc::timed_out : errc::unavailable,
-                            "directory unavailable",
-                            "no LDAP server answered in time: " + failures);
+                            "directory unavailable", "no LDAP server answered in time: " + f->text);
   }
 };
 
@@ -540,7 +323,8 @@ class worker {
   /// Searches with the pooled connection: reconnects when it is broken or a
   /// better server may be back, fails over to the next server on a connection
   /// failure, and gives up at the directory's timeout.
-  result<std::vector<ldap_entry>> search(const std::string& filter, const char* const* attributes) {
+  result<std::vector<ldap_entry>> search(const std::string& filter,
+                                         const std::vector<std::string>& attributes) {
     const ldap_settings& s = state_.settings;
     const auto deadline = clock::now() + s.timeout;
     std::string failures;
@@ -571,7 +355,8 @@ class worker {
       }
       ++state_.searches;
       std::vector<ldap_entry> entries;
-      auto f = run_search(conn_, s.base_dn, filter, attributes, deadline - now, entries);
+      auto f = conn_.search(s.base_dn, ldap_scope::subtree, filter, attributes, deadline - now,
+                            search_size_limit, entries);
       if (!f) {
         if (entries.size() > 1) {
           return error::temporary(errc::invalid_input, "directory error",
@@ -580,11 +365,11 @@ class worker {
         return entries;
       }
       const std::string& uri = s.uris[conn_.server()];
-      if (f->code == LDAP_SIZELIMIT_EXCEEDED) {
+      if (f->size_limit_exceeded()) {
         return error::temporary(errc::invalid_input, "directory error",
                                 "ambiguous: more than one entry matches " + filter);
       }
-      if (!is_connection_failure(f->code)) {
+      if (!f->temporary()) {
         return error::temporary(errc::unavailable, "directory unavailable", uri + ": " + f->text);
       }
       if (!failures.empty()) failures += "; ";
@@ -605,7 +390,7 @@ class worker {
 
   /// Binds as `dn` on a connection of its own; true when the server accepts.
   result<bool> bind_as(const std::string& dn, const std::string& password) {
-    connection c;
+    ldap_connection c;
     auto r = state_.connect_any(c, clock::now() + state_.settings.timeout, dn, password);
     if (r) return true;
     if (r.err().code == errc::permission_denied) return false;
@@ -614,7 +399,7 @@ class worker {
 
  private:
   ldap_state& state_;
-  connection conn_;
+  ldap_connection conn_;
 };
 
 void ldap_state::worker_loop() {
@@ -695,32 +480,6 @@ bool usable_query(std::string_view text) {
   return !text.empty() && text.size() <= max_query_length;
 }
 
-result<std::string> read_secret_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return error::permanent(
-        errc::config_error, "invalid configuration",
-        "cannot read bind_secret_file " + path.string() + ": " + std::strerror(errno));
-  }
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.empty()) {
-    return error::permanent(errc::config_error, "invalid configuration",
-                            "bind_secret_file " + path.string() + " is empty");
-  }
-  if (secret.find_first_of("\r\n") != std::string::npos) {
-    return error::permanent(errc::config_error, "invalid configuration",
-                            "bind_secret_file " + path.string() +
-                                " holds more than one line (the password is one line)");
-  }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    log::warning("bind_secret_file {} is accessible to group or others; chmod 0600 it",
-                 path.string());
-  }
-  return secret;
-}
-
 error config_problem(std::string detail) {
   return error::permanent(errc::config_error, "invalid configuration",
                           "[directory] " + std::move(detail));
@@ -744,7 +503,6 @@ result<std::unique_ptr<ldap_directory>> ldap_directory::create(ldap_settings set
                             " would carry the bind password in plaintext: use ldaps://, "
                             "starttls = true, or allow_plaintext_bind = true");
     }
-    state->servers.push_back(info);
   }
   if (auto why = detail::check_dn(settings.base_dn)) return config_problem("base_dn " + *why);
   if (!settings.bind_dn.empty()) {
@@ -752,7 +510,7 @@ result<std::unique_ptr<ldap_directory>> ldap_directory::create(ldap_settings set
     if (settings.bind_secret_file.empty()) {
       return config_problem("bind_secret_file is required with bind_dn");
     }
-    auto secret = detail::read_secret_file(settings.bind_secret_file);
+    auto secret = read_secret_file(settings.bind_secret_file);
     if (!secret) return std::move(secret).err();
     state->secret = std::move(*secret);
   } else if (!settings.bind_secret_file.empty()) {
@@ -772,6 +530,8 @@ result<std::unique_ptr<ldap_directory>> ldap_directory::create(ldap_settings set
   ldap_get_option(nullptr, LDAP_OPT_PROTOCOL_VERSION, &version);
 
   state->down_until.assign(settings.uris.size(), std::chrono::steady_clock::time_point{});
+  state->connection = ldap_connection_settings{settings.uris, settings.starttls, settings.ca_file,
+                                               settings.allow_plaintext_bind};
   state->settings = std::move(settings);
   for (std::size_t i = 0; i < state->settings.pool_size; ++i) {
     state->threads.emplace_back([s = state.get()] { s->worker_loop(); });

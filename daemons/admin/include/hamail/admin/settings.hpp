@@ -53,8 +53,9 @@ connection_settings resolve_settings(connection_settings file,
 connection_settings load_settings(const std::optional<std::filesystem::path>& explicit_path,
                                   const settings_overrides& flags);
 
-/// Reads the bind secret: the file's first line without its line ending.
-/// Throws admin_error(config_error) when it cannot be read or is empty.
+/// Reads the bind secret with the directory library's reader (one line, its line
+/// ending stripped). Throws admin_error(config_error) when it cannot be read, is
+/// empty or holds more than one line.
 std::string read_secret_file(const std::filesystem::path& path);
 
 }  // namespace hamail::admin

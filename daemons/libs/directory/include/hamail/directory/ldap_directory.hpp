@@ -13,7 +13,7 @@
 #include "hamail/core/result.hpp"
 #include "hamail/directory/cached_directory.hpp"
 #include "hamail/directory/directory.hpp"
-#include "hamail/directory/ldap_filter.hpp"
+#include "hamail/directory/ldap_escape.hpp"
 #include "hamail/directory/store_record.hpp"
 
 namespace hamail::config {
