@@ -80,8 +80,9 @@ struct reconcile_outcome {
   std::vector<std::string> records;  ///< index record payloads to append
   std::vector<discrepancy> found;    ///< what differed
   std::size_t uids_assigned = 0;
-  bool touched_new = false;  ///< renames happened in new/
-  bool touched_cur = false;  ///< renames happened in cur/
+  std::vector<std::pair<imap_uid, mod_seq>> expunged;  ///< entries whose file is gone
+  bool touched_new = false;                            ///< renames happened in new/
+  bool touched_cur = false;                            ///< renames happened in cur/
 };
 
 /// Brings `state` in line with the files of `dir`: files are the truth. With
@@ -268,6 +269,12 @@ class maildir_mailbox final : public mailbox, public std::enable_shared_from_thi
   result<void> save_keywords_locked();
   std::vector<mailbox_change> changes_for(std::span<const index_entry> entries,
                                           mailbox_change::kind_t kind) const;
+  /// What subscribers must hear when the state goes from `before` to the
+  /// current state_ (a reload): expunges, new messages, changed flags or modseqs,
+  /// in modseq order.
+  std::vector<mailbox_change> changes_since(
+      const index_state& before,
+      const std::vector<std::pair<imap_uid, mod_seq>>& expunge_modseqs) const;
   message_info info_of(const index_entry& e) const;
 
   const std::shared_ptr<maildir_store::impl> store_;

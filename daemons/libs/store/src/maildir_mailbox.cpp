@@ -260,6 +260,10 @@ result<void> maildir_mailbox::load_locked(bool force_rebuild, rebuild_report* re
       report->notes.push_back(label + ": " + std::to_string(rec->uids_assigned) +
                               " file(s) got new UIDs");
   }
+  // Sessions have seen the state this replaces (unless this is the first load,
+  // or UIDVALIDITY changed, which per-UID changes cannot express).
+  std::optional<index_state> before;
+  if (state_.uid_validity != 0 && state_.uid_validity == st.uid_validity) before = state_;
   {
     std::lock_guard lock(state_mutex_);
     state_ = std::move(st);
@@ -275,7 +279,49 @@ result<void> maildir_mailbox::load_locked(bool force_rebuild, rebuild_report* re
       return a;
     }
   }
+  // Durable now: tell subscribers (IMAP IDLE) what the reload found.
+  if (before) subscribers_->notify(changes_since(*before, rec->expunged));
   return maybe_compact_locked();
+}
+
+std::vector<mailbox_change> maildir_mailbox::changes_since(
+    const index_state& before,
+    const std::vector<std::pair<imap_uid, mod_seq>>& expunge_modseqs) const {
+  std::vector<mailbox_change> out;
+  auto add = [&](mailbox_change::kind_t kind, const index_entry& e, mod_seq modseq) {
+    mailbox_change c;
+    c.kind = kind;
+    c.uid = e.uid;
+    c.modseq = modseq;
+    if (kind != mailbox_change::kind_t::expunge) c.flags = to_message_flags(e.flags, keywords_);
+    out.push_back(std::move(c));
+  };
+  auto old_it = before.entries.begin();
+  auto new_it = state_.entries.begin();
+  while (old_it != before.entries.end() || new_it != state_.entries.end()) {
+    if (new_it == state_.entries.end() ||
+        (old_it != before.entries.end() && old_it->uid < new_it->uid)) {
+      // Gone. Its X record's modseq when the reconcile wrote one, else the
+      // newest (the index on disk already had it expunged).
+      mod_seq ms = state_.highest_modseq;
+      for (const auto& [uid, m] : expunge_modseqs)
+        if (uid == old_it->uid) ms = m;
+      add(mailbox_change::kind_t::expunge, *old_it, ms);
+      ++old_it;
+    } else if (old_it == before.entries.end() || new_it->uid < old_it->uid) {
+      add(mailbox_change::kind_t::exists, *new_it, new_it->modseq);
+      ++new_it;
+    } else {
+      if (new_it->modseq != old_it->modseq || !(new_it->flags == old_it->flags))
+        add(mailbox_change::kind_t::flags, *new_it, new_it->modseq);
+      ++old_it;
+      ++new_it;
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const mailbox_change& a, const mailbox_change& b) {
+    return a.modseq < b.modseq;
+  });
+  return out;
 }
 
 result<void> maildir_mailbox::append_index_locked(const std::vector<std::string>& payloads) {

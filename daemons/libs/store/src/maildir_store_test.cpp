@@ -159,6 +159,7 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(leftover_tmp_files_ignored_and_cleaned);
   CPPUNIT_TEST(vanished_file_expunged_on_open);
   CPPUNIT_TEST(flags_changed_by_hand_are_adopted_on_open);
+  CPPUNIT_TEST(reload_publishes_what_reconcile_found);
   CPPUNIT_TEST(verify_reports_discrepancies_without_repairing);
   CPPUNIT_TEST(rebuild_of_open_mailbox_keeps_uids_and_raises_modseqs);
   CPPUNIT_TEST(rebuild_all_covers_every_account);
@@ -820,6 +821,76 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(after.messages[0].flags.has(system_flag::deleted));
     CPPUNIT_ASSERT(after.messages[0].modseq > before.highest_modseq);
     CPPUNIT_ASSERT(verify_clean("max"));
+  }
+
+  void reload_publishes_what_reconcile_found() {
+    std::atomic<bool> fail_next{false};
+    maildir_options o;
+    o.on_commit_batch = [&](std::size_t) {
+      if (fail_next.exchange(false)) throw std::runtime_error("injected leader failure");
+    };
+    open(o);
+    for (const char* body : {"one", "two", "three"}) deliver_one(s(), "pub", body);
+    auto box = must(s().open_mailbox("pub", "INBOX"));
+    const mod_seq before = must(box->snapshot()).highest_modseq;
+    std::mutex m;
+    std::vector<std::vector<mailbox_change>> seen;
+    auto sub = box->subscribe([&](std::span<const mailbox_change> changes) {
+      std::lock_guard lock(m);
+      seen.emplace_back(changes.begin(), changes.end());
+    });
+    // Changed by hand while the store runs: UID 1 removed, UID 2 flagged, a
+    // foreign file dropped in.
+    const fs::path dir = box_dir("pub");
+    for (const auto& f : files_in(dir / "new")) {
+      if (f.ends_with(",U=1")) fs::remove(dir / "new" / f);
+      if (f.ends_with(",U=2")) fs::rename(dir / "new" / f, dir / "cur" / (f + ":2,F"));
+    }
+    spit(dir / "cur" / "1600000000.1.other-mda:2,S", "foreign");
+    // A failed commit makes the store reload the mailbox before its next use.
+    fail_next = true;
+    auto sealed = seal(s(), "fails");
+    delivery_target t;
+    t.account = "pub";
+    CPPUNIT_ASSERT(!s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{5}, deliver_one(s(), "pub", "after").uid);
+    {
+      std::lock_guard lock(m);
+      std::vector<mailbox_change> all;
+      for (const auto& batch : seen) {
+        for (std::size_t i = 1; i < batch.size(); ++i)
+          CPPUNIT_ASSERT(batch[i - 1].modseq < batch[i].modseq);
+        all.insert(all.end(), batch.begin(), batch.end());
+      }
+      using k = mailbox_change::kind_t;
+      auto find = [&](k kind, imap_uid uid) -> const mailbox_change* {
+        for (const auto& c : all)
+          if (c.kind == kind && c.uid == uid) return &c;
+        return nullptr;
+      };
+      CPPUNIT_ASSERT_EQUAL(std::size_t{4}, all.size());
+      const auto* gone = find(k::expunge, 1);
+      CPPUNIT_ASSERT(gone != nullptr && gone->modseq > before);
+      const auto* flagged = find(k::flags, 2);
+      CPPUNIT_ASSERT(flagged != nullptr && flagged->flags.has(system_flag::flagged));
+      const auto* adopted = find(k::exists, 4);
+      CPPUNIT_ASSERT(adopted != nullptr && adopted->flags.has(system_flag::seen));
+      CPPUNIT_ASSERT(find(k::exists, 5) != nullptr);
+      // In the order they happened: what the reload found, then the delivery.
+      CPPUNIT_ASSERT_EQUAL(imap_uid{5}, all.back().uid);
+      seen.clear();
+    }
+    // A rebuild gives every message a new MODSEQ: subscribers hear of each.
+    const mod_seq rebuilt_above = must(box->snapshot()).highest_modseq;
+    must(s().rebuild_index("pub"));
+    std::lock_guard lock(m);
+    std::set<imap_uid> changed;
+    for (const auto& batch : seen)
+      for (const auto& c : batch) {
+        CPPUNIT_ASSERT(c.kind == mailbox_change::kind_t::flags && c.modseq > rebuilt_above);
+        changed.insert(c.uid);
+      }
+    CPPUNIT_ASSERT((changed == std::set<imap_uid>{2, 3, 4, 5}));
   }
 
   void verify_reports_discrepancies_without_repairing() {

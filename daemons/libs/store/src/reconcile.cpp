@@ -112,6 +112,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
     const mod_seq ms = ++st.highest_modseq;
     st.erase(uid);
     out.records.push_back(expunge_record(uid, ms));
+    out.expunged.emplace_back(uid, ms);
   }
 
   struct rename_op {
