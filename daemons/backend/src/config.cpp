@@ -56,6 +56,32 @@ void read_smtp(config::section& root, smtp_settings& out) {
   out.accept_other_stores = s->get_bool("accept_other_stores", false);
 }
 
+/// The timing and pre-AUTH keys of [smtp].
+void read_smtp_timing(config::section& root, smtp_settings& out) {
+  auto s = root.table("smtp");
+  if (!s) return;
+  const auto at_least_1s = [&s](std::string_view key, std::chrono::milliseconds fallback) {
+    const auto t = s->get_duration(key, fallback);
+    if (t < std::chrono::seconds(1)) {
+      s->add_problem(key, "must be at least 1s");
+      return fallback;
+    }
+    return t;
+  };
+  out.command_timeout = at_least_1s("command_timeout", out.command_timeout);
+  out.data_timeout = at_least_1s("data_timeout", out.data_timeout);
+  out.min_data_rate = s->get_size("min_data_rate", out.min_data_rate);
+  out.min_data_rate_window = at_least_1s("min_data_rate_window", out.min_data_rate_window);
+  out.min_data_rate_grace = s->get_duration("min_data_rate_grace", out.min_data_rate_grace);
+  out.command_timeout_before_auth =
+      at_least_1s("command_timeout_before_auth", out.command_timeout_before_auth);
+  out.max_errors_before_auth = static_cast<std::size_t>(s->get_integer(
+      "max_errors_before_auth", static_cast<std::int64_t>(out.max_errors_before_auth), 1, 1000));
+  // 512 is RFC 5321's command line; AUTH lines have their own (longer) limit.
+  out.max_line_before_auth = static_cast<std::size_t>(s->get_integer(
+      "max_line_before_auth", static_cast<std::int64_t>(out.max_line_before_auth), 512, 2048));
+}
+
 void read_quota(config::section& root, quota_settings& out) {
   auto s = root.table("quota");
   if (!s) return;
@@ -109,6 +135,7 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   auto root = doc->root();
   read_store(root, cfg.store);
   read_smtp(root, cfg.smtp);
+  read_smtp_timing(root, cfg.smtp);
   read_quota(root, cfg.quota);
   read_auth(root, cfg.auth);
   read_directory(root, cfg.directory);

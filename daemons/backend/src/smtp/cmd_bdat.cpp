@@ -27,6 +27,8 @@ awaitable<bool> read_chunk(session& s, std::uint64_t size, F take) {
 }  // namespace
 
 awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
+  // Every chunk's octets are metered, refused ones too; a transfer in progress keeps its meter.
+  if (!s.tx || !s.tx->body) s.begin_body();
   const char* refusal = nullptr;
   if (!s.tx) {
     refusal = "Need MAIL before BDAT";

@@ -36,6 +36,7 @@ awaitable<void> cmd_data(session& s, const smtp::data_command&) {
 
   s.reply(smtp::status::start_data);
   if (!co_await s.flush()) co_return;
+  s.begin_body();
 
   smtp::data_reader reader(s.body_limits());
   store_sink sink(*incoming, write_error);
@@ -43,7 +44,8 @@ awaitable<void> cmd_data(session& s, const smtp::data_command&) {
     auto step = reader.feed(s.pending(), sink);
     s.consume(step.consumed);
     if (step.complete) break;
-    // Inside the body a drain does not interrupt; only the idle timeout does.
+    // Inside the body a drain does not interrupt; the data timeout and the
+    // minimum rate do.
     if (!co_await s.fill(net::read_mode::in_command)) co_return;  // the unfinished file is removed
   }
   s.tx->body_error = std::move(write_error);

@@ -1,5 +1,6 @@
 #include "smtp/session.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -12,11 +13,13 @@ namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
 
-smtp::command_limits command_limits_for(const backend_config&) {
+smtp::command_limits command_limits_for(const backend_config& cfg, bool before_auth) {
   smtp::command_limits l;
   // RFC 5321's 512 octets grow with every parameter extension (SIZE, DSN's
-  // ORCPT/NOTIFY/ENVID, AUTH=); 2048 is Postfix's line_length_limit.
-  l.max_line = 2048;
+  // ORCPT/NOTIFY/ENVID, AUTH=); 2048 is Postfix's line_length_limit. Before
+  // AUTH on submission only EHLO, STARTTLS and AUTH make sense, and AUTH lines
+  // have their own limit.
+  l.max_line = before_auth ? cfg.smtp.max_line_before_auth : 2048;
   l.bare_lf = smtp::bare_lf_policy::reject;
   return l;
 }
@@ -40,7 +43,12 @@ std::string rfc5322_date(std::time_t t) {
 }  // namespace
 
 session::session(smtp_context& c, flavour f, net::connection& cn)
-    : ctx(c), cfg(c.config), conn(cn), kind(f), parser_(command_limits_for(c.config)) {}
+    : ctx(c),
+      cfg(c.config),
+      conn(cn),
+      kind(f),
+      parser_(command_limits_for(c.config, f == flavour::submission)),
+      parser_before_auth_(f == flavour::submission) {}
 
 void session::reply(const smtp::reply& r) { r.append_wire(out_); }
 
@@ -54,11 +62,14 @@ awaitable<bool> session::flush() {
     end = ending::closed;
     co_return false;
   }
+  last_reply_ = std::chrono::steady_clock::now();
   co_return true;
 }
 
 void session::count_error() {
-  if (++errors >= cfg.smtp.max_errors) {
+  const auto limit = before_auth() ? std::min(cfg.smtp.max_errors_before_auth, cfg.smtp.max_errors)
+                                   : cfg.smtp.max_errors;
+  if (++errors >= limit) {
     reply(smtp::status::too_many_errors);
     conn.log().notice("too many errors ({}), closing", errors);
     end = ending::quit;
@@ -66,6 +77,9 @@ void session::count_error() {
 }
 
 awaitable<bool> session::fill(net::read_mode mode) {
+  // Never wait for input with replies unsent (RFC 2920 §3): a client may wait
+  // for them, e.g. between pipelined RCPTs and a BDAT chunk.
+  if (!co_await flush()) co_return false;
   if (in_pos_ == in_.size()) {
     in_.clear();
     in_pos_ = 0;
@@ -73,15 +87,34 @@ awaitable<bool> session::fill(net::read_mode mode) {
     in_.erase(0, in_pos_);
     in_pos_ = 0;
   }
+  std::chrono::steady_clock::time_point deadline;
+  if (mode == net::read_mode::in_command) {
+    deadline = std::chrono::steady_clock::now() + cfg.smtp.data_timeout;
+  } else {
+    // The whole command within the timeout: a client trickling a byte at a
+    // time does not extend it.
+    deadline = last_reply_ + (before_auth() ? std::min(cfg.smtp.command_timeout_before_auth,
+                                                       cfg.smtp.command_timeout)
+                                            : cfg.smtp.command_timeout);
+    // Between the chunks of a BDAT transfer the session is still inside the
+    // message: a drain lets it finish, as it lets DATA finish (docs/adr/0003),
+    // and the body's rate meter keeps running. Otherwise no body is in progress.
+    if (tx && tx->body) {
+      mode = net::read_mode::in_command;
+    } else {
+      conn.end_transfer();
+    }
+  }
   const std::size_t old = in_.size();
   in_.resize(old + read_chunk);
-  auto r = co_await conn.read_some(boost::asio::buffer(in_.data() + old, read_chunk), mode);
+  auto r =
+      co_await conn.read_some(boost::asio::buffer(in_.data() + old, read_chunk), mode, deadline);
   if (!r) {
     in_.resize(old);
     switch (r.err().code) {
       case errc::timed_out:
         reply(smtp::reply(smtp::status::timeout));
-        conn.log().info("idle timeout");
+        conn.log().info("timeout: {}", r.err().detail);
         end = ending::quit;
         break;
       case errc::shutting_down:
@@ -124,7 +157,16 @@ awaitable<std::optional<std::string>> session::read_line() {
   }
 }
 
+void session::begin_body() {
+  net::transfer_rate rate;
+  rate.min_bytes_per_second = cfg.smtp.min_data_rate;
+  rate.window = cfg.smtp.min_data_rate_window;
+  rate.grace = cfg.smtp.min_data_rate_grace;
+  conn.begin_transfer(rate);
+}
+
 void session::reset_transaction() {
+  conn.end_transfer();
   tx.reset();
   parser_.set_utf8_transaction(false);
 }
@@ -327,6 +369,12 @@ awaitable<void> session::run() {
       continue;
     }
     co_await dispatch(*step.cmd);
+    if (parser_before_auth_ && !before_auth() && parser_.buffered() == 0) {
+      // AUTH succeeded; each feed stops at the end of a line, so the parser
+      // holds nothing and the full limits take over from the next command.
+      parser_ = smtp::command_parser(command_limits_for(cfg, false));
+      parser_before_auth_ = false;
+    }
   }
   if (end != ending::closed) co_await flush();
   conn.log().info("disconnect: {} message(s), {} error(s)", messages, errors);

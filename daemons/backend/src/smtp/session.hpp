@@ -3,6 +3,7 @@
 // One SMTP/LMTP session of hamail-backend. The loop lives in session.cpp; each
 // command has its own cmd_*.cpp; command_table.cpp wires verbs to handlers.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -98,8 +99,17 @@ class session {
   /// Counts a client error; past the limit sends 421 and ends the session.
   void count_error();
   /// Reads at least one more octet into the input buffer. On timeout or drain
-  /// it queues the goodbye and ends the session; returns false then.
+  /// it queues the goodbye and ends the session; returns false then. `idle`
+  /// waits for a command (or SASL line): the whole of it must arrive within the
+  /// command timeout of the last reply, however it trickles in. `in_command`
+  /// reads a message body: no octet for data_timeout ends it, and so does
+  /// falling below the minimum rate once begin_body() was called.
   awaitable<bool> fill(net::read_mode mode);
+  /// Starts metering a DATA/BDAT body against [smtp] min_data_rate; it ends
+  /// with the transaction (reset_transaction()).
+  void begin_body();
+  /// True on submission until AUTH succeeds: tighter timeout, error and line limits.
+  bool before_auth() const { return kind == flavour::submission && authenticated.empty(); }
   /// Input received and not yet consumed.
   std::string_view pending() const { return std::string_view(in_).substr(in_pos_); }
   /// Marks `n` octets of pending() as consumed.
@@ -130,9 +140,13 @@ class session {
   awaitable<void> dispatch(const smtp::command& cmd);
 
   smtp::command_parser parser_;
+  bool parser_before_auth_ = false;  ///< parser_ has the pre-AUTH limits
   std::string in_;
   std::size_t in_pos_ = 0;
   std::string out_;
+  /// When the client was last answered: the next command must be complete by
+  /// then + command timeout (RFC 5321 §4.5.3.2.7), bytes do not extend it.
+  std::chrono::steady_clock::time_point last_reply_ = std::chrono::steady_clock::now();
 };
 
 // Command handlers: one file each.

@@ -25,6 +25,17 @@ struct store_settings {
 
 /// SMTP/LMTP intake policy (`[smtp]`).
 struct smtp_settings {
+  // Timing (RFC 5321 §4.5.3.2) and the tighter limits before AUTH on submission.
+  std::chrono::milliseconds command_timeout = std::chrono::minutes(5);  ///< for a whole command
+  std::chrono::milliseconds data_timeout =
+      std::chrono::minutes(3);        ///< no body octet for this long
+  std::uint64_t min_data_rate = 500;  ///< octets/s a DATA/BDAT body must average; 0: none
+  std::chrono::milliseconds min_data_rate_window = std::chrono::seconds(30);  ///< credit cap
+  std::chrono::milliseconds min_data_rate_grace = std::chrono::seconds(30);   ///< not measured
+  std::chrono::milliseconds command_timeout_before_auth =
+      std::chrono::seconds(60);                  ///< submission, until AUTH succeeds
+  std::size_t max_errors_before_auth = 5;        ///< submission, until AUTH succeeds
+  std::size_t max_line_before_auth = 512;        ///< command line octets, submission before AUTH
   std::uint64_t max_message_size = 50ull << 20;  ///< octets; advertised as SIZE
   std::size_t max_recipients = 100;              ///< per transaction
   std::size_t max_errors = 20;                   ///< bad commands before 421 and close
