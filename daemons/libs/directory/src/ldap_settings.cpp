@@ -1,47 +1,123 @@
-#include <ldap.h>
+#include "hamail/directory/ldap_settings.hpp"
 
 #include <cctype>
+#include <string_view>
 
 #include "hamail/core/config.hpp"
-#include "hamail/directory/ldap_directory.hpp"
-#include "ldap_check.hpp"
 
 namespace hamail::directory {
 
-namespace detail {
+namespace {
 
-std::optional<std::string> check_ldap_uri(const std::string& uri, ldap_uri_info& info) {
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// RFC 4514 attributeType: a descr (ALPHA *(ALPHA / DIGIT / "-")) or a numericoid.
+bool valid_attribute_type(std::string_view t) {
+  if (t.empty()) return false;
+  if (is_alpha(t.front())) {
+    for (const char c : t) {
+      if (!is_alpha(c) && !is_digit(c) && c != '-') return false;
+    }
+    return true;
+  }
+  bool digit_seen = false;
+  for (const char c : t) {
+    if (is_digit(c)) {
+      digit_seen = true;
+    } else if (c == '.' && digit_seen) {
+      digit_seen = false;
+    } else {
+      return false;
+    }
+  }
+  return digit_seen;
+}
+
+}  // namespace
+
+std::optional<std::string> ldap_uri_problem(const std::string& uri, bool& tls, bool& local) {
   if (uri.find_first_of(" \t,") != std::string::npos) {
     return "one server per URI: list several servers as several array elements";
   }
-  LDAPURLDesc* desc = nullptr;
-  if (ldap_url_parse(uri.c_str(), &desc) != LDAP_URL_SUCCESS || desc == nullptr) {
+  const auto sep = uri.find("://");
+  if (sep == std::string::npos || sep == 0) {
     return "not an LDAP URI (ldap://host:port, ldaps://host:port or ldapi://)";
   }
-  std::string scheme = desc->lud_scheme != nullptr ? desc->lud_scheme : "";
-  const std::string host = desc->lud_host != nullptr ? desc->lud_host : "";
-  ldap_free_urldesc(desc);
+  std::string scheme = uri.substr(0, sep);
   for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (scheme != "ldap" && scheme != "ldaps" && scheme != "ldapi") {
     return "scheme must be ldap, ldaps or ldapi";
   }
-  if (scheme != "ldapi" && host.empty()) return "names no host";
-  info.tls = scheme == "ldaps";
-  info.local =
-      scheme == "ldapi" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  const std::string rest = uri.substr(sep + 3);
+  const std::string hostport = rest.substr(0, rest.find('/'));
+  std::string host = hostport;
+  std::string port;
+  if (scheme != "ldapi") {
+    if (!hostport.empty() && hostport.front() == '[') {
+      const auto close = hostport.find(']');
+      if (close == std::string::npos) return "not an LDAP URI: unclosed '[' in the host";
+      host = hostport.substr(1, close - 1);
+      if (close + 1 < hostport.size()) {
+        if (hostport[close + 1] != ':') return "not an LDAP URI: junk after the IPv6 address";
+        port = hostport.substr(close + 2);
+      }
+    } else if (const auto colon = hostport.find(':'); colon != std::string::npos) {
+      host = hostport.substr(0, colon);
+      port = hostport.substr(colon + 1);
+    }
+    if (host.empty()) return "names no host";
+    if (hostport.find(':') != std::string::npos && hostport.front() != '[' &&
+        port.find_first_not_of("0123456789") != std::string::npos) {
+      return "not an LDAP URI: the port is not a number";
+    }
+    if (!port.empty() && (port.size() > 5 || std::stoul(port) == 0 || std::stoul(port) > 65535)) {
+      return "not an LDAP URI: the port is out of range";
+    }
+  }
+  tls = scheme == "ldaps";
+  local = scheme == "ldapi" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
   return std::nullopt;
 }
 
-std::optional<std::string> check_dn(const std::string& dn) {
+std::optional<std::string> dn_syntax_problem(const std::string& dn) {
   if (dn.empty()) return "is empty";
-  LDAPDN parsed = nullptr;
-  const int rc = ldap_str2dn(dn.c_str(), &parsed, LDAP_DN_FORMAT_LDAPV3);
-  if (parsed != nullptr) ldap_dnfree(parsed);
-  if (rc != LDAP_SUCCESS) return "not a valid DN (RFC 4514)";
-  return std::nullopt;
+  // Walks RDNs (',') of AVAs ('+'), each attributeType '=' value, where a value's
+  // '\\' escapes a special character or two hex digits (RFC 4514 section 3).
+  std::size_t i = 0;
+  for (;;) {
+    const auto eq = dn.find('=', i);
+    if (eq == std::string::npos) return "not a valid DN (RFC 4514): no '=' in " + dn.substr(i);
+    std::string_view type(dn.data() + i, eq - i);
+    while (!type.empty() && type.front() == ' ') type.remove_prefix(1);
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    if (!valid_attribute_type(type)) return "not a valid DN (RFC 4514): bad attribute type";
+    i = eq + 1;
+    while (i < dn.size() && dn[i] != ',' && dn[i] != '+') {
+      const char c = dn[i];
+      if (c == '\\') {
+        if (i + 1 >= dn.size()) return "not a valid DN (RFC 4514): dangling '\\'";
+        if (is_hex(dn[i + 1])) {
+          if (i + 2 >= dn.size() || !is_hex(dn[i + 2])) {
+            return "not a valid DN (RFC 4514): bad hex escape";
+          }
+          i += 3;
+        } else {
+          i += 2;
+        }
+        continue;
+      }
+      if (c == '\0' || c == '"' || c == ';' || c == '<' || c == '>') {
+        return "not a valid DN (RFC 4514): unescaped special character";
+      }
+      ++i;
+    }
+    if (i == dn.size()) return std::nullopt;
+    ++i;  // past ',' or '+'
+    if (i == dn.size()) return "not a valid DN (RFC 4514): ends with a separator";
+  }
 }
-
-}  // namespace detail
 
 void read_ldap_settings(config::section& s, ldap_settings& out) {
   using std::chrono::milliseconds;
@@ -55,18 +131,19 @@ void read_ldap_settings(config::section& s, ldap_settings& out) {
     s.add_problem("uris", "list at least one server URI");
   }
   for (const auto& uri : out.uris) {
-    detail::ldap_uri_info info;
-    if (auto why = detail::check_ldap_uri(uri, info)) {
+    bool tls = false;
+    bool local = false;
+    if (auto why = ldap_uri_problem(uri, tls, local)) {
       s.add_problem("uris", config::quote(uri) + ": " + *why);
     }
   }
   out.base_dn = s.require_string("base_dn");
   if (!out.base_dn.empty()) {
-    if (auto why = detail::check_dn(out.base_dn)) s.add_problem("base_dn", *why);
+    if (auto why = dn_syntax_problem(out.base_dn)) s.add_problem("base_dn", *why);
   }
   out.bind_dn = s.get_string("bind_dn", "");
   if (!out.bind_dn.empty()) {
-    if (auto why = detail::check_dn(out.bind_dn)) s.add_problem("bind_dn", *why);
+    if (auto why = dn_syntax_problem(out.bind_dn)) s.add_problem("bind_dn", *why);
   }
   out.bind_secret_file = s.get_string("bind_secret_file", "");
   if (!out.bind_dn.empty() && out.bind_secret_file.empty()) {
@@ -98,8 +175,9 @@ void read_ldap_settings(config::section& s, ldap_settings& out) {
       "cache_size", static_cast<std::int64_t>(out.cache.max_entries), 0, 100'000'000));
   if (!out.bind_dn.empty() && !out.starttls && !out.allow_plaintext_bind) {
     for (const auto& uri : out.uris) {
-      detail::ldap_uri_info info;
-      if (!detail::check_ldap_uri(uri, info) && !info.tls && !info.local) {
+      bool tls = false;
+      bool local = false;
+      if (!ldap_uri_problem(uri, tls, local) && !tls && !local) {
         s.add_problem("uris", config::quote(uri) +
                                   " would carry the bind password in plaintext: use ldaps://, "
                                   "starttls = true, or allow_plaintext_bind = true");

@@ -65,6 +65,8 @@ class ldap_settings_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(unknown_key_is_reported);
   CPPUNIT_TEST(secret_file_trailing_newline_is_stripped_and_secret_not_in_errors);
   CPPUNIT_TEST(create_refuses_bad_settings);
+  CPPUNIT_TEST(dn_syntax_check_agrees_with_libldap);
+  CPPUNIT_TEST(uri_syntax_check_agrees_with_libldap);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -211,6 +213,51 @@ bind_password = "secret"
     s.ca_file = "/nonexistent/ca.pem";
     CPPUNIT_ASSERT(contains(create_error(s), "ca_file"));
     CPPUNIT_ASSERT_EQUAL(std::string(), create_error(loopback_settings()));
+  }
+
+  void dn_syntax_check_agrees_with_libldap() {
+    // The config reader's check (no libldap) and libldap's parser, run by create(),
+    // must agree on these, good and bad.
+    for (const std::string dn :
+         {"dc=example,dc=org", "cn=a\\,b+uid=x,dc=example,dc=org", "1.2.840.1=x,dc=org",
+          "cn=with space,dc=org", "cn=a=b,dc=org", "cn=\\23hash,dc=org", "cn=\\C3\\BC,dc=org"}) {
+      CPPUNIT_ASSERT_MESSAGE(dn, !dn_syntax_problem(dn));
+      auto s = loopback_settings();
+      s.base_dn = dn;
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(dn, std::string(), create_error(s));
+    }
+    for (const std::string dn : {"", "not a dn", "cn=x,", "cn=x\\", "cn=x\\4", "=x,dc=org", "c n=x",
+                                 "cn=\"q\",dc=org", "cn=a;b", "cn=x,,dc=org"}) {
+      CPPUNIT_ASSERT_MESSAGE(dn, dn_syntax_problem(dn).has_value());
+      auto s = loopback_settings();
+      s.base_dn = dn;
+      CPPUNIT_ASSERT_MESSAGE(dn, !create_error(s).empty());
+    }
+  }
+
+  void uri_syntax_check_agrees_with_libldap() {
+    bool tls = false;
+    bool local = false;
+    for (const std::string uri :
+         {"ldap://ldap1.example.org", "ldaps://ldap1.example.org:636/", "ldap://127.0.0.1:389",
+          "ldap://[::1]:389", "ldapi://", "ldapi://%2Frun%2Fslapd%2Fldapi", "LDAP://host"}) {
+      CPPUNIT_ASSERT_MESSAGE(uri, !ldap_uri_problem(uri, tls, local));
+      auto s = loopback_settings();
+      s.uris = {uri};
+      s.bind_dn.clear();
+      CPPUNIT_ASSERT_EQUAL_MESSAGE(uri, std::string(), create_error(s));
+    }
+    CPPUNIT_ASSERT(!ldap_uri_problem("ldaps://h", tls, local) && tls && !local);
+    // Stricter than libldap, which takes any port number here and fails to connect later.
+    CPPUNIT_ASSERT(ldap_uri_problem("ldap://h:70000", tls, local).has_value());
+    CPPUNIT_ASSERT(!ldap_uri_problem("ldap://[::1]", tls, local) && !tls && local);
+    for (const std::string uri : {"http://example.org", "ldap://", "ldap://a ldap://b",
+                                  "ldap://a,ldap://b", "example.org", "ldap://h:x"}) {
+      CPPUNIT_ASSERT_MESSAGE(uri, ldap_uri_problem(uri, tls, local).has_value());
+      auto s = loopback_settings();
+      s.uris = {uri};
+      CPPUNIT_ASSERT_MESSAGE(uri, !create_error(s).empty());
+    }
   }
 };
 
