@@ -112,6 +112,21 @@ class intake_limits_test(unittest.TestCase):
         self.assertEqual(220, code, text)
         return c
 
+    def test_bad_limit_settings_are_reported_by_key(self):
+        self.b = Backend([ALICE], smtp={"command_timeout": "500ms", "max_line_before_auth": 100,
+                                        "min_data_rate_window": 0},
+                         limits={"ipv6_prefix": 129, "session_timeout": "10ms"})
+        set_listener_option(self.b, "smtp", "max_connections", 0)
+        r = self.b.run_tool("--check-config")
+        self.assertEqual(78, r.returncode, r.stdout + r.stderr)
+        for problem in ("smtp.command_timeout: must be at least 1s",
+                        "smtp.max_line_before_auth: 100 is out of range: must be between 512 and 2048",
+                        "smtp.min_data_rate_window: must be at least 1s",
+                        "limits.ipv6_prefix: 129 is out of range: must be between 16 and 128",
+                        "limits.session_timeout: must be 0 (no limit) or at least 1s",
+                        "listener[0].max_connections: 0 is out of range"):
+            self.assertIn(problem, r.stdout + r.stderr)
+
     def test_200_connections_trickling_command_bytes_are_cut(self):
         # A byte every 0.5 s resets an idle timer forever; the command deadline does not move.
         b = self.start(smtp={"command_timeout": "2s"},
