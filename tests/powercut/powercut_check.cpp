@@ -30,6 +30,34 @@ namespace st = hamail::store;
 
 int failures = 0;
 
+/// The name of a discrepancy kind, as the enumerator is spelled (kinds added later print
+/// their number).
+std::string kind_name(st::discrepancy::kind_t kind) {
+  using k = st::discrepancy::kind_t;
+  switch (kind) {
+    case k::index_unreadable:
+      return "index_unreadable";
+    case k::missing_uid_validity:
+      return "missing_uid_validity";
+    case k::file_not_indexed:
+      return "file_not_indexed";
+    case k::file_without_uid:
+      return "file_without_uid";
+    case k::duplicate_uid:
+      return "duplicate_uid";
+    case k::indexed_file_missing:
+      return "indexed_file_missing";
+    case k::metadata_mismatch:
+      return "metadata_mismatch";
+    case k::stray_file:
+      return "stray_file";
+    case k::stale_uid:
+      return "stale_uid";
+    default:
+      return "kind_" + std::to_string(static_cast<int>(kind));
+  }
+}
+
 void fail(const std::string& what) {
   std::fprintf(stderr, "powercut_check: %s\n", what.c_str());
   ++failures;
@@ -96,8 +124,8 @@ int main(int argc, char** argv) {
     // What the cut left for recovery to repair, before anything opens a mailbox.
     if (auto before = (*store)->verify(account)) {
       for (const auto& d : *before)
-        std::printf("before-recovery %s %s uid %u: %s\n", account.c_str(), d.mailbox.c_str(), d.uid,
-                    d.detail.c_str());
+        std::printf("before-recovery %s %s uid %u: %s %s\n", account.c_str(), d.mailbox.c_str(),
+                    d.uid, kind_name(d.kind).c_str(), d.detail.c_str());
     } else if (before.err().code != hamail::errc::not_found) {
       fail(account + ": verify before recovery: " + before.err().describe());
     }
@@ -118,7 +146,8 @@ int main(int argc, char** argv) {
     }
     for (const auto& d : *after)
       fail(account + " " + d.mailbox + " uid " + std::to_string(d.uid) +
-           ": index disagrees with the files after recovery: " + d.detail);
+           ": index disagrees with the files after recovery: " + kind_name(d.kind) + " " +
+           d.detail);
   }
   return failures == 0 ? 0 : 1;
 }
