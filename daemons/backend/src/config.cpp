@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 
 #include "hamail/core/config.hpp"
 #include "hamail/directory/store_record.hpp"
@@ -82,6 +83,42 @@ void read_smtp_timing(config::section& root, smtp_settings& out) {
       "max_line_before_auth", static_cast<std::int64_t>(out.max_line_before_auth), 512, 2048));
 }
 
+/// postmaster@ the store's domain: its hostname without the first label when
+/// that leaves a domain with a dot ("store-a.example.org" -> "example.org").
+std::string default_postmaster(const std::string& hostname) {
+  const auto dot = hostname.find('.');
+  const bool strip = dot != std::string::npos && hostname.find('.', dot + 1) != std::string::npos;
+  return "postmaster@" + (strip ? hostname.substr(dot + 1) : hostname);
+}
+
+/// The [smtp] keys of who may receive and send: postmaster, sender checks.
+void read_smtp_policy(config::section& root, backend_config& cfg) {
+  auto& out = cfg.smtp;
+  auto s = root.table("smtp");
+  if (s && s->has("postmaster") && out.postmaster.empty()) {
+    s->add_problem("postmaster",
+                   "RFC 5321 §4.5.1 requires accepting mail for <Postmaster>: name an address "
+                   "the directory knows, or leave the key out for postmaster@<store domain>");
+  }
+  if (out.postmaster.empty()) out.postmaster = default_postmaster(cfg.store.hostname);
+  if (!s) return;
+  out.sender_check = s->get_bool("sender_check", true);
+  for (auto& t : s->tables("allowed_senders")) {
+    sender_grant g;
+    g.account = t.require_string("account");
+    for (auto& sender : t.get_string_list("senders")) {
+      if (sender != "*" && sender.find('@') == std::string::npos) {
+        t.add_problem("senders", "\"" + sender + "\" is neither an address, \"@domain\" nor \"*\"");
+        continue;
+      }
+      // Addresses compare lower-cased, as the directory's lookups do.
+      for (auto& ch : sender) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      g.senders.push_back(std::move(sender));
+    }
+    if (!g.account.empty()) out.allowed_senders.push_back(std::move(g));
+  }
+}
+
 void read_quota(config::section& root, quota_settings& out) {
   auto s = root.table("quota");
   if (!s) return;
@@ -102,6 +139,9 @@ void read_auth(config::section& root, auth_settings& out) {
   if (out.max_failure_delay < out.failure_delay) {
     s->add_problem("max_failure_delay", "must not be shorter than failure_delay");
   }
+  out.hash_threads = static_cast<unsigned>(s->get_integer("hash_threads", 2, 1, 64));
+  out.max_queued_hashes =
+      static_cast<std::size_t>(s->get_integer("max_queued_hashes", 32, 0, 100000));
 }
 
 void read_directory(config::section& root, directory_settings& out) {
@@ -135,6 +175,7 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   auto root = doc->root();
   read_store(root, cfg.store);
   read_smtp(root, cfg.smtp);
+  read_smtp_policy(root, cfg);
   read_smtp_timing(root, cfg.smtp);
   read_quota(root, cfg.quota);
   read_auth(root, cfg.auth);

@@ -22,6 +22,7 @@
 #include "hamail/net/signals.hpp"
 #include "hamail/store/maildir_store.hpp"
 #include "hamail/tls/context_store.hpp"
+#include "password_checker.hpp"
 
 namespace hamail::backend {
 
@@ -124,8 +125,17 @@ int run_daemon(const backend_config& cfg) {
       .first_delay = cfg.auth.failure_delay,
       .max_account_delay = cfg.auth.max_failure_delay,
   });
-  smtp_context ctx{cfg,      *st,      *dir,
-                   blocking, throttle, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  password_checker passwords(password_checker::limits{
+      .threads = cfg.auth.hash_threads,
+      .max_queued = cfg.auth.max_queued_hashes,
+  });
+  smtp_context ctx{cfg,
+                   *st,
+                   *dir,
+                   blocking,
+                   throttle,
+                   passwords,
+                   cfg.directory.auth == "bind" ? ldap.get() : nullptr};
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   smtp_protocols(ctx));
   if (auto r = srv.listen(); !r) {
@@ -183,6 +193,7 @@ int run_daemon(const backend_config& cfg) {
       boost::asio::detached);
   io.run();
   blocking.join();
+  passwords.join();
   // The LDAP workers resume coroutines on `io`: they go before it does.
   cache.reset();
   ldap.reset();

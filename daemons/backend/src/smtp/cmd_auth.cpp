@@ -5,9 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "blocking.hpp"
 #include "hamail/core/base64.hpp"
-#include "hamail/directory/password.hpp"
+#include "password_checker.hpp"
 #include "smtp/session.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -130,21 +129,33 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     s.reply(smtp::status::auth_temp_failure);
     co_return;
   }
+  const bool local_check = s.ctx.bind_auth == nullptr;
+  if (local_check && !s.ctx.passwords.try_claim()) {
+    // Every hashing thread is busy and the queue is full: ask the client to retry
+    // rather than queue without bound.
+    s.conn.log().warning("AUTH for {}: password checks saturated", login);
+    s.reply(smtp::reply(454, "4.7.0").add_line("Too many logins in progress, try again later"));
+    co_return;
+  }
   if (!found->has_value()) {
+    // An unknown login costs the same hash as a known one, so the time the answer
+    // takes does not tell which accounts exist.
+    if (local_check) {
+      auto dummy = s.ctx.passwords.verify_unknown(std::move(password));
+      (void)co_await std::move(dummy);
+    }
     s.conn.log().notice("AUTH {} failed: unknown login {}", c.mechanism, login);
     co_await fail(s, login);
     co_return;
   }
   const directory::account acct = **found;
   result<bool> match = false;
-  if (s.ctx.bind_auth != nullptr) {
+  if (!local_check) {
     // LDAP bind as the account: slapd checks the password (and its password policy).
     match = co_await s.ctx.bind_auth->bind_as(acct.dn, password);
   } else {
-    auto check = [stored = acct.password_hash, password] {
-      return directory::verify_password(stored, password);
-    };
-    match = co_await run_blocking(s.ctx.blocking, std::move(check));
+    auto check = s.ctx.passwords.verify(acct.password_hash, std::move(password));
+    match = co_await std::move(check);
   }
   if (!match) {
     s.conn.log().error("AUTH for {}: password check failed: {}", login, match.err().describe());

@@ -8,9 +8,10 @@ namespace hamail::backend::smtp_session_detail {
 
 namespace {
 
-/// Reads `size` octets, handing each piece to `take`. False when the session ended.
+/// Reads `size` octets, handing each piece to `take` and, when `body` says so,
+/// letting it write what it holds before reading on. False when the session ended.
 template <class F>
-awaitable<bool> read_chunk(session& s, std::uint64_t size, F take) {
+awaitable<bool> read_chunk(session& s, std::uint64_t size, F take, body_spool* body = nullptr) {
   while (size > 0) {
     if (s.pending().empty()) {
       if (!co_await s.fill(net::read_mode::in_command)) co_return false;
@@ -20,6 +21,7 @@ awaitable<bool> read_chunk(session& s, std::uint64_t size, F take) {
     take(piece);
     s.consume(piece.size());
     size -= piece.size();
+    if (body != nullptr && body->needs_flush()) co_await body->flush();
   }
   co_return true;
 }
@@ -50,22 +52,22 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
 
   auto& tx = *s.tx;
   if (!tx.body) {
-    auto incoming = s.ctx.store.begin_delivery();
-    if (!incoming) {
-      s.conn.log().error("cannot receive a message: {}", incoming.err().describe());
+    auto body = std::make_unique<body_spool>(s.ctx.blocking);
+    if (auto opened = co_await body->open(s.ctx.store); !opened) {
+      s.conn.log().error("cannot receive a message: {}", opened.err().describe());
       if (!co_await read_chunk(s, c.size, [](std::string_view) {})) co_return;
       s.reply(smtp::status::insufficient_storage);
       tx.bdat_failed = true;
       co_return;
     }
-    tx.body.emplace(std::move(*incoming));
+    tx.body = std::move(body);
     tx.bdat.emplace(s.body_limits(), tx.mail.params.body == smtp::body_type::binary_mime);
-    if (auto r = tx.body->write(std::string_view(s.trace_headers(s.conn.session_id()))); !r)
-      tx.body_error = std::move(r).err();
+    tx.body->write(s.trace_headers(s.conn.session_id()));
   }
 
-  store_sink sink(*tx.body, tx.body_error);
-  if (!co_await read_chunk(s, c.size, [&](std::string_view piece) { tx.bdat->feed(piece, sink); }))
+  body_spool& sink = *tx.body;
+  if (!co_await read_chunk(
+          s, c.size, [&](std::string_view piece) { tx.bdat->feed(piece, sink); }, tx.body.get()))
     co_return;
 
   if (!c.last) {
@@ -81,9 +83,8 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
     co_return;
   }
   const auto verdict = tx.bdat->finish(sink);
-  auto body = std::move(*tx.body);
-  tx.body.reset();
-  co_await s.deliver(std::move(body), verdict);
+  auto body = std::move(tx.body);
+  co_await s.deliver(*body, verdict, tx.mail.params.body == smtp::body_type::binary_mime);
   s.reset_transaction();
 }
 

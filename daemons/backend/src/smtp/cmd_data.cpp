@@ -1,6 +1,6 @@
 // DATA (RFC 5321 §4.1.1.4): the body streams from the socket through the
 // dot-unstuffing, smuggling-safe reader straight into the store's temporary
-// file; nothing is buffered whole.
+// file through the I/O pool (body_spool); nothing is buffered whole.
 
 #include "smtp/session.hpp"
 
@@ -24,32 +24,30 @@ awaitable<void> cmd_data(session& s, const smtp::data_command&) {
     s.reply(smtp::reply(smtp::status::bad_sequence, "BODY=BINARYMIME requires BDAT"));
     co_return;
   }
-  auto incoming = s.ctx.store.begin_delivery();
-  if (!incoming) {
-    s.conn.log().error("cannot receive a message: {}", incoming.err().describe());
+  auto body = std::make_unique<body_spool>(s.ctx.blocking);
+  if (auto opened = co_await body->open(s.ctx.store); !opened) {
+    s.conn.log().error("cannot receive a message: {}", opened.err().describe());
     s.reply(smtp::status::insufficient_storage);
     co_return;
   }
-  const std::string headers = s.trace_headers(s.conn.session_id());
-  std::optional<error> write_error;
-  if (auto r = incoming->write(std::string_view(headers)); !r) write_error = std::move(r).err();
+  body->write(s.trace_headers(s.conn.session_id()));
 
   s.reply(smtp::status::start_data);
   if (!co_await s.flush()) co_return;
   s.begin_body();
 
   smtp::data_reader reader(s.body_limits());
-  store_sink sink(*incoming, write_error);
   for (;;) {
-    auto step = reader.feed(s.pending(), sink);
+    auto step = reader.feed(s.pending(), *body);
     s.consume(step.consumed);
     if (step.complete) break;
+    // File writes go to the I/O pool; no more is read until they are done.
+    if (body->needs_flush()) co_await body->flush();
     // Inside the body a drain does not interrupt; the data timeout and the
     // minimum rate do.
     if (!co_await s.fill(net::read_mode::in_command)) co_return;  // the unfinished file is removed
   }
-  s.tx->body_error = std::move(write_error);
-  co_await s.deliver(std::move(*incoming), reader.result());
+  co_await s.deliver(*body, reader.result());
   s.reset_transaction();
 }
 

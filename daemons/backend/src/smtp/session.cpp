@@ -252,7 +252,7 @@ smtp::reply failure_reply(const session& s, const error& e) {
 
 }  // namespace
 
-awaitable<void> session::deliver(store::incoming_message body, const smtp::data_result& verdict) {
+awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verdict, bool binary) {
   const std::string id = next_message_id();
   if (verdict.status != smtp::data_status::ok) {
     conn.log().notice("message refused: {} ({} octets)", smtp::to_string(verdict.status),
@@ -260,15 +260,17 @@ awaitable<void> session::deliver(store::incoming_message body, const smtp::data_
     reply(smtp::status_for(verdict.status));
     co_return;
   }
-  if (tx->body_error) {
-    conn.log().error("message {} not stored: {}", id, tx->body_error->describe());
-    reply(smtp::status::local_error);
+  if (body.saw_nul() && !binary) {
+    // RFC 5322 §2.3 and RFC 6152 allow no NUL in message text; only BINARYMIME
+    // content (RFC 3030) may carry them.
+    conn.log().notice("message refused: NUL octets without BODY=BINARYMIME ({} octets)",
+                      verdict.octets);
+    reply(smtp::reply(554, "5.6.0").add_line("Message contains NUL octets"));
     co_return;
   }
-  auto seal = [&body] { return body.finish(); };
-  auto sealed = co_await run_blocking(ctx.blocking, std::move(seal));
+  auto sealed = co_await body.finish();
   if (!sealed) {
-    conn.log().error("message {} not made durable: {}", id, sealed.err().describe());
+    conn.log().error("message {} not stored: {}", id, sealed.err().describe());
     reply(smtp::status::local_error);
     co_return;
   }
@@ -309,25 +311,45 @@ awaitable<void> session::deliver(store::incoming_message body, const smtp::data_
     co_return;
   }
 
-  // SMTP has one reply for the whole message: all recipients or none. When
-  // some targets failed, the copies already committed are removed again so a
-  // retry by the client does not duplicate them.
-  const error* first_failure = nullptr;
+  // SMTP has one reply for the whole message (RFC 5321 §4.2.5 and §6.1):
+  //  - every target committed: 250;
+  //  - some target failed temporarily: the copies already committed are
+  //    withdrawn and the reply is that 4xx, so the client's retry neither loses
+  //    nor duplicates anyone;
+  //  - the only failures are permanent and nothing was committed: that 5xx (the
+  //    client bounces, correctly, for every recipient);
+  //  - the only failures are permanent and some targets got the message: 250,
+  //    because a 5xx would bounce the recipients who did get it. The failed ones
+  //    are logged; the store sends no DSN (it has no outbound queue).
+  const error* temporary = nullptr;
+  const error* permanent = nullptr;
+  std::size_t committed = 0;
   for (const auto& r : results) {
-    if (!r &&
-        (first_failure == nullptr || (r.err().is_temporary() && !first_failure->is_temporary()))) {
-      first_failure = &r.err();
+    if (r) {
+      ++committed;
+    } else if (failure_reply(*this, r.err()).code() >= 500) {
+      if (permanent == nullptr) permanent = &r.err();
+    } else if (temporary == nullptr) {
+      temporary = &r.err();
     }
   }
-  if (first_failure == nullptr) {
+  if (temporary == nullptr && committed > 0) {
     for (std::size_t i = 0; i < tx->recipients.size(); ++i) {
-      conn.log().info("{}: <{}> delivered to {} uid {} ({} octets) {}", id,
-                      tx->recipients[i].address, tx->recipients[i].account,
-                      results[target_of[i]]->uid, sealed->size(), dsn_summary(i));
+      const auto& res = results[target_of[i]];
+      if (res) {
+        conn.log().info("{}: <{}> delivered to {} uid {} ({} octets) {}", id,
+                        tx->recipients[i].address, tx->recipients[i].account, res->uid,
+                        sealed->size(), dsn_summary(i));
+      } else {
+        conn.log().warning(
+            "{}: <{}> accepted but not delivered, no DSN sent (the store generates none): {} {}",
+            id, tx->recipients[i].address, res.err().describe(), dsn_summary(i));
+      }
     }
     reply(smtp::reply(smtp::status::message_accepted, "Ok: queued as " + id));
     co_return;
   }
+  const error* failure = temporary != nullptr ? temporary : permanent;
   for (std::size_t t = 0; t < targets.size(); ++t) {
     if (!results[t]) continue;
     const auto uid = results[t]->uid;
@@ -346,8 +368,8 @@ awaitable<void> session::deliver(store::incoming_message body, const smtp::data_
                        undone.err().describe());
     }
   }
-  conn.log().warning("{}: not delivered: {}", id, first_failure->describe());
-  reply(failure_reply(*this, *first_failure));
+  conn.log().warning("{}: not delivered: {}", id, failure->describe());
+  reply(failure_reply(*this, *failure));
 }
 
 awaitable<void> session::run() {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "hamail/protocol/smtp/data_reader.hpp"
 #include "hamail/protocol/smtp/reply.hpp"
 #include "hamail/store/store.hpp"
+#include "smtp/body_spool.hpp"
 
 namespace hamail::backend::smtp_session_detail {
 
@@ -43,27 +45,10 @@ struct recipient {
 struct transaction {
   smtp::mail_command mail;
   std::vector<recipient> recipients;
-  std::size_t rcpt_commands = 0;                ///< RCPTs tried, accepted or not
-  std::optional<store::incoming_message> body;  ///< BDAT: the message being received
+  std::size_t rcpt_commands = 0;     ///< RCPTs tried, accepted or not
+  std::unique_ptr<body_spool> body;  ///< BDAT: the message being received
   std::optional<smtp::bdat_filter> bdat;
-  bool bdat_failed = false;         ///< an earlier BDAT of this transaction failed
-  std::optional<error> body_error;  ///< first store write error while receiving
-};
-
-/// Writes body chunks into the message being received, keeping the first error
-/// (the body is still read to its end; the error is answered then).
-class store_sink final : public smtp::output_sink {
- public:
-  store_sink(store::incoming_message& m, std::optional<error>& err) : m_(m), err_(err) {}
-  void write(std::string_view chunk) override {
-    if (err_) return;
-    auto r = m_.write(chunk);
-    if (!r) err_ = std::move(r).err();
-  }
-
- private:
-  store::incoming_message& m_;
-  std::optional<error>& err_;
+  bool bdat_failed = false;  ///< an earlier BDAT of this transaction failed
 };
 
 /// Why the command loop stops.
@@ -133,8 +118,8 @@ class session {
   /// Return-Path and Received header fields for the current transaction.
   std::string trace_headers(std::string_view message_id) const;
   /// Receives the message through the store and answers (one reply, or one per
-  /// recipient for LMTP). `body` is sealed here.
-  awaitable<void> deliver(store::incoming_message body, const smtp::data_result& verdict);
+  /// recipient for LMTP). `body` is sealed here; `binary` (BODY=BINARYMIME) allows NULs.
+  awaitable<void> deliver(body_spool& body, const smtp::data_result& verdict, bool binary = false);
 
  private:
   awaitable<void> dispatch(const smtp::command& cmd);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
@@ -21,6 +22,13 @@ struct store_settings {
   std::filesystem::path pid_file;  ///< default <runtime_dir>/hamail-backend.pid
   bool fsync = true;               ///< false only for throwaway test stores
   unsigned blocking_threads = 8;   ///< threads for store I/O and password hashing
+};
+
+/// Senders an authenticated account may use besides its own addresses
+/// (`[[smtp.allowed_senders]]`).
+struct sender_grant {
+  std::string account;               ///< an account id, or "*" for every account
+  std::vector<std::string> senders;  ///< addresses, "@domain" (any address there) or "*"
 };
 
 /// SMTP/LMTP intake policy (`[smtp]`).
@@ -43,8 +51,10 @@ struct smtp_settings {
   std::size_t max_line_length = 10000;           ///< octets per body line incl. CRLF
   bool auth_without_tls = false;                 ///< allow AUTH PLAIN/LOGIN over plain text
   std::string recipient_delimiter = "+";         ///< sub-address delimiters; empty: none
-  std::string postmaster;                        ///< where RCPT TO:<Postmaster> goes
-  bool accept_other_stores = false;              ///< deliver for accounts placed on another store
+  std::string postmaster;    ///< where RCPT TO:<Postmaster> goes; default postmaster@<store domain>
+  bool sender_check = true;  ///< authenticated MAIL FROM must be the account's address or alias
+  std::vector<sender_grant> allowed_senders;  ///< exceptions to sender_check
+  bool accept_other_stores = false;           ///< deliver for accounts placed on another store
 };
 
 /// Default quota and what exceeding it answers (`[quota]`).
@@ -60,6 +70,8 @@ struct auth_settings {
   std::chrono::milliseconds failure_window = std::chrono::minutes(5);
   std::chrono::milliseconds failure_delay = std::chrono::seconds(1);  ///< first failure's delay
   std::chrono::milliseconds max_failure_delay = std::chrono::seconds(16);  ///< cap of the doubling
+  unsigned hash_threads = 2;           ///< password checks computed at once, apart from store I/O
+  std::size_t max_queued_hashes = 32;  ///< checks waiting for a thread; more get 454 4.7.0
 };
 
 /// Where accounts come from (`[directory]`).

@@ -13,13 +13,16 @@
 
 namespace hamail::backend {
 
+class password_checker;
+
 /// What every SMTP/LMTP session of one backend shares. Outlives the sessions.
 struct smtp_context {
   const backend_config& config;
   store::mail_store& store;
   directory::directory& directory;
-  boost::asio::thread_pool& blocking;   ///< for store calls and password checks
+  boost::asio::thread_pool& blocking;   ///< for store calls and message file I/O
   directory::login_throttle& throttle;  ///< failed-login limits shared by every session
+  password_checker& passwords;          ///< password checks, on their own bounded pool
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;
 };
