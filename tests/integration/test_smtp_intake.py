@@ -170,19 +170,20 @@ class smtp_intake_test(unittest.TestCase):
     def test_message_alone_over_quota_is_permanent(self):
         body = "token-too-big-for-quota\r\n" + ("q" * 70 + "\r\n") * 100
         with smtplib.SMTP("127.0.0.1", self.b.ports["smtp"], timeout=10) as c:
-            with self.assertRaises(smtplib.SMTPDataError) as e:
+            # smtplib declares SIZE=, so RCPT already knows (see test_smtp_policy).
+            with self.assertRaises(smtplib.SMTPRecipientsRefused) as e:
                 c.sendmail("x@remote.test", ["frank@example.org"], message("too-big", body))
-            self.assertEqual(552, e.exception.smtp_code)
+            self.assertEqual(552, e.exception.recipients["frank@example.org"][0])
 
-    def test_smtp_multi_recipient_failure_delivers_to_nobody(self):
+    def test_smtp_over_quota_recipient_does_not_fail_the_others(self):
         self.fill_to_near_quota("frank@example.org", "frank-fill")
         body = "token-all-or-none\r\n" + ("y" * 70 + "\r\n") * 40
         with smtplib.SMTP("127.0.0.1", self.b.ports["smtp"], timeout=10) as c:
-            with self.assertRaises(smtplib.SMTPDataError) as e:
-                c.sendmail("x@remote.test", ["alice@example.org", "frank@example.org"],
-                           message("all-or-none", body))
-            self.assertEqual(452, e.exception.smtp_code)
-        self.assertEqual(0, len(self.find("token-all-or-none")), "alice's copy was withdrawn")
+            # Refused at RCPT (SIZE= declared), so alice still gets the message.
+            refused = c.sendmail("x@remote.test", ["alice@example.org", "frank@example.org"],
+                                 message("all-or-none", body))
+            self.assertEqual(452, refused["frank@example.org"][0])
+        self.assertEqual(1, len(self.find("token-all-or-none")))
         self.assertEqual(0, len(self.find("token-all-or-none", "frank")))
 
     def test_lmtp_needs_lhlo_and_smtp_refuses_lhlo(self):
