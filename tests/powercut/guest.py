@@ -314,7 +314,7 @@ class Guest:
                     "-serial", "file:" + self.console]
             with open(os.path.join(self.dir, "qemu.log"), "ab") as log:
                 self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             start_new_session=True)
+                                             start_new_session=True, preexec_fn=_die_with_parent)
             deadline = time.monotonic() + timeout
             pending = set(self.host_ports)
             while pending and time.monotonic() < deadline:
@@ -384,6 +384,14 @@ class Guest:
             return report
         finally:
             os.unlink(copy)
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL it when the test process dies (a ctest timeout, a
+    crash), so no guest outlives its test."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def free_port():

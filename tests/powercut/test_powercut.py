@@ -240,7 +240,9 @@ class power_cut_test(unittest.TestCase):
     def test_no_acknowledged_message_lost_across_power_cuts(self):
         rng = random.Random(SEED)
         print("\npower-cut test: %d cuts, fsync=%s, seed %d" % (CUTS, FSYNC, SEED))
-        self.guest = G.Guest(self.dir, BACKEND, guest_config(FSYNC), accounts_file(), GUEST_PORTS)
+        # Room for every message the cuts deliver (under 1 MB per cut), in a sparse image.
+        self.guest = G.Guest(self.dir, BACKEND, guest_config(FSYNC), accounts_file(), GUEST_PORTS,
+                             disk_mb=512 + 4 * CUTS)
         lock = threading.Lock()
         numbers = iter(range(10 ** 9))
         acked = {}  # message number -> the cut it was acknowledged before
