@@ -11,13 +11,18 @@ and an /init script. Nothing is downloaded.
 qemu runs under TCG, never KVM: on this project's machines /dev/kvm is PVM and
 a stock Debian kernel does not boot under it (shared/LAB.md "Virtual machines")."""
 
+import ctypes
 import glob
+import gzip
+import io
+import lzma
 import os
 import re
 import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import time
 
@@ -48,7 +53,6 @@ def missing_tools():
 
 def _is_static(path):
     """True for an ELF64 executable without a PT_INTERP program header (no dynamic loader)."""
-    import struct
     try:
         with open(path, "rb") as f:
             head = f.read(1 << 16)
@@ -158,11 +162,6 @@ class cpio_writer:
             data = f.read()
         self.file(name, data, mode if mode is not None else (os.stat(path).st_mode & 0o777))
 
-    def symlink(self, name, target):
-        name = name.strip("/")
-        self.directory(os.path.dirname(name))
-        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
-
     def close(self):
         self._entry("TRAILER!!!", 0)
         self.f.close()
@@ -172,13 +171,11 @@ def boot_kernel(vmlinuz, workdir):
     """The kernel to hand qemu. A Debian bzImage spends ~11 s under TCG decompressing
     itself; its uncompressed ELF boots directly through the PVH entry point (CONFIG_PVH)
     in a fraction of that. Returns the ELF when it can be extracted, else `vmlinuz`."""
-    import gzip
-    import lzma
     with open(vmlinuz, "rb") as f:
         data = f.read()
     candidates = []
     for magic, decompress in ((b"\xfd7zXZ\x00", lambda b: lzma.LZMADecompressor(lzma.FORMAT_XZ).decompress(b)),
-                              (b"\x1f\x8b\x08\x00", lambda b: gzip.GzipFile(fileobj=__import__("io").BytesIO(b)).read())):
+                              (b"\x1f\x8b\x08\x00", lambda b: gzip.GzipFile(fileobj=io.BytesIO(b)).read())):
         at = data.find(magic)
         if at >= 0:
             candidates.append((at, decompress))
@@ -197,7 +194,6 @@ def boot_kernel(vmlinuz, workdir):
 
 
 def _has_pvh_note(elf):
-    import struct
     if elf[4] != 2:  # ELFCLASS64 only
         return False
     phoff, = struct.unpack_from("<Q", elf, 0x20)
@@ -389,7 +385,6 @@ class Guest:
 def _die_with_parent():
     """In the child before exec: SIGKILL it when the test process dies (a ctest timeout, a
     crash), so no guest outlives its test."""
-    import ctypes
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
