@@ -112,6 +112,20 @@ class smtp_policy_test(unittest.TestCase):
         self.assertEqual([], found(self.b, "token-nul-data", "bob"))
         self.assertEqual(1, len(found(self.b, "token-after-nul", "bob")))
 
+    def test_nul_over_lmtp_is_refused_once_per_recipient(self):
+        with smtplib.LMTP("127.0.0.1", self.b.ports["lmtp"], timeout=10) as c:
+            c.ehlo("client.test")
+            self.assertEqual(250, c.mail("x@remote.test")[0])
+            self.assertEqual(250, c.rcpt("alice@example.org")[0])
+            self.assertEqual(250, c.rcpt("bob@example.org")[0])
+            self.assertEqual(354, c.docmd("DATA")[0])
+            c.send(b"Subject: lmtp nul\r\n\r\ntoken-lmtp-nul \x00\r\n.\r\n")
+            # RFC 2033: one reply per accepted recipient, refusals included.
+            replies = [c.getreply(), c.getreply()]
+            self.assertEqual([554, 554], [r[0] for r in replies], replies)
+            self.assertEqual(250, c.noop()[0], "the session is still in step")
+        self.assertEqual([], found(self.b, "token-lmtp-nul", "alice"))
+
     def test_nul_in_bdat_needs_binarymime(self):
         r = raw(self.b.ports["smtp"])
         r.reply()

@@ -254,10 +254,15 @@ smtp::reply failure_reply(const session& s, const error& e) {
 
 awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verdict, bool binary) {
   const std::string id = next_message_id();
+  // A refusal of the whole message: LMTP still owes one reply per recipient (RFC 2033 §4.2).
+  const auto refuse = [this](const smtp::reply& r) {
+    const std::size_t n = kind == flavour::lmtp ? tx->recipients.size() : 1;
+    for (std::size_t i = 0; i < n; ++i) reply(r);
+  };
   if (verdict.status != smtp::data_status::ok) {
     conn.log().notice("message refused: {} ({} octets)", smtp::to_string(verdict.status),
                       verdict.octets);
-    reply(smtp::status_for(verdict.status));
+    refuse(smtp::reply(smtp::status_for(verdict.status)));
     co_return;
   }
   if (body.saw_nul() && !binary) {
@@ -265,13 +270,13 @@ awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verd
     // content (RFC 3030) may carry them.
     conn.log().notice("message refused: NUL octets without BODY=BINARYMIME ({} octets)",
                       verdict.octets);
-    reply(smtp::reply(554, "5.6.0").add_line("Message contains NUL octets"));
+    refuse(smtp::reply(554, "5.6.0").add_line("Message contains NUL octets"));
     co_return;
   }
   auto sealed = co_await body.finish();
   if (!sealed) {
     conn.log().error("message {} not stored: {}", id, sealed.err().describe());
-    reply(smtp::status::local_error);
+    refuse(smtp::reply(smtp::status::local_error));
     co_return;
   }
   // One target per account: an account named by two addresses gets one copy.
