@@ -21,7 +21,7 @@ struct store_settings {
       runtime_dir;                 ///< pid file and bound-listener list; default /run/hamail/<name>
   std::filesystem::path pid_file;  ///< default <runtime_dir>/hamail-backend.pid
   bool fsync = true;               ///< false only for throwaway test stores
-  unsigned blocking_threads = 8;   ///< threads for store I/O and password hashing
+  unsigned blocking_threads = 8;   ///< threads for store I/O (message files, fsync, index)
 };
 
 /// Senders an authenticated account may use besides its own addresses
