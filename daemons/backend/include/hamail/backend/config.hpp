@@ -8,7 +8,7 @@
 
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
-#include "hamail/directory/ldap_directory.hpp"
+#include "hamail/directory/ldap_settings.hpp"
 
 namespace hamail::backend {
 
