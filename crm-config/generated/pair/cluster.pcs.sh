@@ -46,7 +46,7 @@ pcs -f "$CIB" resource create store-a-ip ocf:heartbeat:IPaddr2 \
     op monitor interval=10s timeout=20s \
     --no-default-ops --group store-a
 pcs -f "$CIB" resource create store-a-mail ocf:hamail:backend \
-    store=store-a config=/etc/hamail/store-a.toml data_dir=/srv/hamail/store-a service_address=192.0.2.101 user=hamail probe_account=probe-store-a@example.org probe_secret_file=/etc/hamail/store-a.probe-secret \
+    store=store-a config=/etc/hamail/store-a.toml data_dir=/srv/hamail/store-a service_address=192.0.2.101 user=hamail probe_account=probe-store-a@example.org probe_secret_file=/etc/hamail/store-a.probe-secret probe_ca_file=/etc/hamail/ca.pem probe_tls_name=store-a.example.org \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
