@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+
+#include "hamail/mime/message.hpp"
+
+namespace hamail::mime {
+
+/// The IMAP ENVELOPE form (RFC 3501 §7.4.2), parenthesised, ready to follow "ENVELOPE ".
+std::string envelope_form(const envelope& env);
+
+/// The IMAP BODYSTRUCTURE form with extension data, or the BODY form without it when
+/// `extensible` is false; ready to follow "BODYSTRUCTURE " or "BODY ".
+std::string body_structure_form(const message_structure& msg, bool extensible = true);
+
+}  // namespace hamail::mime
