@@ -1,40 +1,25 @@
 #include "hamail/mime/imap_form.hpp"
 
+#include "hamail/protocol/imap/writer.hpp"
+
 namespace hamail::mime {
 
 namespace {
 
-// hamail::protocol had no IMAP writer when this was written: a private minimal
-// string form. Quoted when the value is 7-bit text without CR, LF, NUL; a
-// literal otherwise (8-bit header text, RFC 3501 §4.3).
-void append_string(std::string& out, std::string_view s) {
-  bool quotable = s.size() < 1024;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u == 0 || u == '\r' || u == '\n' || u >= 0x80) quotable = false;
-  }
-  if (quotable) {
-    out.push_back('"');
-    for (char c : s) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  } else {
-    out += '{' + std::to_string(s.size()) + "}\r\n";
-    out.append(s);
-  }
-}
+// Every string goes through hamail::imap's writer: quoted when it can be, a literal
+// otherwise (8-bit header text without UTF8=ACCEPT, CR/LF, long values).
+struct writer {
+  std::string& out;
+  const imap::write_options& options;
 
-void append_nstring(std::string& out, const std::optional<std::string>& s) {
-  if (s) {
-    append_string(out, *s);
-  } else {
-    out += "NIL";
+  void string(std::string_view s) { imap::append_string(out, s, options); }
+  void nstring(const std::optional<std::string>& s) {
+    imap::append_nstring(out, s ? std::optional<std::string_view>(*s) : std::nullopt, options);
   }
-}
+};
 
-void append_params(std::string& out, const std::vector<param>& params) {
+void append_params(writer& w, const std::vector<param>& params) {
+  auto& out = w.out;
   if (params.empty()) {
     out += "NIL";
     return;
@@ -44,14 +29,15 @@ void append_params(std::string& out, const std::vector<param>& params) {
   for (const auto& p : params) {
     if (!first) out.push_back(' ');
     first = false;
-    append_string(out, p.name);
+    w.string(p.name);
     out.push_back(' ');
-    append_string(out, p.value);
+    w.string(p.value);
   }
   out.push_back(')');
 }
 
-void append_addresses(std::string& out, const std::vector<address>& list) {
+void append_addresses(writer& w, const std::vector<address>& list) {
+  auto& out = w.out;
   if (list.empty()) {
     out += "NIL";
     return;
@@ -59,42 +45,44 @@ void append_addresses(std::string& out, const std::vector<address>& list) {
   out.push_back('(');
   for (const auto& a : list) {
     out.push_back('(');
-    append_nstring(out, a.name);
+    w.nstring(a.name);
     out.push_back(' ');
-    append_nstring(out, a.adl);
+    w.nstring(a.adl);
     out.push_back(' ');
-    append_nstring(out, a.mailbox);
+    w.nstring(a.mailbox);
     out.push_back(' ');
-    append_nstring(out, a.host);
+    w.nstring(a.host);
     out.push_back(')');
   }
   out.push_back(')');
 }
 
-void append_envelope(std::string& out, const envelope& e) {
+void append_envelope(writer& w, const envelope& e) {
+  auto& out = w.out;
   out.push_back('(');
-  append_nstring(out, e.date);
+  w.nstring(e.date);
   out.push_back(' ');
-  append_nstring(out, e.subject);
+  w.nstring(e.subject);
   for (const auto* list : {&e.from, &e.sender, &e.reply_to, &e.to, &e.cc, &e.bcc}) {
     out.push_back(' ');
-    append_addresses(out, *list);
+    append_addresses(w, *list);
   }
   out.push_back(' ');
-  append_nstring(out, e.in_reply_to);
+  w.nstring(e.in_reply_to);
   out.push_back(' ');
-  append_nstring(out, e.message_id);
+  w.nstring(e.message_id);
   out.push_back(')');
 }
 
 // body-ext-1part / body-ext-mpart tail shared by both: dsp, lang, loc.
-void append_disposition_language_location(std::string& out, const part& p) {
+void append_disposition_language_location(writer& w, const part& p) {
+  auto& out = w.out;
   out.push_back(' ');
   if (p.disposition) {
     out.push_back('(');
-    append_string(out, *p.disposition);
+    w.string(*p.disposition);
     out.push_back(' ');
-    append_params(out, p.disposition_params);
+    append_params(w, p.disposition_params);
     out.push_back(')');
   } else {
     out += "NIL";
@@ -103,73 +91,77 @@ void append_disposition_language_location(std::string& out, const part& p) {
   if (p.language.empty()) {
     out += "NIL";
   } else if (p.language.size() == 1) {
-    append_string(out, p.language.front());
+    w.string(p.language.front());
   } else {
     out.push_back('(');
     for (std::size_t i = 0; i < p.language.size(); ++i) {
       if (i > 0) out.push_back(' ');
-      append_string(out, p.language[i]);
+      w.string(p.language[i]);
     }
     out.push_back(')');
   }
   out.push_back(' ');
-  append_nstring(out, p.location);
+  w.nstring(p.location);
 }
 
-void append_part(std::string& out, const part& p, bool ext) {
+void append_part(writer& w, const part& p, bool ext) {
+  auto& out = w.out;
   out.push_back('(');
   if (p.is_multipart()) {
-    for (const auto& c : p.children) append_part(out, c, ext);
+    for (const auto& c : p.children) append_part(w, c, ext);
     out.push_back(' ');
-    append_string(out, p.subtype);
+    w.string(p.subtype);
     if (ext) {
       out.push_back(' ');
-      append_params(out, p.params);
-      append_disposition_language_location(out, p);
+      append_params(w, p.params);
+      append_disposition_language_location(w, p);
     }
     out.push_back(')');
     return;
   }
-  append_string(out, p.type);
+  w.string(p.type);
   out.push_back(' ');
-  append_string(out, p.subtype);
+  w.string(p.subtype);
   out.push_back(' ');
-  append_params(out, p.params);
+  append_params(w, p.params);
   out.push_back(' ');
-  append_nstring(out, p.id);
+  w.nstring(p.id);
   out.push_back(' ');
-  append_nstring(out, p.description);
+  w.nstring(p.description);
   out.push_back(' ');
-  append_string(out, p.encoding);
+  w.string(p.encoding);
   out += ' ' + std::to_string(p.body.size());
   if (p.is_message()) {
     out.push_back(' ');
-    append_envelope(out, p.message_envelope ? *p.message_envelope : envelope{});
+    append_envelope(w, p.message_envelope ? *p.message_envelope : envelope{});
     out.push_back(' ');
-    append_part(out, p.children.front(), ext);
+    append_part(w, p.children.front(), ext);
     out += ' ' + std::to_string(p.lines);
   } else if (p.is_text()) {
     out += ' ' + std::to_string(p.lines);
   }
   if (ext) {
     out.push_back(' ');
-    append_nstring(out, p.md5);
-    append_disposition_language_location(out, p);
+    w.nstring(p.md5);
+    append_disposition_language_location(w, p);
   }
   out.push_back(')');
 }
 
 }  // namespace
 
-std::string envelope_form(const envelope& env) {
+std::string envelope_form(const envelope& env, const imap::write_options& options) {
   std::string out;
-  append_envelope(out, env);
+  writer w{out, options};
+  append_envelope(w, env);
   return out;
 }
 
-std::string body_structure_form(const message_structure& msg, bool extensible) {
+std::string body_structure_form(const message_structure& msg, bool extensible,
+                                const imap::write_options& options) {
   std::string out;
-  append_part(out, msg.root, extensible);
+  writer w{out, options};
+  append_part(w, msg.root, extensible);
   return out;
 }
 
