@@ -26,10 +26,21 @@ bool take_number(std::string_view& s, std::uint32_t& out) {
   return true;
 }
 
-sequence_range normalised(sequence_range r, std::uint32_t max) {
+// The range within 1..max, '*' standing for max; false when it holds nothing
+// there. A range with '*' always holds max: "559:*" names the last message
+// even when max is 500 (RFC 3501 §6.4.8).
+bool clip(sequence_range r, std::uint32_t max, sequence_range& out) {
+  if (max == 0) return false;
+  const bool has_star = r.first == sequence_set::star || r.last == sequence_set::star;
   const std::uint32_t a = r.first == sequence_set::star ? max : r.first;
   const std::uint32_t b = r.last == sequence_set::star ? max : r.last;
-  return {std::min(a, b), std::max(a, b)};
+  out = {std::min(a, b), std::max(a, b)};
+  if (out.first > max) {
+    if (!has_star) return false;
+    out.first = max;
+  }
+  out.last = std::min(out.last, max);
+  return true;
 }
 
 }  // namespace
@@ -69,14 +80,12 @@ std::uint32_t sequence_set::highest_explicit() const noexcept {
 
 std::vector<sequence_range> sequence_set::resolve(std::uint32_t max) const {
   std::vector<sequence_range> out;
-  if (max == 0) return out;
   out.reserve(ranges_.size());
   for (const auto& r : ranges_) {
-    auto n = normalised(r, max);
-    if (n.first > max) n.first = max;  // "559:*" past the end: still the last one
-    if (n.last > max) n.last = max;
-    out.push_back(n);
+    sequence_range n;
+    if (clip(r, max, n)) out.push_back(n);
   }
+  if (out.empty()) return out;
   std::sort(out.begin(), out.end(),
             [](const sequence_range& a, const sequence_range& b) { return a.first < b.first; });
   std::size_t w = 0;
@@ -93,9 +102,8 @@ std::vector<sequence_range> sequence_set::resolve(std::uint32_t max) const {
 bool sequence_set::contains(std::uint32_t n, std::uint32_t max) const noexcept {
   if (n == 0 || n > max) return false;
   for (const auto& r : ranges_) {
-    auto x = normalised(r, max);
-    if (x.first > max) x.first = max;
-    if (n >= x.first && n <= x.last) return true;
+    sequence_range x;
+    if (clip(r, max, x) && n >= x.first && n <= x.last) return true;
   }
   return false;
 }

@@ -38,6 +38,8 @@ class sequence_set_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(resolve_sorts_merges_and_clips);
   CPPUNIT_TEST(star_past_the_end_still_names_the_last);
   CPPUNIT_TEST(membership_and_iteration);
+  CPPUNIT_TEST(saved_result_resolves_to_nothing);
+  CPPUNIT_TEST(range_wholly_past_the_end_without_star_is_empty);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -90,6 +92,16 @@ class sequence_set_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT((got == std::vector<std::uint32_t>{2, 3, 4, 6}));
     CPPUNIT_ASSERT_EQUAL(std::uint64_t(4), must("4,2:3,3,*").count(6));
     CPPUNIT_ASSERT_EQUAL(std::uint64_t(4294967295ull), must("1:*").count(4294967295u));
+  }
+  void saved_result_resolves_to_nothing() {
+    CPPUNIT_ASSERT_EQUAL(std::string(""), show(must("$").resolve(10)));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), must("$").count(10));
+  }
+  void range_wholly_past_the_end_without_star_is_empty() {
+    CPPUNIT_ASSERT_EQUAL(std::string(""), show(must("2000:3000").resolve(1000)));
+    CPPUNIT_ASSERT_EQUAL(std::string("5:5"), show(must("2000,5").resolve(1000)));
+    CPPUNIT_ASSERT(!must("2000:3000").contains(1000, 1000));
+    CPPUNIT_ASSERT(must("*:2000").contains(1000, 1000));
   }
 };
 

@@ -45,7 +45,8 @@ class sequence_set {
 
   /// Returns the set as sorted, merged, non-overlapping ranges within 1..max,
   /// '*' standing for max. A range reaching past max is cut at max, so "559:*"
-  /// with max 500 gives 500:500, as RFC 3501 §6.4.8 wants for UIDs.
+  /// with max 500 gives 500:500, as RFC 3501 §6.4.8 wants for UIDs; a range
+  /// without "*" wholly past max gives nothing.
   std::vector<sequence_range> resolve(std::uint32_t max) const;
   /// True when n is in the set resolved against max.
   bool contains(std::uint32_t n, std::uint32_t max) const noexcept;
