@@ -12,6 +12,7 @@ namespace {
 constexpr std::size_t literal_minus_max = 4096;             // RFC 7888 §4
 constexpr std::uint64_t size_cap = std::uint64_t(1) << 62;  // saturation for announced sizes
 constexpr std::size_t max_name = 64;
+constexpr std::size_t initial_literal_reserve = 65536;
 
 constexpr char to_upper(char c) noexcept {
   return (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
@@ -437,7 +438,9 @@ command_parser::outcome command_parser::end_literal_header(std::size_t consumed)
 void command_parser::start_literal_data(std::uint64_t size) {
   literal_left_ = size;
   token_.clear();
-  token_.reserve(static_cast<std::size_t>(size));
+  // Announcing a size costs the client nothing: memory grows with the
+  // octets that actually arrive, not with the promise.
+  token_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(size, initial_literal_reserve)));
   state_ = state::literal_data;
 }
 
