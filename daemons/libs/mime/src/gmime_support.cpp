@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "hamail/core/utf8.hpp"
+
 namespace hamail::mime::detail {
 
 void ensure_gmime() {
@@ -9,10 +11,36 @@ void ensure_gmime() {
   std::call_once(once, [] { g_mime_init(); });
 }
 
+std::string make_valid_utf8(std::string text) {
+  if (is_valid_utf8(text)) return text;
+  // GMime's own check lets some invalid sequences through (lead bytes above
+  // U+10FFFF): replace whatever the strict validator refuses with U+FFFD.
+  std::string out;
+  out.reserve(text.size() + 8);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const std::size_t len = lead < 0x80    ? 1
+                            : lead >= 0xF0 ? 4
+                            : lead >= 0xE0 ? 3
+                            : lead >= 0xC0 ? 2
+                                           : 1;
+    const std::string_view seq = std::string_view(text).substr(i, len);
+    if (seq.size() == len && is_valid_utf8(seq)) {
+      out.append(seq);
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string decode_header_text(std::string_view raw) {
   ensure_gmime();
   const std::string s(raw.data(), raw.size());
-  return take_string(g_mime_utils_header_decode_text(nullptr, s.c_str()));
+  return make_valid_utf8(take_string(g_mime_utils_header_decode_text(nullptr, s.c_str())));
 }
 
 std::string to_utf8(std::string_view text, const std::string& charset) {
@@ -25,11 +53,11 @@ std::string to_utf8(std::string_view text, const std::string& charset) {
       g_mime_iconv_close(cd);
       if (out != nullptr) {
         gchar_ptr owned(out);
-        if (g_utf8_validate(out, -1, nullptr)) return std::string(out);
+        if (is_valid_utf8(out)) return std::string(out);
       }
     }
   }
-  return take_string(g_mime_utils_decode_8bit(nullptr, text.data(), text.size()));
+  return make_valid_utf8(take_string(g_mime_utils_decode_8bit(nullptr, text.data(), text.size())));
 }
 
 }  // namespace hamail::mime::detail

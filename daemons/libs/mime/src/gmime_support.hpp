@@ -38,6 +38,9 @@ inline std::string take_string(char* s) {
 /// charset-guessed by GMime).
 std::string decode_header_text(std::string_view raw);
 
+/// `text` unchanged when it is valid UTF-8, else with each invalid byte replaced by U+FFFD.
+std::string make_valid_utf8(std::string text);
+
 /// Converts `text` in `charset` to UTF-8; falls back to GMime's 8-bit guess.
 std::string to_utf8(std::string_view text, const std::string& charset);
 

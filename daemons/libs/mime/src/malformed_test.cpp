@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "hamail/core/utf8.hpp"
 #include "hamail/mime/imap_form.hpp"
 #include "hamail/mime/message.hpp"
 #include "hamail/mime/search_text.hpp"
@@ -203,6 +204,12 @@ class malformed_test : public CppUnit::TestFixture {
     const std::string bad_name = "Su\xbbject: x\r\n\r\n";
     const auto u = extract_search_text(bad_name, parse(bad_name));
     CPPUNIT_ASSERT_EQUAL(std::string("Su\xc2\xbbject: x\n"), u.headers);
+    // Byte sequences GMime lets through as UTF-8 but are not (above U+10FFFF;
+    // found by libFuzzer) come out valid.
+    CPPUNIT_ASSERT(is_valid_utf8(decode_header_value("a \xf6\xbc\x90\x96 b")));
+    const std::string bad_body =
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n\xf6\xbc\x90\x96\xc3";
+    CPPUNIT_ASSERT(is_valid_utf8(extract_search_text(bad_body, parse(bad_body)).body));
   }
 
   void absurd_multipart_nesting_is_capped() {

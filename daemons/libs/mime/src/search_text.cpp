@@ -63,9 +63,7 @@ search_text extract_search_text(std::string_view raw, const message_structure& m
   for (const auto& f : fields) {
     if (f.name.empty()) continue;
     // Field names are ASCII by RFC 5322, but mail in the wild has 8-bit bytes there.
-    std::string line = g_utf8_validate(f.name.data(), static_cast<gssize>(f.name.size()), nullptr)
-                           ? std::string(f.name)
-                           : detail::to_utf8(f.name, {});
+    std::string line = detail::to_utf8(f.name, {});
     line += ": ";
     line += decode_header_value(f.raw);
     line += '\n';
