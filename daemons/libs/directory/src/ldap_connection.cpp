@@ -339,15 +339,19 @@ std::optional<ldap_failure> ldap_connection::open_first(
     const ldap_connection_settings& s, const std::vector<std::size_t>& order,
     clock::time_point deadline, std::string_view dn, std::string_view password,
     const std::function<void(std::size_t, const ldap_failure&)>& on_failure) {
-  std::optional<ldap_failure> last;
+  // A plain value and a flag rather than std::optional: GCC 12 at -O2 warns
+  // (maybe-uninitialized) about the optional's payload after the move below.
+  ldap_failure last;
+  bool have_last = false;
   std::string failures;
   for (std::size_t k = 0; k < order.size(); ++k) {
     const auto now = clock::now();
     if (now >= deadline) {
       last = ldap_failure{LDAP_TIMEOUT, ldap_failure_kind::temporary,
                           "no time left to try " + s.uris.at(order[k])};
+      have_last = true;
       if (!failures.empty()) failures += "; ";
-      failures += last->text;
+      failures += last.text;
       break;
     }
     const auto budget = (deadline - now) / static_cast<int>(order.size() - k);
@@ -356,14 +360,15 @@ std::optional<ldap_failure> ldap_connection::open_first(
     if (on_failure) on_failure(order[k], *f);
     if (!failures.empty()) failures += "; ";
     failures += f->text;
-    last = std::move(f);
-    if (last->kind == ldap_failure_kind::bind_rejected) break;
+    last = std::move(*f);
+    have_last = true;
+    if (last.kind == ldap_failure_kind::bind_rejected) break;
   }
-  if (!last) {
+  if (!have_last) {
     return ldap_failure{LDAP_PARAM_ERROR, ldap_failure_kind::permanent,
                         "no LDAP server configured"};
   }
-  last->text = std::move(failures);
+  last.text = std::move(failures);
   return last;
 }
 
