@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hamail/protocol/imap/command_parser.hpp"
+#include "hamail/test/split.hpp"
 
 namespace hamail::imap::test {
 
@@ -70,18 +71,7 @@ inline std::string render(const parse_step& step) {
   return out;
 }
 
-/// Splits input at the given ascending cut positions.
-inline std::vector<std::string_view> cut(std::string_view input,
-                                         const std::vector<std::size_t>& cuts) {
-  std::vector<std::string_view> pieces;
-  std::size_t from = 0;
-  for (auto c : cuts) {
-    pieces.push_back(input.substr(from, c - from));
-    from = c;
-  }
-  pieces.push_back(input.substr(from));
-  return pieces;
-}
+using hamail::test::cut;
 
 /// Feeds pieces the way a session does, checking the feed contract; returns
 /// one rendering per step other than need_more, plus "partial" when input

@@ -12,6 +12,7 @@
 
 #include "hamail/protocol/smtp/command_parser.hpp"
 #include "hamail/protocol/smtp/data_reader.hpp"
+#include "hamail/test/split.hpp"
 
 namespace hamail::smtp::test {
 
@@ -25,18 +26,7 @@ inline std::string render(const parse_step& step) {
   return "err:" + std::string(to_string(step.error->code));
 }
 
-/// Splits input at the given ascending cut positions.
-inline std::vector<std::string_view> cut(std::string_view input,
-                                         const std::vector<std::size_t>& cuts) {
-  std::vector<std::string_view> pieces;
-  std::size_t from = 0;
-  for (auto c : cuts) {
-    pieces.push_back(input.substr(from, c - from));
-    from = c;
-  }
-  pieces.push_back(input.substr(from));
-  return pieces;
-}
+using hamail::test::cut;
 
 /// Feeds pieces to a command parser the way a session does (keeping
 /// unconsumed octets), checking the feed contract; returns one rendering per
