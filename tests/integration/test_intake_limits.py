@@ -10,7 +10,7 @@ import socket
 import time
 import unittest
 
-from hamail_harness import Backend, ssha512
+from hamail_harness import Backend, SmtpRaw, ssha512
 
 ALICE = {"id": "alice", "address": "alice@example.org", "password": ssha512("alice-secret")}
 
@@ -27,32 +27,10 @@ def set_listener_option(backend, listener, key, value):
         f.write(text)
 
 
-class client:
-    """A raw SMTP/LMTP client that reads whole replies."""
+class client(SmtpRaw):
+    """A raw SMTP/LMTP client whose reply() is (0, text) at EOF."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10):
-        self.s = socket.create_connection((host, port), timeout=timeout)
-        self.buf = b""
-
-    def send(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def reply(self):
-        """One whole (possibly multi-line) reply: (code, text); (0, "") at EOF."""
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    return 0, "\n".join(lines)
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(lines[-1][:3]), "\n".join(lines)
-
-    def close(self):
-        self.s.close()
+    eof_is_reply = True
 
 
 def trickle(socks, payload, interval, limit):

@@ -4,13 +4,12 @@ what clients never do on purpose (smuggling, pipelined injection, bad input)."""
 
 import os
 import smtplib
-import socket
 import ssl
 import subprocess
 import time
 import unittest
 
-from hamail_harness import Backend, ssha512
+from hamail_harness import Backend, SmtpRaw, ssha512
 
 ALICE = {"id": "alice", "address": "alice@example.org", "aliases": ["a.smith@example.org"],
          "password": ssha512("alice-secret")}
@@ -27,38 +26,8 @@ def message(subject, body="Hello.\r\n", extra=""):
             % (subject, extra, body))
 
 
-class raw:
-    """A line-oriented raw SMTP client for the cases real clients avoid."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def send(self, data):
-        self.s.sendall(data if isinstance(data, bytes) else data.encode())
-
-    def reply(self):
-        """One whole (possibly multi-line) reply: (code, text)."""
-        lines = []
-        while True:
-            while b"\r\n" not in self.buf:
-                chunk = self.s.recv(65536)
-                if not chunk:
-                    raise EOFError("connection closed; got %r" % (lines,))
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\r\n", 1)
-            lines.append(line.decode(errors="replace"))
-            if len(line) < 4 or line[3:4] != b"-":
-                return int(lines[-1][:3]), "\n".join(lines)
-
-    def closed(self):
-        try:
-            return self.s.recv(1) == b""
-        except OSError:
-            return True
-
-    def close(self):
-        self.s.close()
+class raw(SmtpRaw):
+    """A raw SMTP client that raises EOFError when the server closes."""
 
 
 class smtp_intake_test(unittest.TestCase):
