@@ -14,28 +14,14 @@
 #include "hamail/mime/message.hpp"
 #include "hamail/mime/search_text.hpp"
 #include "hamail/mime/section.hpp"
+#include "mime_test_support.hpp"
 
 namespace hamail::mime {
 
 namespace {
 
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-
-std::string section(const std::string& raw, std::string_view spec) {
-  const auto msg = parse(raw);
-  auto s = parse_section(spec);
-  CPPUNIT_ASSERT(s.has_value());
-  auto c = fetch_section(raw, msg, *s);
-  if (!c) return "<" + std::string(to_string(c.err().code)) + ">";
-  return std::string(c->text(raw));
-}
+using test::crlf;
+using test::section;
 
 unsigned depth_of(const part& p) {
   unsigned d = 0;

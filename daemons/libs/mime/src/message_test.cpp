@@ -9,28 +9,14 @@
 #include "hamail/mime/imap_form.hpp"
 #include "hamail/mime/search_text.hpp"
 #include "hamail/mime/section.hpp"
+#include "mime_test_support.hpp"
 
 namespace hamail::mime {
 
 namespace {
 
-std::string crlf(std::string_view lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
-
-std::string section(const std::string& raw, std::string_view spec) {
-  const auto msg = parse(raw);
-  auto s = parse_section(spec);
-  CPPUNIT_ASSERT(s.has_value());
-  auto c = fetch_section(raw, msg, *s);
-  if (!c) return "<" + std::string(to_string(c.err().code)) + ">";
-  return std::string(c->text(raw));
-}
+using test::crlf;
+using test::section;
 
 const std::string simple = crlf(
     "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
