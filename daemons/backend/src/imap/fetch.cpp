@@ -268,6 +268,19 @@ void append_body_literal(std::string& out, std::string_view content) {
   }
 }
 
+// The ENVELOPE and BODYSTRUCTURE forms write a header value holding a NUL as a
+// {n} literal, where a NUL may not appear (and ~{n} is not allowed there). A
+// quoted string never holds one, so every NUL in the form is inside a literal:
+// 0x80 in its place keeps the literal's size right.
+void append_form(std::string& out, const std::string& form) {
+  const std::size_t start = out.size();
+  out += form;
+  if (form.find('\0') == std::string::npos) return;
+  for (std::size_t i = start; i < out.size(); ++i) {
+    if (out[i] == '\0') out[i] = static_cast<char>(0x80);
+  }
+}
+
 void append_binary_literal(std::string& out, std::string_view content) {
   if (content.empty()) {
     out += "\"\"";
@@ -413,15 +426,15 @@ result<std::string> render_fetch(const fetch_request& request, const message_vie
     switch (item.kind) {
       case item_kind::body:
         next() += "BODY ";
-        out += mime::body_structure_form(*s, false, wo);
+        append_form(out, mime::body_structure_form(*s, false, wo));
         break;
       case item_kind::body_structure:
         next() += "BODYSTRUCTURE ";
-        out += mime::body_structure_form(*s, true, wo);
+        append_form(out, mime::body_structure_form(*s, true, wo));
         break;
       case item_kind::envelope:
         next() += "ENVELOPE ";
-        out += mime::envelope_form(s->env, wo);
+        append_form(out, mime::envelope_form(s->env, wo));
         break;
       case item_kind::flags:
         put_flags();

@@ -175,6 +175,7 @@ class fetch_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(binary_literal8_and_size);
   CPPUNIT_TEST(missing_parts_give_nil);
   CPPUNIT_TEST(malformed_message);
+  CPPUNIT_TEST(nul_in_a_header_value);
   CPPUNIT_TEST(added_uid_flags_and_modseq);
   CPPUNIT_TEST(rev2_drops_recent);
   CPPUNIT_TEST(missing_structure_is_an_internal_error);
@@ -465,6 +466,15 @@ class fetch_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(
         "* 3 FETCH (BODY[HEADER.FIELDS (From)] " + lit("From: y\r\n\r\n") + " BODY[TEXT] \"\")\r\n",
         render(no_end, "(BODY[HEADER.FIELDS (From)] BODY[TEXT])"));
+  }
+
+  void nul_in_a_header_value() {
+    // the ENVELOPE writes the subject as a {n} literal, where a NUL may not go
+    const std::string raw = "Subject: a\0b\r\n\r\nx"s;
+    CPPUNIT_ASSERT_EQUAL(
+        "* 3 FETCH (ENVELOPE (NIL {3}\r\na\x80"
+        "b NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"s,
+        render(raw, "ENVELOPE"));
   }
 
   void added_uid_flags_and_modseq() {
