@@ -97,8 +97,8 @@ void note_needs(fetch_request& r, const fetch_item& item) {
       if (!item.peek) r.sets_seen = true;
       break;
     case item_kind::binary_size:
-      r.needs_raw = true;
-      if (!item.section.part.empty()) r.needs_structure = true;
+      // BINARY.SIZE[] is the stored size; a part's size needs it decoded.
+      if (!item.section.part.empty()) r.needs_raw = r.needs_structure = true;
       break;
     case item_kind::modseq:
       r.wants_modseq = true;
@@ -509,7 +509,7 @@ result<std::string> render_fetch(const fetch_request& request, const message_vie
         append_section_echo(out, item.section, wo);
         out += "] ";
         if (item.kind == item_kind::binary_size) {
-          out += std::to_string(content.size());
+          out += std::to_string(item.section.part.empty() ? info.size : content.size());
         } else if (decoded) {
           append_binary_literal(out, apply_partial(content, item.partial));
         } else {

@@ -244,6 +244,8 @@ class fetch_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(r.needs_raw && !r.needs_structure && !r.sets_seen);
     r = parse_ok("BINARY.SIZE[1]");
     CPPUNIT_ASSERT(r.needs_raw && r.needs_structure && !r.sets_seen);
+    r = parse_ok("BINARY.SIZE[]");
+    CPPUNIT_ASSERT(!r.needs_raw && !r.needs_structure && !r.sets_seen);
     r = parse_ok("BODYSTRUCTURE");
     CPPUNIT_ASSERT(!r.needs_raw && r.needs_structure);
     r = parse_ok("(ENVELOPE BODY)");
