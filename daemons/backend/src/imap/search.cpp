@@ -304,6 +304,13 @@ char32_t fold_char(char32_t c) noexcept {
 // ---------------------------------------------------------------------------
 // Evaluation
 
+// message_flags::has_keyword without linking the store library (the fuzz
+// harness builds these sources alone).
+bool has_keyword(const store::message_flags& f, std::string_view keyword) noexcept {
+  return std::any_of(f.keywords.begin(), f.keywords.end(),
+                     [&](const std::string& k) { return iequals(k, keyword); });
+}
+
 struct node {
   const search_key* key = nullptr;
   int cost = 0;  // 0: message_info only; 1: header; 2: body
@@ -472,9 +479,9 @@ struct evaluator {
       case key_kind::new_:
         return m.recent && !m.flags.has(store::system_flag::seen);
       case key_kind::keyword:
-        return m.flags.has_keyword(k.field);
+        return has_keyword(m.flags, k.field);
       case key_kind::unkeyword:
-        return !m.flags.has_keyword(k.field);
+        return !has_keyword(m.flags, k.field);
       case key_kind::larger:
         return m.size > k.number;
       case key_kind::smaller:
