@@ -281,8 +281,10 @@ std::chrono::milliseconds section::get_duration(std::string_view key,
   if (n == nullptr) return default_value;
   constexpr auto max_ms =
       static_cast<std::uint64_t>(std::numeric_limits<std::chrono::milliseconds::rep>::max());
+  // A plain copy for the lambda: clang before 16 cannot capture a structured binding.
+  const toml::node* const node = n;
   auto fail = [&](std::string reason) {
-    record(*doc_, join(path_, key), std::move(reason), line_of(*n));
+    record(*doc_, join(path_, key), std::move(reason), line_of(*node));
     return default_value;
   };
 
@@ -327,8 +329,10 @@ std::chrono::milliseconds section::get_duration(std::string_view key,
 std::uint64_t section::get_size(std::string_view key, std::uint64_t default_value) {
   auto [entry, n] = find(*doc_, table_, key);
   if (n == nullptr) return default_value;
+  // A plain copy for the lambda: clang before 16 cannot capture a structured binding.
+  const toml::node* const node = n;
   auto fail = [&](std::string reason) {
-    record(*doc_, join(path_, key), std::move(reason), line_of(*n));
+    record(*doc_, join(path_, key), std::move(reason), line_of(*node));
     return default_value;
   };
 
