@@ -4,12 +4,13 @@
 #   cmake/dev.sh demo        install dependencies, build, start the single-machine demo stack
 #   cmake/dev.sh demo-stop   stop exactly what the demo started
 #   cmake/dev.sh test        install dependencies, build, run the whole test suite
-#                            (dev preset: every label; asan preset: unit tests; release
+#                            (dev preset: every label; asan preset: unit tests; fuzz
+#                            preset: every libFuzzer harness for a bounded time; release
 #                            preset: the build and demo the demo command uses), format check
 #   cmake/dev.sh build [preset]   install dependencies and build (default preset: dev)
 #
-# Environment: HAMAIL_TEST_QUICK=1 skips the asan pass (for local iteration only;
-# CI never sets it). HAMAIL_JOBS overrides the build parallelism.
+# Environment: HAMAIL_TEST_QUICK=1 skips the asan and fuzz passes (for local iteration
+# only; CI never sets it). HAMAIL_JOBS overrides the build parallelism.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,12 +75,16 @@ cmd_test() {
     build asan
     say "tests: asan preset (AddressSanitizer + UndefinedBehaviorSanitizer), unit label"
     run_ctest --preset asan -L unit
+    # clang: only the harnesses and the libraries they fuzz are built (tests/fuzz).
+    build fuzz
+    say "tests: fuzz preset (clang libFuzzer + ASan + UBSan), each harness for a bounded time"
+    run_ctest --preset fuzz
   fi
   # The demo command builds and runs the release preset: prove that build and the demo on it.
   build release
   say "tests: release preset, the demo stack"
   run_ctest --preset release -R '^integration_demo$'
-  say "summary (format check + dev tests + asan unit tests + release demo)"
+  say "summary (format check + dev tests + asan unit tests + libFuzzer runs + release demo)"
   echo "hamail: ${passed_total} passed, ${failed_total} failed, ${skipped_total} skipped"
   [[ $failed_total -eq 0 ]]
 }
@@ -101,7 +106,7 @@ case "${1:-}" in
   build) deps; build "${2:-dev}" ;;
   deps) deps ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -11,6 +11,9 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config make clang-format
+  # the fuzz preset (tests/fuzz): clang 14 and its runtimes (libFuzzer, ASan, UBSan), which
+  # clang only recommends
+  clang libclang-rt-14-dev
   # libraries (see docs/adr/0002-dependencies.md)
   libboost1.81-dev libssl-dev libldap-dev libgmime-3.0-dev libcrypt-dev
   libargon2-dev libtomlplusplus-dev libcli11-dev libcppunit-dev zlib1g-dev
