@@ -33,10 +33,13 @@ std::string ascii_lower(std::string_view s) {
 
 search_error bad(std::string text) { return {.bad = true, .code = {}, .text = std::move(text)}; }
 
-// Reads "CHARSET-NAME" at args[i] as SORT and THREAD require it.
-std::optional<search_error> read_charset(std::span<const imap::value> args, std::size_t& i) {
+// Reads the charset at args[i] that SORT and THREAD require. After ENABLE
+// UTF8=ACCEPT only UTF-8 is allowed, others giving BAD (RFC 6855 erratum 4029).
+std::optional<search_error> read_charset(std::span<const imap::value> args, std::size_t& i,
+                                         const parse_options& o) {
   if (i >= args.size() || !args[i].is_astring()) return bad("Missing charset");
   const std::string& cs = args[i].text;
+  if (o.utf8_accept && !iequals(cs, "UTF-8")) return bad("Only UTF-8 after ENABLE UTF8=ACCEPT");
   if (!iequals(cs, "UTF-8") && !iequals(cs, "US-ASCII")) {
     return search_error{
         .bad = false, .code = "BADCHARSET (US-ASCII UTF-8)", .text = "Unsupported charset"};
@@ -419,7 +422,7 @@ std::variant<sort_query, search_error> parse_sort(std::span<const imap::value> a
   }
   if (reverse) return bad("REVERSE needs a sort criterion");
   ++i;
-  if (auto e = read_charset(args, i)) return std::move(*e);
+  if (auto e = read_charset(args, i, o)) return std::move(*e);
   auto keys = read_keys(args.subspan(i), o);
   if (auto* e = std::get_if<search_error>(&keys)) return std::move(*e);
   q.search = std::move(std::get<search_query>(keys));
@@ -439,7 +442,7 @@ std::variant<thread_query, search_error> parse_thread(std::span<const imap::valu
     return bad("Unknown threading algorithm");
   }
   std::size_t i = 1;
-  if (auto e = read_charset(args, i)) return std::move(*e);
+  if (auto e = read_charset(args, i, o)) return std::move(*e);
   auto keys = read_keys(args.subspan(i), o);
   if (auto* e = std::get_if<search_error>(&keys)) return std::move(*e);
   q.search = std::move(std::get<search_query>(keys));

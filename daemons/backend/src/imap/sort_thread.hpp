@@ -57,12 +57,13 @@ struct thread_query {
 
 /// Parses SORT arguments: an optional "RETURN (...)" when o.allow_return
 /// (RFC 5267 ESORT), "(criteria)", a charset (US-ASCII or UTF-8, else NO
-/// [BADCHARSET (US-ASCII UTF-8)]), then search keys. Errors as parse_search.
+/// [BADCHARSET (US-ASCII UTF-8)]; only UTF-8 when o.utf8_accept, else BAD, per
+/// RFC 6855 erratum 4029), then search keys. Errors as parse_search.
 std::variant<sort_query, search_error> parse_sort(std::span<const imap::value> args,
                                                   const parse_options& o);
 
-/// Parses THREAD arguments: algorithm, charset, search keys. An unknown
-/// algorithm gives BAD.
+/// Parses THREAD arguments: algorithm, charset (as parse_sort), search keys.
+/// An unknown algorithm gives BAD.
 std::variant<thread_query, search_error> parse_thread(std::span<const imap::value> args,
                                                       const parse_options& o);
 

@@ -135,6 +135,14 @@ class sort_thread_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(std::get<thread_query>(p).algorithm == thread_algorithm::orderedsubject);
     CPPUNIT_ASSERT_EQUAL(std::size_t{2}, std::get<thread_query>(p).search.root.children.size());
     CPPUNIT_ASSERT(!std::get<search_error>(parse_thread(args_of("REFERENCES BIG5 ALL"), {})).bad);
+    CPPUNIT_ASSERT(std::holds_alternative<thread_query>(
+        parse_thread(args_of("REFERENCES utf-8 ALL"), parse_options{.utf8_accept = true})));
+    CPPUNIT_ASSERT(std::get<search_error>(parse_thread(args_of("REFERENCES US-ASCII ALL"),
+                                                       parse_options{.utf8_accept = true}))
+                       .bad);
+    CPPUNIT_ASSERT(std::get<search_error>(
+                       parse_sort(args_of("(DATE) KOI8-R ALL"), parse_options{.utf8_accept = true}))
+                       .bad);
     for (const char* bad :
          {"FOO UTF-8 ALL", "REFERENCES", "REFERENCES UTF-8", "(REFERENCES) UTF-8 ALL"})
       CPPUNIT_ASSERT_MESSAGE(bad, std::get<search_error>(parse_thread(args_of(bad), {})).bad);
