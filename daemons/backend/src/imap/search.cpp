@@ -727,8 +727,10 @@ std::string esearch_response(std::string_view tag, bool uid, const return_option
   return out;
 }
 
-std::string search_response(std::span<const std::uint32_t> numbers, store::mod_seq modseq) {
-  std::string out = "* SEARCH";
+std::string search_response(std::span<const std::uint32_t> numbers, store::mod_seq modseq,
+                            std::string_view name) {
+  std::string out = "* ";
+  out += name;
   for (auto n : numbers) out += ' ' + std::to_string(n);
   if (modseq != 0 && !numbers.empty()) out += " (MODSEQ " + std::to_string(modseq) + ')';
   return out;

@@ -60,10 +60,10 @@ enum class key_kind : std::uint8_t {
 struct search_key {
   key_kind kind = key_kind::all;
   store::system_flag flag = store::system_flag::seen;  ///< for flag and unflag
-  std::string field;         ///< header field name as sent (header); keyword (keyword, unkeyword)
-  std::string value;         ///< the string to find (header, body, text), already case folded
-  std::uint64_t number = 0;  ///< size, days since 1970-01-01, seconds or modseq
-  imap::sequence_set set;    ///< for sequence and uid
+  std::string field;  ///< header: field name, case folded; keyword, unkeyword: the keyword as sent
+  std::string value;  ///< the string to find (header, body, text), already case folded
+  std::uint64_t number = 0;          ///< size, days since 1970-01-01, seconds or modseq
+  imap::sequence_set set;            ///< for sequence and uid
   std::vector<search_key> children;  ///< for and_, or_ (two), not_ (one)
 };
 
@@ -159,14 +159,18 @@ std::string sequence_set_string(std::span<const std::uint32_t> sorted);
 
 /// Builds an untagged ESEARCH response without CRLF (RFC 4731 §3.1, RFC 7162
 /// §3.1.5): "* ESEARCH (TAG "a1") UID MIN 3 MAX 9 COUNT 4 ALL 3:5,9 MODSEQ 7".
-/// `numbers` are the ascending sequence numbers or UIDs; MIN, MAX, ALL and
-/// MODSEQ are left out when there are none; modseq 0 is left out.
+/// `numbers` are the sequence numbers or UIDs in the order to report:
+/// ascending for SEARCH, sort order for ESORT (RFC 5267), where MIN and MAX
+/// are the first and last of them. MIN, MAX, ALL and MODSEQ are left out when
+/// there are no numbers; modseq 0 is left out; an empty tag leaves out TAG.
 std::string esearch_response(std::string_view tag, bool uid, const return_options& ret,
                              std::span<const std::uint32_t> numbers, store::mod_seq modseq = 0);
 
 /// Builds an untagged SEARCH response without CRLF: "* SEARCH 2 5 (MODSEQ 7)";
-/// modseq 0 (or no numbers) leaves out the MODSEQ part.
-std::string search_response(std::span<const std::uint32_t> numbers, store::mod_seq modseq = 0);
+/// modseq 0 (or no numbers) leaves out the MODSEQ part. `name` "SORT" gives
+/// the SORT response (RFC 5256 §4, RFC 7162 §3.1.5) in the numbers' order.
+std::string search_response(std::span<const std::uint32_t> numbers, store::mod_seq modseq = 0,
+                            std::string_view name = "SEARCH");
 
 /// A date taken from a Date: header (RFC 5322 §3.3, obsolete forms too).
 struct header_date {

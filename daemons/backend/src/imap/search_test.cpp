@@ -435,6 +435,11 @@ class search_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("* SEARCH 2 5 (MODSEQ 7)"),
                          search_response(std::vector<std::uint32_t>{2, 5}, 7));
     CPPUNIT_ASSERT_EQUAL(std::string("* SEARCH"), search_response({}, 7));
+    CPPUNIT_ASSERT_EQUAL(std::string("* SORT 5 2"),
+                         search_response(std::vector<std::uint32_t>{5, 2}, 0, "SORT"));
+    CPPUNIT_ASSERT_EQUAL(std::string("* ESEARCH UID MIN 9 MAX 4 ALL 9,3:4"),
+                         esearch_response("", true, {.min = true, .max = true, .all = true},
+                                          std::vector<std::uint32_t>{9, 3, 4}));
     CPPUNIT_ASSERT_EQUAL(std::string("1:3,5,7:8,10"),
                          sequence_set_string(std::vector<std::uint32_t>{1, 2, 3, 5, 7, 8, 10}));
     CPPUNIT_ASSERT_EQUAL(std::string(""), sequence_set_string({}));
