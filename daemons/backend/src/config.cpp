@@ -5,12 +5,22 @@
 #include <array>
 #include <cctype>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "hamail/core/config.hpp"
 #include "hamail/directory/store_record.hpp"
 
 namespace hamail::backend {
 
 namespace {
+
+/// An address as connection::remote_address() spells it (IPv4-mapped IPv6 as IPv4).
+std::string net_address_text(const boost::asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).to_string();
+  }
+  return a.to_string();
+}
 
 std::string host_name() {
   std::array<char, 256> buf{};
@@ -119,6 +129,40 @@ void read_smtp_policy(config::section& root, backend_config& cfg) {
   }
 }
 
+void read_imap(config::section& root, imap_settings& out) {
+  auto s = root.table("imap");
+  if (!s) return;
+  out.login_without_tls = s->get_bool("login_without_tls", false);
+  out.idle_timeout = s->get_duration("idle_timeout", out.idle_timeout);
+  if (out.idle_timeout < std::chrono::minutes(30)) {
+    s->add_problem("idle_timeout", "must be at least 30m (RFC 9051 §5.4)");
+  }
+  out.idle_timeout_before_login =
+      s->get_duration("idle_timeout_before_login", out.idle_timeout_before_login);
+  if (out.idle_timeout_before_login < std::chrono::seconds(1)) {
+    s->add_problem("idle_timeout_before_login", "must be at least 1s");
+  }
+  out.max_append_size = s->get_size("max_append_size", out.max_append_size);
+  if (out.max_append_size < 1024) s->add_problem("max_append_size", "must be at least 1KiB");
+  out.max_errors = static_cast<std::size_t>(s->get_integer("max_errors", 20, 1, 1000));
+  out.max_errors_before_login =
+      static_cast<std::size_t>(s->get_integer("max_errors_before_login", 5, 1, 1000));
+  out.max_line = static_cast<std::size_t>(s->get_integer("max_line", 65536, 8192, 1 << 24));
+  out.max_sequence_ranges =
+      static_cast<std::size_t>(s->get_integer("max_sequence_ranges", 10000, 16, 1000000));
+  out.create_special_use = s->get_bool("create_special_use", true);
+  out.structure_cache_size = s->get_size("structure_cache_size", out.structure_cache_size);
+  for (auto& a : s->get_string_list("trusted_proxies")) {
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(a, ec);
+    if (ec) {
+      s->add_problem("trusted_proxies", config::quote(a) + " is not an IP address");
+      continue;
+    }
+    out.trusted_proxies.push_back(net_address_text(addr));
+  }
+}
+
 void read_quota(config::section& root, quota_settings& out) {
   auto s = root.table("quota");
   if (!s) return;
@@ -177,10 +221,11 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_smtp(root, cfg.smtp);
   read_smtp_policy(root, cfg);
   read_smtp_timing(root, cfg.smtp);
+  read_imap(root, cfg.imap);
   read_quota(root, cfg.quota);
   read_auth(root, cfg.auth);
   read_directory(root, cfg.directory);
-  read_server_settings(root, {"smtp", "submission", "lmtp"}, cfg.server);
+  read_server_settings(root, {"smtp", "submission", "lmtp", "imap"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

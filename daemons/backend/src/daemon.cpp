@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/backend/imap_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
 #include "hamail/core/log.hpp"
 #include "hamail/directory/accounts_file.hpp"
@@ -22,6 +23,7 @@
 #include "hamail/net/signals.hpp"
 #include "hamail/store/maildir_store.hpp"
 #include "hamail/tls/context_store.hpp"
+#include "imap/structure_cache.hpp"
 #include "password_checker.hpp"
 
 namespace hamail::backend {
@@ -136,8 +138,14 @@ int run_daemon(const backend_config& cfg) {
                    throttle,
                    passwords,
                    cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  imap_fetch::structure_cache structures(cfg.imap.structure_cache_size);
+  imap_context imap_ctx{
+      cfg,      *st,       *dir,       blocking,
+      throttle, passwords, structures, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  auto protocols = smtp_protocols(ctx);
+  protocols.merge(imap_protocols(imap_ctx));
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
-                  smtp_protocols(ctx));
+                  std::move(protocols));
   if (auto r = srv.listen(); !r) {
     log::critical("{}", r.err().describe());
     return exit_unavailable;

@@ -1,12 +1,8 @@
 // AUTH PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login) per RFC 4954,
 // checked against the account's userPassword from the directory.
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "hamail/core/base64.hpp"
-#include "password_checker.hpp"
+#include "login.hpp"
 #include "smtp/session.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -29,18 +25,18 @@ awaitable<std::optional<std::string>> response(session& s, std::string_view chal
   co_return decoded;
 }
 
-/// Records a failed login and answers 535 after the throttle's delay (longer
-/// with every failure for the same account), or 454 once the client's address
-/// has failed too often.
-awaitable<void> fail(session& s, const std::string& login) {
-  const auto d = s.ctx.throttle.after_failure(s.conn.remote_address(), login);
-  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, d.delay);
-  co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-  if (d.refused) {
-    s.conn.log().warning("too many failed logins from [{}]", s.conn.remote_address());
+/// The services a login check uses.
+login_services login_services_of(session& s) {
+  return login_services{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+}
+
+/// Answers a failed login: 454 and the end of the session once the client's
+/// address has failed too often, 535 otherwise.
+void answer_failure(session& s, login_status st) {
+  if (st == login_status::address_refused) {
     s.reply(smtp::reply(454, "4.7.0").add_line("Too many failed logins, try again later"));
     s.end = ending::quit;
-    co_return;
+    return;
   }
   s.reply(smtp::status::auth_failed);
   s.count_error();
@@ -93,7 +89,8 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     password = msg->substr(second + 1);
     if (!authzid.empty() && authzid != login) {
       // hamail has no proxy authorisation: acting as another user is refused.
-      co_await fail(s, login);
+      auto failed = record_failed_login(login_services_of(s), s.conn, login);
+      answer_failure(s, co_await std::move(failed));
       co_return;
     }
   } else if (c.mechanism == "LOGIN") {
@@ -117,72 +114,32 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     co_return;
   }
 
-  if (s.ctx.throttle.before_attempt(s.conn.remote_address()).refused) {
-    s.conn.log().warning("AUTH from [{}] refused: too many failed logins", s.conn.remote_address());
-    s.reply(smtp::reply(454, "4.7.0").add_line("Too many failed logins, try again later"));
-    s.end = ending::quit;
-    co_return;
+  auto check = check_login(login_services_of(s), s.conn, login, std::move(password), c.mechanism);
+  const login_outcome outcome = co_await std::move(check);
+  switch (outcome.status) {
+    case login_status::ok:
+      s.authenticated = outcome.account.id;
+      s.reply(smtp::status::auth_ok);
+      break;
+    case login_status::failed:
+    case login_status::address_refused:
+      answer_failure(s, outcome.status);
+      break;
+    case login_status::temporary_failure:
+      s.reply(smtp::status::auth_temp_failure);
+      break;
+    case login_status::busy:
+      s.reply(smtp::reply(454, "4.7.0").add_line("Too many logins in progress, try again later"));
+      break;
+    case login_status::locked:
+      s.reply(
+          smtp::reply(535, "5.7.8")
+              .add_line("Account is " + std::string(directory::to_string(outcome.account.state))));
+      break;
+    case login_status::moving:
+      s.reply(smtp::reply(454, "4.7.0").add_line("Account is being moved, try again later"));
+      break;
   }
-  auto found = co_await s.ctx.directory.find_by_login(login);
-  if (!found) {
-    s.conn.log().warning("AUTH for {}: directory unavailable: {}", login, found.err().describe());
-    s.reply(smtp::status::auth_temp_failure);
-    co_return;
-  }
-  const bool local_check = s.ctx.bind_auth == nullptr;
-  if (local_check && !s.ctx.passwords.try_claim()) {
-    // Every hashing thread is busy and the queue is full: ask the client to retry
-    // rather than queue without bound.
-    s.conn.log().warning("AUTH for {}: password checks saturated", login);
-    s.reply(smtp::reply(454, "4.7.0").add_line("Too many logins in progress, try again later"));
-    co_return;
-  }
-  if (!found->has_value()) {
-    // An unknown login costs the same hash as a known one, so the time the answer
-    // takes does not tell which accounts exist.
-    if (local_check) {
-      auto dummy = s.ctx.passwords.verify_unknown(std::move(password));
-      (void)co_await std::move(dummy);
-    }
-    s.conn.log().notice("AUTH {} failed: unknown login {}", c.mechanism, login);
-    co_await fail(s, login);
-    co_return;
-  }
-  const directory::account acct = **found;
-  result<bool> match = false;
-  if (!local_check) {
-    // LDAP bind as the account: slapd checks the password (and its password policy).
-    match = co_await s.ctx.bind_auth->bind_as(acct.dn, password);
-  } else {
-    auto check = s.ctx.passwords.verify(acct.password_hash, std::move(password));
-    match = co_await std::move(check);
-  }
-  if (!match) {
-    s.conn.log().error("AUTH for {}: password check failed: {}", login, match.err().describe());
-    s.reply(match.err().is_temporary() ? smtp::reply(smtp::status::auth_temp_failure)
-                                       : smtp::reply(smtp::status::auth_failed));
-    co_return;
-  }
-  if (!*match) {
-    s.conn.log().notice("AUTH {} failed for {}", c.mechanism, login);
-    co_await fail(s, login);
-    co_return;
-  }
-  if (acct.state == directory::account_state::locked ||
-      acct.state == directory::account_state::disabled) {
-    s.conn.log().notice("AUTH refused for {}: account {}", login, directory::to_string(acct.state));
-    s.reply(smtp::reply(535, "5.7.8")
-                .add_line("Account is " + std::string(directory::to_string(acct.state))));
-    co_return;
-  }
-  if (acct.state == directory::account_state::moving) {
-    s.reply(smtp::reply(454, "4.7.0").add_line("Account is being moved, try again later"));
-    co_return;
-  }
-  s.ctx.throttle.after_success(s.conn.remote_address(), login);
-  s.authenticated = acct.id;
-  s.conn.log().info("AUTH {} succeeded for {}", c.mechanism, acct.id);
-  s.reply(smtp::status::auth_ok);
 }
 
 }  // namespace hamail::backend::smtp_session_detail

@@ -57,6 +57,24 @@ struct smtp_settings {
   bool accept_other_stores = false;           ///< deliver for accounts placed on another store
 };
 
+/// The IMAP service (`[imap]`).
+struct imap_settings {
+  bool login_without_tls = false;  ///< allow LOGIN and AUTHENTICATE PLAIN/LOGIN over plain text
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(30);  ///< logged in (RFC 9051 §5.4)
+  std::chrono::milliseconds idle_timeout_before_login =
+      std::chrono::seconds(60);                 ///< before LOGIN/AUTHENTICATE
+  std::uint64_t max_append_size = 50ull << 20;  ///< octets of one APPEND; advertised as APPENDLIMIT
+  std::size_t max_errors = 20;                  ///< BAD commands before * BYE
+  std::size_t max_errors_before_login = 5;      ///< BAD or failed logins before login
+  std::size_t max_line = 65536;                 ///< octets of a command line outside literals
+  std::size_t max_sequence_ranges = 10000;      ///< parts of one sequence set
+  std::size_t structure_cache_size = 64u << 20;  ///< octets of parsed MIME structures kept
+  bool create_special_use = true;  ///< create Drafts, Sent, Trash, Junk, Archive at first login
+  /// Frontends (hamail-proxy) allowed to log in for a user with SASL PLAIN's authorization
+  /// identity and to give the client's address in ID x-originating-ip: their IP addresses.
+  std::vector<std::string> trusted_proxies;
+};
+
 /// Default quota and what exceeding it answers (`[quota]`).
 struct quota_settings {
   std::uint64_t default_bytes = 0;     ///< 0 = unlimited
@@ -89,6 +107,7 @@ struct backend_config {
   std::filesystem::path file;  ///< where it was read from
   store_settings store;
   smtp_settings smtp;
+  imap_settings imap;
   quota_settings quota;
   auth_settings auth;
   directory_settings directory;

@@ -1,0 +1,112 @@
+// AUTHENTICATE PLAIN (RFC 4616) and LOGIN, with SASL-IR (RFC 4959).
+
+#include "hamail/core/base64.hpp"
+#include "imap/session.hpp"
+#include "login.hpp"
+
+namespace hamail::backend::imap_session_detail {
+
+awaitable<void> finish_login(session& s, const imap::command& c, std::string login,
+                             std::string password, std::string_view mechanism);
+
+namespace {
+
+/// Sends a challenge and reads the client's response, decoded; nullopt after
+/// answering a cancel ("*"), bad base64 or the end of the session.
+awaitable<std::optional<std::string>> response(session& s, const imap::command& c,
+                                               std::string_view challenge) {
+  s.raw("+ " + base64_encode(challenge) + "\r\n");
+  auto line = co_await s.read_line(c);
+  if (!line) co_return std::nullopt;
+  if (*line == "*") {
+    s.bad(c, "Authentication cancelled");
+    co_return std::nullopt;
+  }
+  auto decoded = base64_decode(*line);
+  if (!decoded) s.bad(c, "Invalid base64");
+  co_return decoded;
+}
+
+std::string upper(std::string_view t) {
+  std::string u(t);
+  for (auto& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return u;
+}
+
+}  // namespace
+
+awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
+  if (c.args.empty() || c.args.size() > 2 || c.args[0].kind != imap::value_kind::atom ||
+      (c.args.size() == 2 && c.args[1].kind != imap::value_kind::atom &&
+       c.args[1].kind != imap::value_kind::number)) {
+    s.bad(c, "AUTHENTICATE takes a mechanism and an optional initial response");
+    co_return;
+  }
+  const auto mechanism = upper(c.args[0].text);
+  if (mechanism != "PLAIN" && mechanism != "LOGIN") {
+    s.no(c, "Unsupported authentication mechanism", "CANNOT");
+    co_return;
+  }
+  if (!s.password_login_allowed()) {
+    s.no(c, "Use STARTTLS first", "PRIVACYREQUIRED");
+    co_return;
+  }
+  std::optional<std::string> initial;
+  if (c.args.size() == 2) {
+    // SASL-IR: "=" is an empty initial response.
+    initial =
+        c.args[1].text == "=" ? std::optional<std::string>("") : base64_decode(c.args[1].text);
+    if (!initial) {
+      s.bad(c, "Invalid base64");
+      co_return;
+    }
+  }
+  std::string login, password;
+  if (mechanism == "PLAIN") {
+    auto msg = initial;
+    if (!msg) {
+      msg = co_await response(s, c, "");
+      if (!msg) co_return;
+    }
+    // authzid NUL authcid NUL passwd
+    const auto first = msg->find('\0');
+    const auto second = first == std::string::npos ? first : msg->find('\0', first + 1);
+    if (second == std::string::npos) {
+      s.bad(c, "Malformed PLAIN response");
+      co_return;
+    }
+    const std::string authzid = msg->substr(0, first);
+    login = msg->substr(first + 1, second - first - 1);
+    password = msg->substr(second + 1);
+    if (!authzid.empty() && authzid != login) {
+      // Acting as another user is not offered (a trusted proxy passes the
+      // user's own credentials): refused like a wrong password.
+      s.conn.log().notice("AUTHENTICATE PLAIN: authorization identity {} refused for {}", authzid,
+                          login);
+      login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+      auto failed = record_failed_login(svc, s.conn, login);
+      if (co_await std::move(failed) == login_status::address_refused) {
+        s.no(c, "Too many failed logins, try again later", "UNAVAILABLE");
+        s.bye("Too many failed logins");
+      } else {
+        s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
+        s.count_error();
+      }
+      co_return;
+    }
+  } else {
+    auto user = initial;
+    if (!user) {
+      user = co_await response(s, c, "Username:");
+      if (!user) co_return;
+    }
+    auto pass = co_await response(s, c, "Password:");
+    if (!pass) co_return;
+    login = std::move(*user);
+    password = std::move(*pass);
+  }
+  auto done = finish_login(s, c, std::move(login), std::move(password), mechanism);
+  co_await std::move(done);
+}
+
+}  // namespace hamail::backend::imap_session_detail

@@ -1,0 +1,62 @@
+// LOGIN (RFC 3501 §6.2.3), and the end of every login: the answer for each
+// outcome of the shared login check (login.hpp).
+
+#include "imap/session.hpp"
+#include "login.hpp"
+
+namespace hamail::backend::imap_session_detail {
+
+awaitable<void> finish_login(session& s, const imap::command& c, std::string login,
+                             std::string password, std::string_view mechanism) {
+  login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+  auto check = check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
+  login_outcome outcome = co_await std::move(check);
+  switch (outcome.status) {
+    case login_status::ok:
+      break;
+    case login_status::failed:
+      s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
+      s.count_error();
+      co_return;
+    case login_status::address_refused:
+      s.no(c, "Too many failed logins, try again later", "UNAVAILABLE");
+      s.bye("Too many failed logins");
+      co_return;
+    case login_status::temporary_failure:
+      s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
+      co_return;
+    case login_status::busy:
+      s.no(c, "Too many logins in progress, try again later", "UNAVAILABLE");
+      co_return;
+    case login_status::locked:
+      s.no(c, "Account is " + std::string(directory::to_string(outcome.account.state)),
+           "CONTACTADMIN");
+      co_return;
+    case login_status::moving:
+      s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
+      co_return;
+  }
+  if (!outcome.account.owning_store.empty() && outcome.account.owning_store != s.cfg.store.name) {
+    s.conn.log().warning("login for {}: account is on store {}, not {}", outcome.account.id,
+                         outcome.account.owning_store, s.cfg.store.name);
+    s.no(c, "Account is served by another store", "UNAVAILABLE");
+    co_return;
+  }
+  co_await s.logged_in(std::move(outcome.account));
+  s.ok(c, "Logged in", "CAPABILITY " + capabilities(s));
+}
+
+awaitable<void> cmd_login(session& s, const imap::command& c) {
+  if (c.args.size() != 2 || !c.args[0].is_astring() || !c.args[1].is_astring()) {
+    s.bad(c, "LOGIN takes a user name and a password");
+    co_return;
+  }
+  if (!s.password_login_allowed()) {
+    s.no(c, "Use STARTTLS first", "PRIVACYREQUIRED");
+    co_return;
+  }
+  auto done = finish_login(s, c, c.args[0].text, c.args[1].text, "LOGIN");
+  co_await std::move(done);
+}
+
+}  // namespace hamail::backend::imap_session_detail
