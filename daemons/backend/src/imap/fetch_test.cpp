@@ -176,6 +176,7 @@ class fetch_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(missing_parts_give_nil);
   CPPUNIT_TEST(malformed_message);
   CPPUNIT_TEST(nul_in_a_header_value);
+  CPPUNIT_TEST(utf8_strings_go_quoted_only_when_allowed);
   CPPUNIT_TEST(added_uid_flags_and_modseq);
   CPPUNIT_TEST(rev2_drops_recent);
   CPPUNIT_TEST(missing_structure_is_an_internal_error);
@@ -477,6 +478,17 @@ class fetch_test : public CppUnit::TestFixture {
         "* 3 FETCH (ENVELOPE (NIL {3}\r\na\x80"
         "b NIL NIL NIL NIL NIL NIL NIL NIL))\r\n"s,
         render(raw, "ENVELOPE"));
+  }
+
+  void utf8_strings_go_quoted_only_when_allowed() {
+    const std::string raw = "Subject: caf\xc3\xa9\r\n\r\nx";
+    const std::string tail = " NIL NIL NIL NIL NIL NIL NIL NIL))\r\n";
+    CPPUNIT_ASSERT_EQUAL("* 3 FETCH (ENVELOPE (NIL {5}\r\ncaf\xc3\xa9" + tail,
+                         render(raw, "ENVELOPE"));
+    CPPUNIT_ASSERT_EQUAL("* 3 FETCH (ENVELOPE (NIL \"caf\xc3\xa9\"" + tail,
+                         render(raw, "ENVELOPE", {.utf8 = true}));
+    CPPUNIT_ASSERT_EQUAL("* 3 FETCH (ENVELOPE (NIL \"caf\xc3\xa9\"" + tail,
+                         render(raw, "ENVELOPE", {.rev2 = true}));
   }
 
   void added_uid_flags_and_modseq() {
