@@ -113,11 +113,14 @@ struct parse_options {
 std::variant<search_query, search_error> parse_search(std::span<const imap::value> args,
                                                       const parse_options& o);
 
-/// The content of one message that string and SENT* keys read.
+/// The content of one message that string and SENT* keys read. String keys
+/// (FROM, HEADER, BODY, TEXT...) read `text`; SENT* keys read the Date: of
+/// `structure`'s envelope, or of `text`'s header lines when structure is null.
+/// A null `text` makes the string keys fail to match.
 struct message_content {
-  std::string_view raw;                                ///< the whole message
-  const mime::message_structure* structure = nullptr;  ///< parsed raw (may be null for SEARCH)
-  const mime::search_text* text = nullptr;             ///< decoded text (needed for SEARCH)
+  std::string_view raw;                                ///< the whole message (not read by evaluate)
+  const mime::message_structure* structure = nullptr;  ///< parsed raw, or null
+  const mime::search_text* text = nullptr;             ///< mime::extract_search_text of raw
 };
 
 /// The mailbox a query runs over.
