@@ -108,6 +108,13 @@ void structure_cache::insert(std::string key,
   ++stats_.entries;
 }
 
+std::shared_ptr<const mime::message_structure> structure_cache::parse_and_insert(
+    std::string key, std::string_view raw) {
+  auto structure = std::make_shared<const mime::message_structure>(mime::parse(raw));
+  insert(std::move(key), structure);
+  return structure;
+}
+
 void structure_cache::erase(const std::string& key) {
   std::lock_guard lock(mutex_);
   const auto it = index_.find(std::string_view(key));

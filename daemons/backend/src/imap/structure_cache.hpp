@@ -52,6 +52,10 @@ class structure_cache {
   /// least recently used entries until the total fits. A structure larger
   /// than the whole budget is not kept.
   void insert(std::string key, std::shared_ptr<const mime::message_structure> structure);
+  /// Parses `raw` (outside the lock), stores the structure under `key` as
+  /// insert() does and returns it: what a FETCH does after a find() miss.
+  std::shared_ptr<const mime::message_structure> parse_and_insert(std::string key,
+                                                                  std::string_view raw);
   /// Drops the entry under `key`, if any.
   void erase(const std::string& key);
   /// Drops every entry (counters other than bytes/entries are kept).

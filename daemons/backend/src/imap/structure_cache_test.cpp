@@ -36,6 +36,7 @@ class structure_cache_test : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(structure_cache_test);
   CPPUNIT_TEST(keys_do_not_collide);
   CPPUNIT_TEST(hit_and_miss_counters);
+  CPPUNIT_TEST(parse_and_insert_fills_the_cache);
   CPPUNIT_TEST(estimated_size_grows_with_the_tree);
   CPPUNIT_TEST(evicts_least_recently_used_by_size);
   CPPUNIT_TEST(too_large_is_not_kept_and_replace_updates_bytes);
@@ -69,6 +70,16 @@ class structure_cache_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(cache.find(k) == nullptr);
     CPPUNIT_ASSERT_EQUAL(std::size_t{0}, cache.counters().bytes);
     CPPUNIT_ASSERT_EQUAL(std::size_t{0}, cache.counters().entries);
+  }
+
+  void parse_and_insert_fills_the_cache() {
+    structure_cache cache(1 << 20);
+    const auto raw = multipart(3);
+    const auto s = cache.parse_and_insert("k", raw);
+    CPPUNIT_ASSERT(s != nullptr);
+    CPPUNIT_ASSERT_EQUAL(raw.size(), s->size);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, s->root.children.size());
+    CPPUNIT_ASSERT(cache.find("k") == s);
   }
 
   void estimated_size_grows_with_the_tree() {
@@ -161,14 +172,19 @@ class structure_cache_test : public CppUnit::TestFixture {
   }
 
   void threads_share_it() {
-    structure_cache cache(64 * 1024);
     const auto s = parsed(multipart(2));
+    structure_cache probe(1 << 20);
+    probe.insert(structure_cache::key("a", "INBOX", 1, 10), s);
+    // room for about 20 of the 97 keys: evictions are certain; each key is
+    // asked 7 times in a row, so hits are too
+    structure_cache cache(20 * probe.counters().bytes);
     std::atomic<int> wrong{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < 2000; ++i) {
-          const auto k = structure_cache::key("a", "INBOX", 1, static_cast<std::uint32_t>(i % 97));
+          const auto k =
+              structure_cache::key("a", "INBOX", 1, static_cast<std::uint32_t>(i / 7 % 97));
           auto got = cache.find(k);
           if (!got) {
             cache.insert(k, s);
