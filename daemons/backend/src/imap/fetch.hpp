@@ -43,9 +43,9 @@ enum class item_kind {
 
 /// One requested data item.
 struct fetch_item {
-  item_kind kind = item_kind::flags;
-  bool peek = false;           ///< BODY.PEEK / BINARY.PEEK: \Seen is left alone
-  mime::section_spec section;  ///< body_section; binary/binary_size use section.part only
+  item_kind kind = item_kind::flags;  ///< which item
+  bool peek = false;                  ///< BODY.PEEK / BINARY.PEEK: \Seen is left alone
+  mime::section_spec section;         ///< body_section; binary/binary_size use section.part only
   std::optional<imap::partial_range> partial;  ///< <offset.count> of body_section / binary
 };
 
@@ -114,15 +114,16 @@ struct render_options {
   bool rev2 = false;                ///< IMAP4rev2 selected: no \Recent, UTF-8 may go quoted
 };
 
-/// Renders "* <seq> FETCH (...)\r\n" for one message. Bodies go out as
-/// literals ({n}\r\n + octets; a NUL inside a BODY section is sent as 0x80,
-/// a BINARY with a NUL as literal8 ~{n}). A partial echoes its origin only
-/// ("BODY[]<0>"); an origin past the end gives "". A part that does not exist
-/// gives NIL (BODY[...], BINARY[...]) or 0 (BINARY.SIZE). Errors: BINARY of a
-/// part whose Content-Transfer-Encoding is unknown gives the mime library's
-/// permanent invalid_input with user_text "UNKNOWN-CTE" (answer NO
-/// [UNKNOWN-CTE]); a missing raw or structure that the request needs gives an
-/// internal error.
+/// Renders "* <seq> FETCH (...)\r\n" for one message: the items in the
+/// order asked, UID first when added, added FLAGS and MODSEQ last. Bodies go
+/// out as literals ({n}\r\n + octets; a NUL inside a BODY section, or inside
+/// an ENVELOPE/BODYSTRUCTURE string, is sent as 0x80; a BINARY with a NUL as
+/// literal8 ~{n}); empty ones as "". A BODY partial echoes its origin only
+/// ("BODY[]<0>"), BINARY none (RFC 9051 ABNF); an origin past the end gives "". A part that does
+/// not exist gives NIL (BODY[...], BINARY[...]) or 0 (BINARY.SIZE). Errors: BINARY of a part whose
+/// Content-Transfer-Encoding is unknown gives the mime library's permanent invalid_input with
+/// user_text "UNKNOWN-CTE" (answer NO [UNKNOWN-CTE]); a missing raw or structure that the request
+/// needs gives an internal error.
 result<std::string> render_fetch(const fetch_request& request, const message_view& message,
                                  const render_options& options);
 
