@@ -119,11 +119,12 @@ struct render_options {
 /// out as literals ({n}\r\n + octets; a NUL inside a BODY section, or inside
 /// an ENVELOPE/BODYSTRUCTURE string, is sent as 0x80; a BINARY with a NUL as
 /// literal8 ~{n}); empty ones as "". A BODY partial echoes its origin only
-/// ("BODY[]<0>"), BINARY none (RFC 9051 ABNF); an origin past the end gives "". A part that does
-/// not exist gives NIL (BODY[...], BINARY[...]) or 0 (BINARY.SIZE). Errors: BINARY of a part whose
-/// Content-Transfer-Encoding is unknown gives the mime library's permanent invalid_input with
-/// user_text "UNKNOWN-CTE" (answer NO [UNKNOWN-CTE]); a missing raw or structure that the request
-/// needs gives an internal error.
+/// ("BODY[]<0>"), BINARY none (RFC 9051 ABNF); an origin past the end gives
+/// "". A part that does not exist gives NIL (BODY[...], BINARY[...]) or 0
+/// (BINARY.SIZE). Errors: BINARY of a part whose Content-Transfer-Encoding is
+/// unknown gives the mime library's permanent invalid_input with user_text
+/// "UNKNOWN-CTE" (answer NO [UNKNOWN-CTE]); a missing raw or structure that
+/// the request needs gives an internal error.
 result<std::string> render_fetch(const fetch_request& request, const message_view& message,
                                  const render_options& options);
 
