@@ -53,4 +53,21 @@ std::string uid_set_text(std::span<const std::uint32_t> numbers) {
   return out;
 }
 
+std::optional<store::message_flags> to_message_flags(const std::vector<std::string>& names) {
+  store::message_flags out;
+  for (const auto& n : names) {
+    bool system = false;
+    for (const auto& [bit, name] : system_flags) {
+      if (n == name) {
+        out.set(bit);
+        system = true;
+      }
+    }
+    if (system) continue;
+    if (!store::validate_keyword(n)) return std::nullopt;
+    if (!out.has_keyword(n)) out.keywords.push_back(n);
+  }
+  return out;
+}
+
 }  // namespace hamail::backend::imap_session_detail

@@ -41,6 +41,14 @@ void change_queue::forget(std::span<const mailbox_change> reported) {
   });
 }
 
+void change_queue::forget_expunges(std::span<const imap_uid> uids) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(changes_, [&](const mailbox_change& c) {
+    return c.kind == mailbox_change::kind_t::expunge &&
+           std::find(uids.begin(), uids.end(), c.uid) != uids.end();
+  });
+}
+
 void change_queue::on_change(std::function<void()> wake) {
   std::lock_guard lock(mutex_);
   wake_ = std::move(wake);

@@ -34,6 +34,8 @@ class change_queue {
   /// Removes queued flag changes this session reported itself (its own STORE)
   /// and expunges it reported itself (its own EXPUNGE/MOVE).
   void forget(std::span<const store::mailbox_change> reported);
+  /// Removes queued expunges of `uids` (this session reported them itself).
+  void forget_expunges(std::span<const store::imap_uid> uids);
   /// Sets the function called (from the store's thread, under the queue's lock)
   /// when changes arrive; empty to stop. IDLE uses it to wake up.
   void on_change(std::function<void()> wake);

@@ -184,6 +184,10 @@ awaitable<void> cmd_copy(session& s, const imap::command& c);  // COPY and MOVE
 awaitable<void> cmd_idle(session& s, const imap::command& c);
 awaitable<void> cmd_quota(session& s, const imap::command& c);  // GETQUOTA, GETQUOTAROOT, SETQUOTA
 
+/// Reports expunges this session made itself (EXPUNGE, CLOSE-less MOVE): EXPUNGE
+/// or VANISHED responses, and their removal from the view.
+void report_own_expunges(session& s, std::span<const store::imap_uid> removed);
+
 /// The CAPABILITY list for the session's current state (no leading "CAPABILITY").
 std::string capabilities(const session& s);
 
