@@ -55,7 +55,7 @@ class Backend:
     """One hamail-backend instance serving store `store` from a temporary directory."""
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None, auth=None, directory=None, listeners=None):
+                 workdir=None, auth=None, directory=None, listeners=None, imap=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -91,6 +91,7 @@ class Backend:
             "quota": quota or {},
             "limits": limits or {},
             "auth": auth or {},
+            "imap": imap or {},
         }
         with open(self.config, "w") as f:
             for name, values in sections.items():
