@@ -20,6 +20,7 @@ packages=(
   libfmt-dev
   # test-time programs: a real directory server and real mail clients
   slapd ldap-utils openssl python3 curl swaks libnet-ssleay-perl libio-socket-ssl-perl
+  isync neomutt tmux
   procps iproute2
   # the cluster: Pacemaker, Corosync and their tools, the agents hamail's configuration uses,
   # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)
