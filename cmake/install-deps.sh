@@ -35,7 +35,7 @@ packages=(
 # Peers for tests/bench/delivery_bench.py (Dovecot LMTP, Postfix), only with
 # --bench: the bench runs its own instances on loopback, never the system
 # services, and the test command does not need them.
-bench_packages=(dovecot-core dovecot-lmtpd postfix)
+bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd postfix)
 
 bench=0
 list=0

@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""IMAP benchmark: hamail-backend against Dovecot imapd, same workloads, one run.
+
+Each peer is started fresh on loopback in its own temporary directory with A
+accounts whose INBOX is pre-filled with M messages (hamail: delivered over
+LMTP; Dovecot: written into its Maildirs, then indexed by the warm-up), then
+the C++ load generator (tests/bench/imap_bench.cpp, target imap_bench) runs:
+
+  mixed-many   C persistent clients, client i on account i mod A: LOGIN, SELECT,
+               then rounds of FETCH BODY.PEEK[HEADER] (10 msgs), FETCH BODY.PEEK[],
+               STORE +/-FLAGS, SEARCH UNSEEN, SEARCH FROM x, APPEND, UID STORE
+               \\Deleted + UID EXPUNGE of the appended message; commands/s
+  mixed-hot    the same with every client on account 0 (one hot mailbox)
+  login-1      connection per login: connect, LOGIN, LOGOUT; one client
+  login-C      the same with C clients in parallel
+  idle-plain   K connections, each logged in, INBOX selected, in IDLE; server
+               memory growth / K (hamail: VmRSS of its one process; Dovecot:
+               VmRSS summed over the master and every child, and PSS too)
+  idle-tls     the same over implicit TLS
+
+    sudo python3 tests/bench/imap_bench.py --accounts 20 --messages 200 --duration 30 --idle 2000
+
+Needs root for Dovecot (it drops to dovecot/dovenull/mail). Python 3 standard
+library only; process helpers shared with delivery_bench.py. See tests/bench/README.md.
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import json
+import os
+import platform
+import pwd
+import resource
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from delivery_bench import (BenchError, alive, descendants, free_port, log,  # noqa: E402
+                            proc_starttime, tail, wait_gone, dovecot_version)
+
+DOMAIN = "bench.test"
+PASSWORD = "bench"
+PEERS = ["hamail", "dovecot"]
+
+
+def accounts(n):
+    return ["user%03d" % i for i in range(n)]
+
+
+def ssha512(password):
+    """{SSHA512}: understood by hamail's file directory and by Dovecot's passwd-file."""
+    salt = os.urandom(16)
+    return "{SSHA512}" + base64.b64encode(hashlib.sha512(password.encode() + salt).digest() + salt).decode()
+
+
+def message(account, i, size):
+    sender = "sender%d@example.net" % (i % 20)
+    head = ("From: %s\r\nTo: %s@%s\r\nSubject: pre-filled message %d\r\nMessage-ID: <pre%d.%s@bench.test>\r\n"
+            "Date: Wed, 02 Dec 2026 09:00:00 +0000\r\n\r\n" % (sender, account, DOMAIN, i, i, account))
+    body = "lorem ipsum dolor sit amet consectetur adipiscing elit %d\r\n" % i
+    text = head + body * max(1, (size - len(head)) // len(body))
+    return sender, text
+
+
+def make_cert(directory):
+    key, cert = os.path.join(directory, "server.key"), os.path.join(directory, "server.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o644)
+    return cert, key
+
+
+def rss_kib(pid):
+    """(VmRSS, Pss) of one process in KiB; (0, 0) when it is gone."""
+    rss = pss = 0
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def busy_sample():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+
+
+def busy_between(a, b):
+    total, idle = b[0] - a[0], b[1] - a[1]
+    return 100.0 * (total - idle) / total if total else 0.0
+
+
+class HamailPeer:
+    name = "hamail"
+
+    def __init__(self, workdir, args):
+        self.dir, self.args = workdir, args
+        self.binary = args.hamail_backend
+        self.log_path = os.path.join(workdir, "backend.log")
+        self.proc = None
+        self.ports = {}
+
+    def start(self):
+        if not os.access(self.binary, os.X_OK):
+            raise BenchError("hamail-backend not found at %s" % self.binary)
+        cert, key = make_cert(self.dir)
+        acc = os.path.join(self.dir, "accounts.toml")
+        with open(acc, "w") as f:
+            for a in accounts(self.args.accounts):
+                f.write('[[account]]\nid = "%s"\naddress = "%s@%s"\nlogin = "%s@%s"\npassword = "%s"\n'
+                        'store = "bench"\n\n' % (a, a, DOMAIN, a, DOMAIN, ssha512(PASSWORD)))
+        conf = os.path.join(self.dir, "backend.toml")
+        limit = max(1000, self.args.idle + 1000)
+        with open(conf, "w") as f:
+            f.write('[store]\nname = "bench"\ndata_dir = "%s/data"\nhostname = "mx.%s"\nruntime_dir = "%s/run"\n'
+                    'fsync = true\n\n' % (self.dir, DOMAIN, self.dir))
+            f.write('[directory]\ntype = "file"\naccounts_file = "%s"\n\n' % acc)
+            f.write('[tls]\ncert = "%s"\nkey = "%s"\n\n' % (cert, key))
+            f.write('[log]\nlevel = "warning"\n\n')
+            f.write('[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\nidle_timeout = "1h"\n\n'
+                    % (limit, limit))
+            f.write('[imap]\nlogin_without_tls = true\n\n')
+            for name, proto, tls in (("lmtp", "lmtp", "none"), ("imap", "imap", "none"),
+                                     ("imaps", "imap", "implicit")):
+                f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
+                        'tls = "%s"\n\n' % (name, proto, tls))
+        self.conf = conf
+        self.launch()
+
+    def launch(self):
+        """Starts the daemon on the configuration and data written by start()."""
+        listeners = os.path.join(self.dir, "run", "listeners")
+        if os.path.exists(listeners):
+            os.unlink(listeners)
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary, "--config", self.conf], stdout=logf, stderr=logf,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        self.starttime = proc_starttime(self.proc.pid)[1]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError("hamail-backend exited with %d:\n%s" % (self.proc.returncode, tail(self.log_path)))
+            if os.path.exists(listeners):
+                with open(listeners) as f:
+                    self.ports = {line.split()[0]: int(line.split()[3]) for line in f if line.strip()}
+                if {"lmtp", "imap", "imaps"} <= set(self.ports):
+                    break
+            time.sleep(0.05)
+        else:
+            raise BenchError("hamail-backend did not start:\n" + tail(self.log_path))
+
+    def prefill(self):
+        s = smtplib.LMTP("127.0.0.1", self.ports["lmtp"])
+        for a in accounts(self.args.accounts):
+            for i in range(self.args.messages):
+                sender, text = message(a, i, self.args.size)
+                s.sendmail(sender, ["%s@%s" % (a, DOMAIN)], text.encode())
+        s.quit()
+
+    def imap_port(self, tls):
+        return self.ports["imaps" if tls else "imap"]
+
+    def memory(self):
+        rss, pss = rss_kib(self.proc.pid)
+        return {"rss_kib": rss, "pss_kib": pss, "processes": 1}
+
+    def stop(self):
+        if self.proc is None:
+            return
+        procs = [(self.proc.pid, self.starttime)]
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        killed = wait_gone(procs, 1)
+        self.proc.wait()
+        self.proc = None
+        if killed:
+            raise BenchError("hamail-backend did not stop on SIGTERM; killed")
+
+    def version(self):
+        v = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout.strip()
+        tree = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], capture_output=True,
+                              text=True).stdout.strip()
+        return "%s (%s); repository %s" % (v, self.binary, tree)
+
+
+class DovecotPeer:
+    name = "dovecot"
+
+    def __init__(self, workdir, args):
+        self.dir, self.args = workdir, args
+        self.log_path = os.path.join(workdir, "dovecot.log")
+        self.mail_root = os.path.join(workdir, "mail")
+        self.proc = None
+
+    def start(self):
+        if os.geteuid() != 0:
+            raise BenchError("Dovecot needs root (it drops to users dovecot/dovenull/mail)")
+        if not shutil.which("dovecot") or not os.path.exists("/usr/lib/dovecot/imap"):
+            raise BenchError("dovecot-imapd not installed (cmake/install-deps.sh --bench)")
+        mail = pwd.getpwnam("mail")
+        self.uid, self.gid = mail.pw_uid, mail.pw_gid
+        cert, key = make_cert(self.dir)
+        os.makedirs(self.mail_root)
+        os.chown(self.mail_root, mail.pw_uid, mail.pw_gid)
+        users = os.path.join(self.dir, "users")
+        with open(users, "w") as f:
+            for a in accounts(self.args.accounts):
+                f.write("%s@%s:%s::::::\n" % (a, DOMAIN, ssha512(PASSWORD)))
+        os.chmod(users, 0o644)
+        self.plain, self.tls = free_port(), free_port()
+        limit = self.args.idle + 1000
+        conf = os.path.join(self.dir, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write("""# written by tests/bench/imap_bench.py: Dovecot's high-performance mode
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = hamail-imap-bench-{pid}
+log_path = {log}
+info_log_path = /dev/null
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+first_valid_gid = {gid}
+mail_uid = {uid}
+mail_gid = {gid}
+mail_location = maildir:{mail}/%u/Maildir
+mail_fsync = always
+default_client_limit = {limit3}
+default_process_limit = {limit}
+default_vsz_limit = 1G
+protocol imap {{
+  mail_max_userip_connections = {limit}
+}}
+passdb {{
+  driver = passwd-file
+  args = {users}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {plain}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls}
+    ssl = yes
+  }}
+  service_count = 0
+  process_min_avail = 2
+  client_limit = {limit3}
+}}
+service imap {{
+  service_count = 0
+  process_limit = {limit}
+}}
+service anvil {{
+  client_limit = {limit3}
+}}
+service auth {{
+  client_limit = {limit3}
+}}
+service stats {{
+  client_limit = {limit3}
+}}
+""".format(d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid,
+           gid=mail.pw_gid, mail=self.mail_root, users=users, plain=self.plain, tls=self.tls, limit=limit,
+           limit3=3 * limit))
+        os.makedirs(os.path.join(self.dir, "run"))
+        os.makedirs(os.path.join(self.dir, "state"))
+        self.conf = conf
+        self.launch()
+
+    def launch(self):
+        """Starts the master on the configuration and Maildirs written by start()."""
+        out = open(os.path.join(self.dir, "dovecot.stderr"), "ab")
+        self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf], stdout=out, stderr=out,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.starttime = proc_starttime(self.proc.pid)[1]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError("dovecot exited:\n%s\n%s" % (tail(os.path.join(self.dir, "dovecot.stderr")),
+                                                              tail(self.log_path)))
+            try:
+                with socket.create_connection(("127.0.0.1", self.plain), timeout=5) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError("dovecot did not answer:\n" + tail(self.log_path))
+
+    def prefill(self):
+        """Writes the messages straight into each Maildir's cur/ (Dovecot's own
+        format); the warm-up's SELECTs build the indexes."""
+        n = 0
+        for a in accounts(self.args.accounts):
+            md = os.path.join(self.mail_root, "%s@%s" % (a, DOMAIN), "Maildir")
+            for sub in ("", "/cur", "/new", "/tmp"):
+                os.makedirs(md + sub, exist_ok=True)
+            for i in range(self.args.messages):
+                _, text = message(a, i, self.args.size)
+                n += 1
+                path = os.path.join(md, "cur", "%d.M%dP%d.bench,S=%d:2," % (1700000000 + n, n, os.getpid(),
+                                                                            len(text.encode())))
+                with open(path, "wb") as f:
+                    f.write(text.encode())
+        for root, dirs, files in os.walk(self.mail_root):
+            for p in [root] + [os.path.join(root, x) for x in files]:
+                os.chown(p, self.uid, self.gid)
+        subprocess.run(["sync"])
+
+    def imap_port(self, tls):
+        return self.tls if tls else self.plain
+
+    def memory(self):
+        pids = [self.proc.pid] + [p for p, _ in descendants(self.proc.pid)]
+        rss = pss = 0
+        for p in pids:
+            r, s = rss_kib(p)
+            rss, pss = rss + r, pss + s
+        return {"rss_kib": rss, "pss_kib": pss, "processes": len(pids)}
+
+    def stop(self):
+        if self.proc is None:
+            return
+        procs = [(self.proc.pid, self.starttime)] + descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        killed = wait_gone(procs, 20)
+        self.proc.wait()
+        self.proc = None
+        if killed:
+            raise BenchError("dovecot processes %s did not stop on SIGTERM; killed by pid" % killed)
+
+    def version(self):
+        return "Dovecot " + dovecot_version()
+
+
+def generator(args, peer, workload, *extra, tls=False, stdin=None):
+    cmd = [args.imap_bench, workload, "--port", str(peer.imap_port(tls)), "--accounts", str(args.accounts),
+           "--messages", str(args.messages), "--size", str(args.size), "--password", PASSWORD,
+           "--domain", DOMAIN] + [str(x) for x in extra] + (["--tls"] if tls else [])
+    return cmd
+
+
+def run_timed(args, peer, workload, *extra):
+    cmd = generator(args, peer, workload, *extra)
+    b0 = busy_sample()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120)
+    busy = busy_between(b0, busy_sample())
+    try:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BenchError("imap_bench %s failed (%d): %s %s" % (workload, p.returncode, p.stdout, p.stderr))
+    out["busy_pct"] = busy
+    out["valid"] = out["failures"] == 0 and out["client_errors"] == 0
+    return out
+
+
+def run_idle(args, peer, tls):
+    subprocess.run(["sync"])
+    time.sleep(1)
+    before = peer.memory()
+    p = subprocess.Popen(generator(args, peer, "idle", "--connections", args.idle, "--clients", 16, tls=tls),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    try:
+        out = json.loads(line)
+    except ValueError:
+        p.kill()
+        raise BenchError("imap_bench idle failed: %s %s" % (line, p.stderr.read()))
+    time.sleep(2)
+    after = peer.memory()
+    p.stdin.write("\n")
+    p.stdin.flush()
+    rest, err = p.communicate(timeout=600)
+    k = max(1, out["ready"])
+    out.update({"before": before, "after": after,
+                "rss_per_conn_kib": (after["rss_kib"] - before["rss_kib"]) / k,
+                "pss_per_conn_kib": (after["pss_kib"] - before["pss_kib"]) / k,
+                "valid": out["ready"] == args.idle and not out["error"] and p.returncode == 0,
+                "close": rest.strip()})
+    return out
+
+
+def run_peer(name, args, root):
+    workdir = tempfile.mkdtemp(prefix="imap-bench-%s-" % name, dir=root)
+    os.chmod(workdir, 0o755)
+    peer = (HamailPeer if name == "hamail" else DovecotPeer)(workdir, args)
+    res = {"version": None}
+    try:
+        log("%s: starting in %s" % (name, workdir))
+        peer.start()
+        res["version"] = peer.version()
+        t0 = time.monotonic()
+        peer.prefill()
+        log("%s: pre-filled %d x %d messages in %.1f s" % (name, args.accounts, args.messages, time.monotonic() - t0))
+        log("%s: warm-up %d s" % (name, args.warmup))
+        res["warmup"] = run_timed(args, peer, "mixed", "--clients", args.clients, "--duration", args.warmup)
+        for key, workload, extra in (
+                ("mixed-many", "mixed", ["--clients", args.clients]),
+                ("mixed-hot", "mixed", ["--clients", args.clients, "--hot"]),
+                ("login-1", "login", ["--clients", 1]),
+                ("login-%d" % args.clients, "login", ["--clients", args.clients])):
+            subprocess.run(["sync"])
+            log("%s: %s for %d s" % (name, key, args.duration))
+            res[key] = run_timed(args, peer, workload, "--duration", args.duration, *extra)
+            log("%s: %s: %.0f commands/s, %.0f ops/s, %s" % (name, key, res[key]["commands_per_s"],
+                                                            res[key]["operations_per_s"],
+                                                            "ok" if res[key]["valid"] else
+                                                            "INVALID: " + res[key]["first_error"]))
+        for tls in (False, True):
+            key = "idle-tls" if tls else "idle-plain"
+            # A fresh start, so no connection finds processes or memory an
+            # earlier workload left behind (Dovecot keeps idle imap processes).
+            peer.stop()
+            peer.launch()
+            log("%s: %s, %d connections" % (name, key, args.idle))
+            res[key] = run_idle(args, peer, tls)
+            log("%s: %s: %.1f KiB RSS per connection (%d ready in %.1f s)" % (
+                name, key, res[key]["rss_per_conn_kib"], res[key]["ready"], res[key]["seconds_to_open"]))
+    except BenchError as e:
+        res["error"] = str(e)
+        log("%s: ERROR %s" % (name, e))
+    finally:
+        try:
+            peer.stop()
+        except BenchError as e:
+            res["stop_error"] = str(e)
+            log("%s: %s" % (name, e))
+        if args.keep:
+            log("%s: kept %s" % (name, workdir))
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return res
+
+
+def report(args, results):
+    h, d = results.get("hamail", {}), results.get("dovecot", {})
+    lines = []
+    p = lines.append
+    p("")
+    p("IMAP benchmark, %s UTC, %s, %d cores (shared with whatever else runs)" % (
+        datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count()))
+    p("accounts %d x %d messages of %d octets; %d clients; %d s per workload; %d idle connections" % (
+        args.accounts, args.messages, args.size, args.clients, args.duration, args.idle))
+    for name in PEERS:
+        if name in results:
+            p("%-8s %s" % (name, results[name].get("version")))
+    p("")
+    p("%-12s %-18s %12s %12s %8s   %s" % ("workload", "figure", "hamail", "dovecot", "ratio", "gen cpu % of machine (h/d), busy %"))
+
+    def val(r, key, field):
+        x = r.get(key)
+        if not x:
+            return None
+        return x[field] if x.get("valid") else None
+
+    def fmt(v):
+        return "%12.1f" % v if v is not None else "%12s" % "INVALID/-"
+
+    for key, field, label, higher in (
+            ("mixed-many", "commands_per_s", "commands/s", True),
+            ("mixed-hot", "commands_per_s", "commands/s", True),
+            ("login-1", "operations_per_s", "logins/s", True),
+            ("login-%d" % args.clients, "operations_per_s", "logins/s", True),
+            ("idle-plain", "rss_per_conn_kib", "KiB RSS/conn", False),
+            ("idle-plain", "pss_per_conn_kib", "KiB PSS/conn", False),
+            ("idle-tls", "rss_per_conn_kib", "KiB RSS/conn", False),
+            ("idle-tls", "pss_per_conn_kib", "KiB PSS/conn", False)):
+        hv, dv = val(h, key, field), val(d, key, field)
+        ratio = "%8.2f" % (hv / dv if higher else dv / hv) if hv and dv else "%8s" % "-"
+        cpu = ""
+        if field in ("commands_per_s", "operations_per_s"):
+            cpu = "%s / %s, %s / %s" % tuple(
+                ("%.0f" % r[key][f]) if r.get(key) else "-"
+                for f, r in (("cpu_pct_of_machine", h), ("cpu_pct_of_machine", d), ("busy_pct", h), ("busy_pct", d)))
+        p("%-12s %-18s %s %s %s   %s" % (key, label, fmt(hv), fmt(dv), ratio, cpu))
+    p("")
+    p("ratio: hamail/dovecot for rates, dovecot/hamail for memory (> 1: hamail better)")
+    for name in PEERS:
+        for key, r in results.get(name, {}).items():
+            if isinstance(r, dict) and not r.get("valid", True):
+                p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or r))
+        if results.get(name, {}).get("error"):
+            p("ERROR %s: %s" % (name, results[name]["error"]))
+    print("\n".join(lines), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=20)
+    ap.add_argument("--messages", type=int, default=200, help="pre-filled messages per INBOX")
+    ap.add_argument("--size", type=int, default=4096, help="octets per message")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--duration", type=int, default=30, help="seconds per measured workload")
+    ap.add_argument("--warmup", type=int, default=5, help="seconds of mixed workload before measuring")
+    ap.add_argument("--idle", type=int, default=10000, help="idle connections for the memory workloads")
+    ap.add_argument("--only", default="hamail,dovecot")
+    ap.add_argument("--hamail-backend", default=os.environ.get(
+        "HAMAIL_BACKEND", os.path.join(REPO, "build/release/daemons/backend/hamail-backend")))
+    ap.add_argument("--imap-bench", default=os.environ.get(
+        "IMAP_BENCH", os.path.join(REPO, "build/release/tests/bench/imap_bench")))
+    ap.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"))
+    ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers and the generator
+    if args.idle + 200 > hard:
+        raise SystemExit("--idle %d needs more descriptors than RLIMIT_NOFILE allows (%d)" % (args.idle, hard))
+    if not os.access(args.imap_bench, os.X_OK):
+        raise SystemExit("imap_bench not found at %s (cmake --build --preset release --target imap_bench)"
+                         % args.imap_bench)
+    results = {}
+    for name in [x for x in PEERS if x in args.only.split(",")]:
+        results[name] = run_peer(name, args, args.tmpdir)
+    report(args, results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=1)
+    ok = all(not r.get("error") and all(v.get("valid", True) for v in r.values() if isinstance(v, dict))
+             for r in results.values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
