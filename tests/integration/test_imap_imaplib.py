@@ -1,0 +1,459 @@
+"""The IMAP server of hamail-backend driven by Python's imaplib: every command imaplib has,
+over STARTTLS and implicit TLS, plus raw lines for what imaplib will not send (IDLE, SASL-IR,
+commands in the wrong state, bad syntax) and a CONDSTORE/QRESYNC resynchronisation."""
+
+import base64
+import imaplib
+import re
+import smtplib
+import socket
+import ssl
+import time
+import unittest
+
+from hamail_harness import Backend, ssha512
+
+ALICE = {"id": "alice", "address": "alice@example.org", "password": ssha512("alice-secret")}
+BOB = {"id": "bob", "address": "bob@example.org", "password": ssha512("bob-secret")}
+CAROL = {"id": "carol", "address": "carol@example.org", "password": ssha512("carol-secret")}
+DAN = {"id": "dan", "address": "dan@example.org", "password": ssha512("dan-secret")}
+ERIN = {"id": "erin", "address": "erin@example.org", "password": ssha512("erin-secret")}
+PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
+             "dan": "dan-secret", "erin": "erin-secret"}
+LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
+             ("imap", "imap", "starttls", "127.0.0.1", 0),
+             ("imaps", "imap", "implicit", "127.0.0.1", 0))
+MAX_APPEND = 65536
+
+
+def message(subject, body="Hello.\r\n", extra="", to="alice@example.org"):
+    return ("From: Sender <sender@remote.test>\r\nTo: %s\r\nSubject: %s\r\n"
+            "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n%s\r\n%s" % (to, subject, extra, body))
+
+
+def deliver(b, user, subject, body="Hello.\r\n", extra=""):
+    with smtplib.LMTP("127.0.0.1", b.ports["lmtp"]) as c:
+        c.sendmail("sender@remote.test", ["%s@example.org" % user],
+                   message(subject, body, extra, "%s@example.org" % user).encode())
+
+
+def raw(m, line, timeout=10):
+    """Send one tagged command line on imaplib's connection; return every line up to and
+    including the tagged response, as str."""
+    tag = line.split(" ", 1)[0]
+    m.sock.settimeout(timeout)
+    m.send((line + "\r\n").encode())
+    out = []
+    while True:
+        got = m.readline()
+        if not got:
+            raise EOFError("server closed; got %r" % out)
+        text = got.decode("utf-8", "replace").rstrip("\r\n")
+        out.append(text)
+        if text.startswith(tag + " "):
+            return out
+
+
+class imap_case(unittest.TestCase):
+    imap = {"login_without_tls": True, "max_append_size": MAX_APPEND}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.b = Backend([ALICE, BOB, CAROL, DAN, ERIN], listeners=LISTENERS, imap=cls.imap).start()
+        cls.tls = ssl.create_default_context(cafile=cls.b.ca)
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.b.stop()
+        log = cls.b.log()
+        cls.b.cleanup()
+        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+
+    def connect(self, user="alice", tls=True, login=True):
+        m = imaplib.IMAP4("127.0.0.1", self.b.ports["imap"], timeout=15)
+        if tls:
+            m.starttls(self.tls)
+        if login:
+            m.login("%s@example.org" % user, PASSWORDS[user])
+        self.addCleanup(self.close, m)
+        return m
+
+    @staticmethod
+    def close(m):
+        try:
+            m.logout()
+        except Exception:
+            pass
+
+    def ok(self, result):
+        typ, data = result
+        self.assertEqual("OK", typ, data)
+        return data
+
+    @staticmethod
+    def unsolicited(m):
+        """The next untagged line other than RECENT (which RFC 9051 dropped) and FETCH."""
+        line = m.readline()
+        while line.endswith(b" RECENT\r\n") or b" FETCH (" in line:
+            line = m.readline()
+        return line
+
+    def uids(self, m, criteria="ALL"):
+        return [int(x) for x in self.ok(m.uid("SEARCH", criteria))[0].split()]
+
+
+class imaplib_test(imap_case):
+    def test_capability_noop_starttls_and_logout(self):
+        m = imaplib.IMAP4("127.0.0.1", self.b.ports["imap"], timeout=15)
+        self.addCleanup(self.close, m)
+        for cap in ("IMAP4REV1", "STARTTLS", "SASL-IR", "AUTH=PLAIN"):
+            self.assertIn(cap, m.capabilities)
+        self.ok(m.noop())
+        m.starttls(self.tls)
+        self.assertNotIn("STARTTLS", m.capabilities)
+        self.ok(m.login("alice@example.org", "alice-secret"))
+        typ, data = m.capability()
+        self.assertEqual("OK", typ)
+        caps = data[0].decode().upper().split()
+        for cap in ("IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "CONDSTORE", "QRESYNC", "QUOTA", "SORT",
+                    "ENABLE", "UNSELECT", "APPENDLIMIT=%d" % MAX_APPEND):
+            self.assertIn(cap, caps)
+        self.assertNotIn("STARTTLS", caps)
+        typ, data = m.logout()
+        self.assertEqual("BYE", typ)
+
+    def test_implicit_tls_port(self):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"], ssl_context=self.tls, timeout=15)
+        self.addCleanup(self.close, m)
+        self.assertNotIn("STARTTLS", m.capabilities)
+        self.assertNotIn("LOGINDISABLED", m.capabilities)
+        self.ok(m.login("alice@example.org", "alice-secret"))
+        self.ok(m.select("INBOX"))
+
+    def test_authenticate_plain_without_and_with_sasl_ir(self):
+        m = self.connect(login=False)
+        self.ok(m.authenticate("PLAIN", lambda _: b"\0alice@example.org\0alice-secret"))
+        self.assertEqual("AUTH", m.state)
+        self.ok(m.select("INBOX"))
+        m2 = self.connect(login=False)
+        ir = base64.b64encode(b"\0alice@example.org\0alice-secret").decode()
+        lines = raw(m2, "a1 AUTHENTICATE PLAIN " + ir)
+        self.assertTrue(lines[-1].startswith("a1 OK"), lines)
+        lines = raw(m2, "a2 SELECT INBOX")
+        self.assertTrue(lines[-1].startswith("a2 OK"), lines)
+
+    def test_wrong_password_is_authenticationfailed(self):
+        m = self.connect(login=False)
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            m.login("alice@example.org", "wrong")
+        self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            m.authenticate("PLAIN", lambda _: b"\0alice@example.org\0nope")
+        self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
+        self.ok(m.login("alice@example.org", "alice-secret"))
+
+    def test_mailbox_commands(self):
+        m = self.connect("bob")
+        self.ok(m.create("Projects"))
+        self.ok(m.create("Projects/Alpha"))
+        typ, data = m.create("Projects")
+        self.assertEqual("NO", typ, "CREATE of an existing mailbox")
+        self.assertIn(b"ALREADYEXISTS", data[0])
+        names = [d.decode() for d in self.ok(m.list())]
+        joined = "\n".join(names)
+        self.assertRegex(joined, r'"/" (INBOX|"INBOX")')
+        self.assertRegex(joined, r'"/" "?Projects/Alpha"?')
+        self.assertRegex(joined, r'\\HasChildren[^\n]*"/" "?Projects"?\s*(\n|$)')
+        self.assertRegex(joined, r'\\Trash[^\n]*Trash')
+        self.ok(m.rename("Projects/Alpha", "Projects/Beta"))
+        joined = "\n".join(d.decode() for d in self.ok(m.list("", "Projects/*")))
+        self.assertIn("Projects/Beta", joined)
+        self.assertNotIn("Projects/Alpha", joined)
+        self.ok(m.subscribe("Projects/Beta"))
+        lsub = "\n".join(d.decode() for d in self.ok(m.lsub()) if d)
+        self.assertIn("Projects/Beta", lsub)
+        self.ok(m.unsubscribe("Projects/Beta"))
+        lsub = "\n".join(d.decode() for d in self.ok(m.lsub()) if d)
+        self.assertNotIn("Projects/Beta", lsub)
+        self.ok(m.append("Projects/Beta", None, None, message("in beta").encode()))
+        status = self.ok(m.status("Projects/Beta", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN RECENT)"))[0]
+        self.assertRegex(status.decode(), r"MESSAGES 1\b")
+        self.assertRegex(status.decode(), r"UIDNEXT 2\b")
+        self.assertRegex(status.decode(), r"UNSEEN 1\b")
+        self.ok(m.delete("Projects/Beta"))
+        typ, data = m.select("Projects/Beta")
+        self.assertEqual("NO", typ)
+        self.assertIn(b"NONEXISTENT", data[0])
+        typ, data = m.delete("Nothing/Here")
+        self.assertEqual("NO", typ)
+
+    def test_select_examine_check_close_unselect(self):
+        for i in range(3):
+            deliver(self.b, "carol", "close-%d" % i)
+        m = self.connect("carol")
+        data = self.ok(m.select("INBOX"))
+        self.assertEqual(b"3", data[0])
+        self.assertIn("READ-WRITE", m.untagged_responses)
+        self.ok(m.check())
+        self.ok(m.store("1", "+FLAGS", "\\Deleted"))
+        self.ok(m.unselect())
+        self.assertEqual(b"3", self.ok(m.select("INBOX", readonly=True))[0], "UNSELECT must not expunge")
+        self.assertIn("READ-ONLY", m.untagged_responses)
+        typ, data = m.store("2", "+FLAGS", "\\Flagged")
+        self.assertEqual("NO", typ, "STORE in a read-only mailbox")
+        self.ok(m.close())
+        self.assertEqual(b"3", self.ok(m.select("INBOX"))[0], "CLOSE of EXAMINE must not expunge")
+        self.ok(m.close())
+        self.assertEqual(b"2", self.ok(m.select("INBOX"))[0], "CLOSE must expunge \\Deleted")
+
+    def test_append_with_flags_and_date_then_fetch_items(self):
+        m = self.connect("dan")
+        body = ("--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\npart one text\r\n"
+                "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                + base64.b64encode(b"\x00\x01binary").decode() + "\r\n--b1--\r\n")
+        msg = message("fetch me", body, 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n'
+                      'Message-ID: <fetch-1@remote.test>\r\n', "dan@example.org").encode()
+        date = imaplib.Time2Internaldate(time.mktime((2025, 5, 17, 12, 30, 0, 0, 0, -1)))
+        typ, data = m.append("INBOX", "(\\Flagged $Label1)", date, msg)
+        self.assertEqual("OK", typ, data)
+        self.assertRegex(data[0].decode(), r"APPENDUID \d+ 1\b")
+        self.ok(m.select("INBOX"))
+        items = ("(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)] "
+                 "BODY.PEEK[1] BODY.PEEK[]<0.10> BINARY.PEEK[2] BINARY.SIZE[2])")
+        data = self.ok(m.fetch("1", items))
+        flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data)
+        self.assertIn(b"\\Flagged", flat)
+        self.assertIn(b"$Label1", flat)
+        self.assertNotIn(b"\\Seen", flat, "PEEK must not set \\Seen")
+        self.assertIn(b'INTERNALDATE "17-May-2025 12:30:00', flat)
+        self.assertIn(b"RFC822.SIZE %d" % len(msg), flat)
+        self.assertIn(b'"fetch me"', flat, "ENVELOPE subject")
+        self.assertIn(b"<fetch-1@remote.test>", flat)
+        self.assertRegex(flat, rb'BODYSTRUCTURE \(\("(?i:text)" "(?i:plain)"')
+        self.assertIn(b"Subject: fetch me", flat)
+        self.assertIn(b"part one text", flat)
+        self.assertIn(b"<0> {10}" if b"<0> {10}" in flat else b"<0> ", flat)
+        self.assertIn(b"\x00\x01binary", flat, "BINARY decodes base64")
+        self.assertIn(b"BINARY.SIZE[2] 8", flat)
+        data = self.ok(m.fetch("1", "(RFC822.HEADER RFC822.TEXT)"))
+        flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data)
+        self.assertIn(b"Subject: fetch me", flat)
+        data = self.ok(m.fetch("1", "(BODY[] FLAGS)"))
+        self.assertEqual(msg, data[0][1])
+        self.assertIn(b"\\Seen", b"".join(x if isinstance(x, bytes) else x[0] for x in data))
+        data = self.ok(m.fetch("1", "(RFC822)"))
+        self.assertEqual(msg, data[0][1])
+
+    def test_store_and_search(self):
+        deliver(self.b, "erin", "alpha report", "the quick brown fox\r\n")
+        deliver(self.b, "erin", "beta notes", "lazy dog\r\n", "Cc: boss@remote.test\r\n")
+        deliver(self.b, "erin", "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "Stra\xdfe\r\n")
+        m = self.connect("erin")
+        self.ok(m.select("INBOX"))
+        data = self.ok(m.store("1", "+FLAGS", "(\\Seen \\Answered)"))
+        self.assertIn(b"\\Answered", data[0])
+        data = self.ok(m.store("1", "-FLAGS", "(\\Answered)"))
+        self.assertNotIn(b"\\Answered", data[0])
+        data = self.ok(m.store("2", "FLAGS.SILENT", "(\\Flagged custom1)"))
+        self.assertEqual([None], data, "FLAGS.SILENT must not answer with FETCH")
+        self.assertEqual(b"1", self.ok(m.search(None, "SEEN"))[0])
+        self.assertEqual(b"2 3", self.ok(m.search(None, "UNSEEN"))[0])
+        self.assertEqual(b"2", self.ok(m.search(None, "FLAGGED"))[0])
+        self.assertEqual(b"2", self.ok(m.search(None, "KEYWORD", "custom1"))[0])
+        self.assertEqual(b"1", self.ok(m.search(None, "SUBJECT", "alpha"))[0])
+        self.assertEqual(b"1", self.ok(m.search(None, "BODY", "brown"))[0])
+        self.assertEqual(b"2", self.ok(m.search(None, "HEADER", "Cc", "boss"))[0])
+        self.assertEqual(b"1 3", self.ok(m.search(None, "NOT", "FLAGGED"))[0])
+        self.assertEqual(b"1 2", self.ok(m.search(None, "OR", "SEEN", "FLAGGED"))[0])
+        self.assertEqual(b"1 2 3", self.ok(m.search(None, "FROM", "sender@remote.test", "SINCE",
+                                                    "1-Jan-2020", "LARGER", "10"))[0])
+        self.assertEqual(b"2:3" if False else b"2 3", self.ok(m.search(None, "2:*"))[0])
+        m.literal = "K\xf6ln".encode()
+        self.assertEqual(b"3", self.ok(m.search("UTF-8", "SUBJECT"))[0], "CHARSET UTF-8 subject")
+        m.literal = "stra\xdfe".encode()
+        self.assertEqual(b"3", self.ok(m.search("UTF-8", "TEXT"))[0], "CHARSET UTF-8 body")
+        self.assertEqual(b"", self.ok(m.search(None, "SUBJECT", "nothing-matches"))[0])
+
+    def test_uid_commands_copy_and_move(self):
+        m = self.connect("bob")
+        for i in range(4):
+            self.ok(m.append("INBOX", None, None, message("uid-%d" % i, to="bob@example.org").encode()))
+        self.ok(m.select("INBOX"))
+        uids = self.uids(m, "SUBJECT uid-")
+        self.assertEqual(4, len(uids))
+        data = self.ok(m.uid("FETCH", "%d" % uids[0], "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        self.assertIn(b"UID %d" % uids[0], data[0][0])
+        self.assertIn(b"uid-0", data[0][1])
+        data = self.ok(m.uid("STORE", "%d" % uids[1], "+FLAGS", "(\\Deleted)"))
+        self.assertIn(b"UID %d" % uids[1], data[0])
+        data = self.ok(m.uid("COPY", "%d" % uids[0], "Archive"))
+        self.assertIn("COPYUID", str(m.untagged_responses) + str(data))
+        self.ok(m.copy("1", "Archive"))
+        self.ok(m.uid("MOVE", "%d" % uids[2], "Archive"))
+        self.assertNotIn(uids[2], self.uids(m))
+        data = self.ok(m.uid("EXPUNGE", "%d" % uids[1]))
+        self.assertNotIn(uids[1], self.uids(m))
+        self.assertIn(uids[3], self.uids(m))
+        self.ok(m.select("Archive"))
+        self.assertEqual(3, len(self.uids(m, "SUBJECT uid-")))
+
+    def test_expunge_removes_only_deleted(self):
+        m = self.connect("bob")
+        for i in range(3):
+            m.append("Junk", "(\\Deleted)" if i == 1 else None, None, message("exp-%d" % i).encode())
+        self.ok(m.select("Junk"))
+        data = self.ok(m.expunge())
+        self.assertEqual([b"2"], data)
+        self.assertEqual(b"1 2", self.ok(m.search(None, "ALL"))[0])
+
+    def test_namespace_and_quota(self):
+        m = self.connect()
+        data = self.ok(m.namespace())
+        self.assertRegex(data[0].decode(), r'^\(\(""\s+"/"\)\)')
+        data = self.ok(m.getquotaroot("INBOX"))
+        self.assertIn(b"INBOX", data[0][0])
+        root = re.search(rb'QUOTAROOT\s+\S+\s+("?)([^"\s]*)\1', b"QUOTAROOT " + data[0][0])
+        typ, data = m.getquota(root.group(2).decode() if root and root.group(2) else "")
+        self.assertEqual("OK", typ, data)
+        self.assertIn(b"STORAGE", data[0])
+
+    def test_enable_and_myrights(self):
+        m = self.connect()
+        typ, data = m._simple_command("ENABLE", "CONDSTORE")
+        self.assertEqual("OK", typ)
+        self.assertIn(b"CONDSTORE", b" ".join(m.untagged_responses.pop("ENABLED", [b""])))
+        with self.assertRaises(imaplib.IMAP4.error):
+            m.myrights("INBOX")
+        self.ok(m.noop())
+
+    def test_sort_and_thread(self):
+        m = self.connect("carol")
+        day = [imaplib.Time2Internaldate(time.mktime((2025, 1, d, 12, 0, 0, 0, 0, -1))) for d in (1, 2, 3)]
+        m.append("Drafts", None, day[0], message("b topic", extra="Message-ID: <t1@x>\r\n").encode())
+        m.append("Drafts", None, day[1], message("a other", extra="Message-ID: <t2@x>\r\n").encode())
+        m.append("Drafts", None, day[2], message("Re: b topic", extra="Message-ID: <t3@x>\r\n"
+                                                "In-Reply-To: <t1@x>\r\nReferences: <t1@x>\r\n").encode())
+        self.ok(m.select("Drafts"))
+        self.assertEqual(b"2 1 3", self.ok(m.sort("(SUBJECT)", "UTF-8", "ALL"))[0])
+        self.assertEqual(b"3 2 1", self.ok(m.sort("(REVERSE ARRIVAL)", "UTF-8", "ALL"))[0])
+        self.assertEqual(b"(1 3)(2)", self.ok(m.thread("REFERENCES", "UTF-8", "ALL"))[0])
+        data = self.ok(m.thread("ORDEREDSUBJECT", "UTF-8", "ALL"))[0]
+        self.assertIn(b"(2)", data)
+
+    def test_idle_sees_delivery_and_expunge(self):
+        m = self.connect("alice")
+        self.ok(m.select("INBOX"))
+        before = len(self.ok(m.search(None, "ALL"))[0].split())
+        m.sock.settimeout(15)
+        m.send(b"i1 IDLE\r\n")
+        self.assertTrue(m.readline().startswith(b"+"))
+        deliver(self.b, "alice", "while idling")
+        self.assertEqual(b"* %d EXISTS\r\n" % (before + 1), self.unsolicited(m))
+        other = self.connect("alice")
+        self.ok(other.select("INBOX"))
+        self.ok(other.store("%d" % (before + 1), "+FLAGS", "\\Deleted"))
+        self.ok(other.expunge())
+        self.assertEqual(b"* %d EXPUNGE\r\n" % (before + 1), self.unsolicited(m))
+        m.send(b"DONE\r\n")
+        self.assertTrue(m.readline().startswith(b"i1 OK"))
+        self.ok(m.noop())
+
+    def test_error_cases_lose_nothing(self):
+        m = self.connect("alice")
+        self.ok(m.append("Drafts", None, None, message("keep me").encode()))
+        # Wrong state: FETCH before SELECT.
+        lines = raw(m, "w1 FETCH 1 FLAGS")
+        self.assertTrue(lines[-1].startswith("w1 BAD"), lines)
+        typ, data = m.select("No/Such/Box")
+        self.assertEqual("NO", typ)
+        self.assertIn(b"[NONEXISTENT]", data[0])
+        self.ok(m.select("Drafts"))
+        lines = raw(m, "w2 FETCH 0:x FLAGS")
+        self.assertTrue(lines[-1].startswith("w2 BAD"), lines)
+        lines = raw(m, "w3 STORE 1 +FLAGS (\\Seen")
+        self.assertTrue(lines[-1].startswith("w3 BAD"), lines)
+        lines = raw(m, "w4 FROBNICATE")
+        self.assertTrue(lines[-1].startswith("w4 BAD"), lines)
+        lines = raw(m, "w5 SEARCH NOSUCHKEY")
+        self.assertTrue(lines[-1].startswith("w5 BAD"), lines)
+        # Too large: a synchronizing literal over max_append_size is refused before it is sent.
+        typ, data = m.append("Drafts", None, None, b"Subject: big\r\n\r\n" + b"x" * (MAX_APPEND + 100))
+        self.assertEqual("NO", typ, data)
+        self.assertIn(b"[TOOBIG]", data[0])
+        self.ok(m.noop())
+        data = self.ok(m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        subjects = [d[1] for d in data if isinstance(d, tuple)]
+        self.assertEqual(1, len(subjects), subjects)
+        self.assertIn(b"keep me", subjects[0])
+        self.assertEqual(b"1", self.ok(m.search(None, "ALL"))[0])
+
+    def test_login_in_wrong_state_is_bad(self):
+        m = self.connect("alice")
+        lines = raw(m, "x1 LOGIN alice@example.org alice-secret")
+        self.assertTrue(lines[-1].startswith("x1 BAD"), lines)
+        self.ok(m.noop())
+
+
+class plain_login_refused_test(imap_case):
+    imap = {"max_append_size": MAX_APPEND}
+
+    def test_login_without_tls_is_privacyrequired(self):
+        m = self.connect(tls=False, login=False)
+        self.assertIn("LOGINDISABLED", m.capabilities)
+        self.assertNotIn("AUTH=PLAIN", m.capabilities)
+        lines = raw(m, "p1 LOGIN alice@example.org alice-secret")
+        self.assertTrue(lines[-1].startswith("p1 NO [PRIVACYREQUIRED]"), lines)
+        m.starttls(self.tls)
+        self.assertNotIn("LOGINDISABLED", m.capabilities)
+        self.ok(m.login("alice@example.org", "alice-secret"))
+
+
+class qresync_test(imap_case):
+    def test_qresync_reports_vanished_and_changed(self):
+        m = self.connect("alice")
+        for i in range(6):
+            self.ok(m.append("Sent", None, None, message("sync-%d" % i).encode()))
+        typ, _ = m._simple_command("ENABLE", "QRESYNC")
+        self.assertEqual("OK", typ)
+        self.assertIn(b"QRESYNC", b" ".join(m.untagged_responses.pop("ENABLED", [b""])))
+        self.ok(m.select("Sent"))
+        validity = int(m.untagged_responses["UIDVALIDITY"][-1])
+        modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(m.untagged_responses["OK"])).group(1))
+        uids = self.uids(m)
+        self.assertEqual(6, len(uids))
+        m.logout()
+
+        other = self.connect("alice")
+        self.ok(other.select("Sent"))
+        self.ok(other.uid("STORE", "%d,%d" % (uids[0], uids[3]), "+FLAGS", "(\\Deleted)"))
+        self.ok(other.expunge())
+        self.ok(other.uid("STORE", "%d" % uids[1], "+FLAGS", "(\\Flagged)"))
+        self.ok(other.uid("STORE", "%d" % uids[4], "+FLAGS", "($Work)"))
+        other.logout()
+
+        again = self.connect("alice")
+        typ, _ = again._simple_command("ENABLE", "QRESYNC")
+        self.assertEqual("OK", typ)
+        lines = raw(again, "q1 SELECT Sent (QRESYNC (%d %d %d:%d))" % (validity, modseq, uids[0], uids[-1]))
+        self.assertTrue(lines[-1].startswith("q1 OK"), lines)
+        text = "\n".join(lines)
+        vanished = [l for l in lines if l.startswith("* VANISHED (EARLIER)")]
+        self.assertEqual(["* VANISHED (EARLIER) %d,%d" % (uids[0], uids[3])], vanished, text)
+        fetches = {int(re.search(r"UID (\d+)", l).group(1)): l for l in lines if l.startswith("* ") and " FETCH (" in l}
+        self.assertEqual({uids[1], uids[4]}, set(fetches), text)
+        self.assertIn("\\Flagged", fetches[uids[1]])
+        self.assertIn("$Work", fetches[uids[4]])
+        for l in fetches.values():
+            self.assertRegex(l, r"MODSEQ \(\d+\)")
+        self.assertRegex(text, r"HIGHESTMODSEQ (\d+)")
+        newer = int(re.search(r"HIGHESTMODSEQ (\d+)", text).group(1))
+        self.assertGreater(newer, modseq)
+        # CHANGEDSINCE on FETCH gives the same changes.
+        lines = raw(again, "q2 UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq)
+        self.assertTrue(lines[-1].startswith("q2 OK"), lines)
+        self.assertIn("* VANISHED (EARLIER) %d,%d" % (uids[0], uids[3]), lines)
+        self.assertEqual(2, len([l for l in lines if l.startswith("* ") and " FETCH (" in l]), lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
