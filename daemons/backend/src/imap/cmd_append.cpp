@@ -4,6 +4,7 @@
 
 #include "hamail/protocol/imap/arguments.hpp"
 #include "imap/flags_text.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -113,7 +114,8 @@ awaitable<void> cmd_append(session& s, const imap::command& c) {
   std::vector<std::uint32_t> uids;
   for (const auto& d : *r) uids.push_back(d.uid);
   s.ok(c, "APPEND completed",
-       "APPENDUID " + std::to_string(r->front().uid_validity) + " " + uid_set_text(uids));
+       "APPENDUID " + std::to_string(r->front().uid_validity) + " " +
+           imap_search::sequence_set_string(uids));
 }
 
 }  // namespace hamail::backend::imap_session_detail

@@ -3,6 +3,7 @@
 
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -50,8 +51,8 @@ awaitable<void> cmd_copy(session& s, const imap::command& c) {
       from.push_back(a);
       to.push_back(b);
     }
-    code = "COPYUID " + std::to_string(r->uid_validity) + " " + uid_set_text(from) + " " +
-           uid_set_text(to);
+    code = "COPYUID " + std::to_string(r->uid_validity) + " " +
+           imap_search::sequence_set_string(from) + " " + imap_search::sequence_set_string(to);
   }
   if (!move) {
     s.ok(c, "COPY completed", code);

@@ -2,6 +2,7 @@
 
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -14,7 +15,7 @@ void report_own_expunges(session& s, std::span<const store::imap_uid> removed) {
   const auto seqs = view.remove(removed);
   if (seqs.empty()) return;
   if (s.enabled.qresync) {
-    s.untagged("VANISHED " + uid_set_text(removed));
+    s.untagged("VANISHED " + imap_search::sequence_set_string(removed));
   } else {
     for (auto n : seqs) s.untagged(std::to_string(n) + " EXPUNGE");
   }

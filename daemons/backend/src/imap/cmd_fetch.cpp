@@ -11,6 +11,7 @@
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
 #include "imap/message_access.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -69,7 +70,7 @@ awaitable<void> cmd_fetch(session& s, const imap::command& c) {
           }
         }
       }
-      if (!gone.empty()) s.untagged("VANISHED (EARLIER) " + uid_set_text(gone));
+      if (!gone.empty()) s.untagged("VANISHED (EARLIER) " + imap_search::sequence_set_string(gone));
     }
   }
   if (uids->empty()) {

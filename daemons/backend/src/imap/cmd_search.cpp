@@ -135,7 +135,10 @@ awaitable<void> cmd_search(session& s, const imap::command& c) {
         (q.uses_modseq && condstore) ? imap_search::highest_modseq(indices, messages) : 0;
     if (kind == verb::search) {
       const auto numbers = imap_search::to_numbers(indices, messages, uid);
-      if (q.ret.extended) {
+      const bool save_only = q.ret.save && !q.ret.min && !q.ret.max && !q.ret.all && !q.ret.count;
+      if (save_only) {
+        // RFC 5182 §2.4: SAVE alone gives no ESEARCH response.
+      } else if (q.ret.extended) {
         out.response = imap_search::esearch_response(tag, uid, q.ret, numbers, modseq) + "\r\n";
       } else {
         out.response = imap_search::search_response(numbers, modseq) + "\r\n";

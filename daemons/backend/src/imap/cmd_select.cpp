@@ -4,8 +4,10 @@
 #include <algorithm>
 
 #include "hamail/protocol/imap/sequence_set.hpp"
+#include "imap/fetch.hpp"
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 #include "imap/special_use.hpp"
 
@@ -165,13 +167,14 @@ awaitable<void> cmd_select(session& s, const imap::command& c) {
         }
       }
     }
-    if (!vanished.empty()) s.untagged("VANISHED (EARLIER) " + uid_set_text(vanished));
+    if (!vanished.empty())
+      s.untagged("VANISHED (EARLIER) " + imap_search::sequence_set_string(vanished));
     for (std::size_t i = 0; i < snap.messages.size(); ++i) {
       const auto& m = snap.messages[i];
       if (m.modseq <= qresync->modseq) continue;
       s.untagged(std::to_string(i + 1) + " FETCH (UID " + std::to_string(m.uid) + " FLAGS " +
-                 flag_list_text(m.flags, v.is_recent(m.uid) && !s.enabled.imap4rev2) + " MODSEQ (" +
-                 std::to_string(m.modseq) + "))");
+                 imap_fetch::flag_list(m.flags, v.is_recent(m.uid) && !s.enabled.imap4rev2) +
+                 " MODSEQ (" + std::to_string(m.modseq) + "))");
     }
   }
   v.drop_initial();

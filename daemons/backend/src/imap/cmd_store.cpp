@@ -6,6 +6,7 @@
 #include "imap/fetch.hpp"
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
+#include "imap/search.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -151,7 +152,8 @@ awaitable<void> cmd_store(session& s, const imap::command& c) {
       }
     }
     std::sort(numbers.begin(), numbers.end());
-    s.ok(c, "Conditional STORE failed for some messages", "MODIFIED " + uid_set_text(numbers));
+    s.ok(c, "Conditional STORE failed for some messages",
+         "MODIFIED " + imap_search::sequence_set_string(numbers));
     co_return;
   }
   s.ok(c, "STORE completed");

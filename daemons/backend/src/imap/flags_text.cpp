@@ -12,21 +12,6 @@ constexpr std::pair<store::system_flag, const char*> system_flags[] = {
 
 }  // namespace
 
-std::string flag_list_text(const store::message_flags& flags, bool recent) {
-  std::string out = "(";
-  auto add = [&out](std::string_view f) {
-    if (out.size() > 1) out += ' ';
-    out += f;
-  };
-  if (recent) add("\\Recent");
-  for (const auto& [bit, name] : system_flags) {
-    if (flags.has(bit)) add(name);
-  }
-  for (const auto& k : flags.keywords) add(k);
-  out += ')';
-  return out;
-}
-
 std::string mailbox_flags_text(std::span<const std::string> keywords) {
   std::string out = "(\\Answered \\Flagged \\Deleted \\Seen \\Draft";
   for (const auto& k : keywords) {
@@ -34,22 +19,6 @@ std::string mailbox_flags_text(std::span<const std::string> keywords) {
     out += k;
   }
   out += ')';
-  return out;
-}
-
-std::string uid_set_text(std::span<const std::uint32_t> numbers) {
-  std::string out;
-  for (std::size_t i = 0; i < numbers.size();) {
-    std::size_t j = i;
-    while (j + 1 < numbers.size() && numbers[j + 1] == numbers[j] + 1) ++j;
-    if (!out.empty()) out += ',';
-    out += std::to_string(numbers[i]);
-    if (j > i) {
-      out += ':';
-      out += std::to_string(numbers[j]);
-    }
-    i = j + 1;
-  }
   return out;
 }
 

@@ -82,6 +82,9 @@ class mailbox_view {
   bool is_recent(store::imap_uid uid) const noexcept;
   /// Messages this session holds \Recent for.
   std::uint32_t recent_count() const noexcept { return static_cast<std::uint32_t>(recent_.size()); }
+  /// True when apply() has something to report: queued changes, or expunges
+  /// held back from an earlier command.
+  bool has_changes() const { return !held_expunges_.empty() || queue_->pending(); }
   /// The queue other sessions' changes arrive in.
   change_queue& changes() noexcept { return *queue_; }
 

@@ -4,8 +4,10 @@
 
 #include "hamail/protocol/imap/arguments.hpp"
 #include "hamail/store/mailbox_name.hpp"
+#include "imap/fetch.hpp"
 #include "imap/flags_text.hpp"
 #include "imap/mailbox_view.hpp"
+#include "imap/search.hpp"
 #include "imap/special_use.hpp"
 
 namespace hamail::backend::imap_session_detail {
@@ -235,7 +237,7 @@ void session::deselect() {
 
 awaitable<std::string> session::change_report(bool allow_expunge) {
   std::string text;
-  if (!selected || !selected->changes().pending()) co_return text;
+  if (!selected || !selected->has_changes()) co_return text;
   mailbox_view* v = selected.get();
   auto apply = [v, allow_expunge] { return v->apply(allow_expunge); };
   auto u = co_await blocking(std::move(apply));
@@ -245,7 +247,7 @@ awaitable<std::string> session::change_report(bool allow_expunge) {
   }
   if (!u->expunged.empty()) {
     if (enabled.qresync) {
-      text += "* VANISHED " + uid_set_text(u->expunged) + "\r\n";
+      text += "* VANISHED " + imap_search::sequence_set_string(u->expunged) + "\r\n";
     } else {
       for (auto n : u->expunged_seq) text += "* " + std::to_string(n) + " EXPUNGE\r\n";
     }
@@ -258,7 +260,7 @@ awaitable<std::string> session::change_report(bool allow_expunge) {
     const auto seq = v->seq_of(f.uid);
     if (!seq) continue;
     text += "* " + std::to_string(*seq) + " FETCH (FLAGS " +
-            flag_list_text(f.flags, v->is_recent(f.uid) && !enabled.imap4rev2);
+            imap_fetch::flag_list(f.flags, v->is_recent(f.uid) && !enabled.imap4rev2);
     // RFC 7162 §3.2.4 wants UID with unsolicited FETCH under QRESYNC; it helps any client.
     text += " UID " + std::to_string(f.uid);
     if (enabled.condstore) text += " MODSEQ (" + std::to_string(f.modseq) + ")";
