@@ -1,0 +1,153 @@
+"""The IMAP server of hamail-backend driven by neomutt inside a private tmux server: open INBOX
+over STARTTLS, read a message, flag it, save it to another folder, quit; imaplib checks the
+result on the server."""
+
+import imaplib
+import os
+import shutil
+import smtplib
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+from hamail_harness import Backend, ssha512
+
+ALICE = {"id": "alice", "address": "alice@example.org", "password": ssha512("alice-secret")}
+LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
+             ("imap", "imap", "starttls", "127.0.0.1", 0),
+             ("imaps", "imap", "implicit", "127.0.0.1", 0))
+
+
+def message(subject, body):
+    return ("From: Sender <sender@remote.test>\r\nTo: alice@example.org\r\nSubject: %s\r\n"
+            "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <%s@remote.test>\r\n\r\n%s"
+            % (subject, subject.replace(" ", "-"), body))
+
+
+class tmux:
+    """One private tmux server (its own socket in `directory`) running one command."""
+
+    def __init__(self, directory, command, env):
+        self.socket = os.path.join(directory, "tmux.sock")
+        self.env = env
+        self.run("new-session", "-d", "-x", "200", "-y", "50", command)
+
+    def run(self, *args):
+        return subprocess.run(["tmux", "-S", self.socket] + list(args), capture_output=True, text=True,
+                              env=self.env, timeout=10)
+
+    def keys(self, *keys):
+        self.run("send-keys", "-t", "0", *keys)
+
+    def screen(self):
+        return self.run("capture-pane", "-p", "-t", "0").stdout
+
+    def wait_for(self, text, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError("%r not on screen:\n%s" % (text, self.screen()))
+
+    def alive(self):
+        return self.run("has-session", "-t", "0").returncode == 0
+
+    def kill(self):
+        self.run("kill-server")
+
+
+class imap_mutt_test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.b = Backend([ALICE], listeners=LISTENERS).start()
+        cls.tmp = tempfile.mkdtemp(prefix="hamail-mutt-")
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.b.stop()
+        log = cls.b.log()
+        cls.b.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+
+    def imap(self):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"],
+                              ssl_context=ssl.create_default_context(cafile=self.b.ca), timeout=15)
+        m.login("alice@example.org", "alice-secret")
+        self.addCleanup(m.logout)
+        return m
+
+    def muttrc(self):
+        home = os.path.join(self.tmp, "home")
+        os.makedirs(home, exist_ok=True)
+        rc = os.path.join(home, "muttrc")
+        # localhost, not 127.0.0.1: the test certificate names both, and GnuTLS checks the name.
+        with open(rc, "w") as f:
+            f.write('set folder="imap://alice%%40example.org@localhost:%d/"\n'
+                    'set spoolfile="+INBOX"\n'
+                    'set imap_user="alice@example.org"\nset imap_pass="alice-secret"\n'
+                    'set ssl_starttls=yes\nset ssl_force_tls=yes\n'
+                    'set ssl_ca_certificates_file="%s"\nset certificate_file="%s/certs"\n'
+                    'set ssl_verify_host=yes\nset ssl_verify_dates=yes\n'
+                    'set header_cache=""\nset message_cachedir=""\nset record=""\n'
+                    'set delete=yes\nset confirmappend=no\nset confirmcreate=no\nset move=no\n'
+                    'set mark_old=no\nset wait_key=no\nset sort=date\nset pager_stop=yes\n'
+                    'set imap_check_subscribed=no\nset imap_passive=yes\nset mail_check=60\n'
+                    'set help=no\nset quit=yes\nset timeout=2\n'
+                    % (self.b.ports["imap"], self.b.ca, home))
+        return home, rc
+
+    def test_read_flag_and_save(self):
+        with smtplib.LMTP("127.0.0.1", self.b.ports["lmtp"]) as c:
+            c.sendmail("sender@remote.test", ["alice@example.org"],
+                       message("first for mutt", "first-body-token\r\n").encode())
+            c.sendmail("sender@remote.test", ["alice@example.org"],
+                       message("mutt target message", "mutt-body-token\r\n").encode())
+        home, rc = self.muttrc()
+        env = dict(os.environ, HOME=home, TERM="xterm", LANG="C.UTF-8", TMUX="")
+        t = tmux(self.tmp, "neomutt -n -F %s" % rc, env)
+        self.addCleanup(t.kill)
+        t.wait_for("mutt target message")
+        t.wait_for("first for mutt")
+        # Sorted by date (equal) then arrival: the target is the second line.
+        t.keys("/", "target", "Enter")
+        t.keys("Enter")
+        t.wait_for("mutt-body-token")
+        t.keys("q")
+        t.wait_for("mutt target message")
+        t.keys("F")
+        t.keys("s")
+        t.wait_for("Save to mailbox")
+        t.keys("C-u", "=Archive", "Enter")
+        time.sleep(1)
+        t.keys("$")
+        time.sleep(1)
+        t.keys("q")
+        deadline = time.monotonic() + 15
+        while t.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertFalse(t.alive(), "neomutt did not quit:\n" + t.screen())
+
+        m = self.imap()
+        self.assertEqual("OK", m.select("Archive")[0])
+        typ, data = m.search(None, "SUBJECT", "\"mutt target message\"")
+        self.assertEqual([b"1"], data)
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertIn(b"\\Flagged", data[0])
+        self.assertIn(b"\\Seen", data[0])
+        m.close()
+        self.assertEqual("OK", m.select("INBOX")[0])
+        typ, data = m.search(None, "SUBJECT", "\"mutt target message\"")
+        self.assertEqual([b""], data, "saved message must leave INBOX")
+        typ, data = m.search(None, "SUBJECT", "\"first for mutt\"")
+        self.assertEqual([b"1"], data)
+        typ, data = m.fetch("1", "(FLAGS)")
+        self.assertNotIn(b"\\Seen", data[0], "the unread message stays unread")
+
+
+if __name__ == "__main__":
+    unittest.main()
