@@ -477,6 +477,17 @@ def run_peer(name, args, root):
     return res
 
 
+def fs_of(path):
+    """Filesystem type and device of the mount holding path."""
+    best = ("?", "?", "")
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            if os.path.realpath(path).startswith(mnt) and len(mnt) >= len(best[2]):
+                best = (fstype, dev, mnt)
+    return "%s on %s" % (best[0], best[1])
+
+
 def report(args, results):
     h, d = results.get("hamail", {}), results.get("dovecot", {})
     lines = []
@@ -484,6 +495,8 @@ def report(args, results):
     p("")
     p("IMAP benchmark, %s UTC, %s, %d cores (shared with whatever else runs)" % (
         datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count()))
+    p("command: %s" % " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]))
+    p("load average at start %s; data under %s (%s)" % (args.load_at_start, args.tmpdir, fs_of(args.tmpdir)))
     p("accounts %d x %d messages of %d octets; %d clients; %d s per workload; %d idle connections" % (
         args.accounts, args.messages, args.size, args.clients, args.duration, args.idle))
     for name in PEERS:
@@ -554,6 +567,7 @@ def main():
     if not os.access(args.imap_bench, os.X_OK):
         raise SystemExit("imap_bench not found at %s (cmake --build --preset release --target imap_bench)"
                          % args.imap_bench)
+    args.load_at_start = " ".join("%.2f" % x for x in os.getloadavg())
     results = {}
     for name in [x for x in PEERS if x in args.only.split(",")]:
         results[name] = run_peer(name, args, args.tmpdir)
