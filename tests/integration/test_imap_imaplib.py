@@ -13,7 +13,8 @@ import unittest
 
 from hamail_harness import Backend, ssha512
 
-ALICE = {"id": "alice", "address": "alice@example.org", "password": ssha512("alice-secret")}
+ALICE = {"id": "alice", "address": "alice@example.org", "password": ssha512("alice-secret"),
+         "quota_bytes": 10240000}
 BOB = {"id": "bob", "address": "bob@example.org", "password": ssha512("bob-secret")}
 CAROL = {"id": "carol", "address": "carol@example.org", "password": ssha512("carol-secret")}
 DAN = {"id": "dan", "address": "dan@example.org", "password": ssha512("dan-secret")}
@@ -166,7 +167,7 @@ class imaplib_test(imap_case):
         self.assertRegex(joined, r'\\HasChildren[^\n]*"/" "?Projects"?\s*(\n|$)')
         self.assertRegex(joined, r'\\Trash[^\n]*Trash')
         self.ok(m.rename("Projects/Alpha", "Projects/Beta"))
-        joined = "\n".join(d.decode() for d in self.ok(m.list("", "Projects/*")))
+        joined = "\n".join(d.decode() for d in self.ok(m.list('""', "Projects/*")))
         self.assertIn("Projects/Beta", joined)
         self.assertNotIn("Projects/Alpha", joined)
         self.ok(m.subscribe("Projects/Beta"))
@@ -310,12 +311,14 @@ class imaplib_test(imap_case):
         m = self.connect()
         data = self.ok(m.namespace())
         self.assertRegex(data[0].decode(), r'^\(\(""\s+"/"\)\)')
-        data = self.ok(m.getquotaroot("INBOX"))
-        self.assertIn(b"INBOX", data[0][0])
-        root = re.search(rb'QUOTAROOT\s+\S+\s+("?)([^"\s]*)\1', b"QUOTAROOT " + data[0][0])
-        typ, data = m.getquota(root.group(2).decode() if root and root.group(2) else "")
-        self.assertEqual("OK", typ, data)
-        self.assertIn(b"STORAGE", data[0])
+        roots, quotas = self.ok(m.getquotaroot("INBOX"))
+        self.assertEqual([b'"INBOX" ""'], roots)
+        self.assertRegex(quotas[0], rb'^"" \(STORAGE \d+ 10000\)$')
+        self.assertEqual(quotas, self.ok(m.getquota('""')))
+        # bob has no quota: INBOX has no quota root (RFC 9208 section 4.3.2).
+        bob = self.connect("bob")
+        roots, quotas = self.ok(bob.getquotaroot("INBOX"))
+        self.assertEqual([b'"INBOX"'], roots)
 
     def test_enable_and_myrights(self):
         m = self.connect()

@@ -72,7 +72,7 @@ class imap_mbsync_test(unittest.TestCase):
         for path in glob.glob(os.path.join(local, folder, "cur", "*")) + \
                 glob.glob(os.path.join(local, folder, "new", "*")):
             with open(path, "rb") as f:
-                subject = [l for l in f.read().split(b"\r\n") if l.startswith(b"Subject: ")]
+                subject = [l for l in f.read().splitlines() if l.startswith(b"Subject: ")]
             subject = subject[0][9:].decode() if subject else ""
             flags = path.rsplit(":2,", 1)[1] if ":2," in path else ""
             out[subject] = (flags, path)
@@ -133,11 +133,11 @@ class imap_mbsync_test(unittest.TestCase):
         self.set_local_flags(inbox["remote one"][1], "RS")
         self.set_local_flags(inbox["local one"][1], "ST")
         m.select("INBOX")
-        typ, data = m.search(None, "SUBJECT", "remote two")
+        typ, data = m.search(None, "SUBJECT", '"remote two"')
         m.store(data[0].decode(), "+FLAGS", "(\\Seen)")
         m.close()
-        self.assertEqual("OK", m.create("Server Made")[0])
-        self.assertEqual("OK", m.append("Server Made", None, None, message("made remotely").encode())[0])
+        self.assertEqual("OK", m.create('"Server Made"')[0])
+        self.assertEqual("OK", m.append('"Server Made"', None, None, message("made remotely").encode())[0])
         m.select("Archive")
         m.store("1", "+FLAGS", "(\\Deleted)")
         m.close()
