@@ -397,6 +397,157 @@ class imaplib_test(imap_case):
         self.ok(m.noop())
 
 
+class imaplib_extensions_test(imap_case):
+    """CONDSTORE, ESEARCH, SEARCHRES, MULTIAPPEND, UTF8=ACCEPT, LITERAL+ limits, mailbox edge
+    cases and two sessions on one mailbox."""
+
+    def test_condstore_store_fetch_and_search(self):
+        m = self.connect("bob")
+        for i in range(3):
+            self.ok(m.append("Sent", None, None, message("cs-%d" % i).encode()))
+        lines = raw(m, "c1 SELECT Sent (CONDSTORE)")
+        self.assertTrue(lines[-1].startswith("c1 OK"), lines)
+        high = int(re.search(r"HIGHESTMODSEQ (\d+)", "\n".join(lines)).group(1))
+        lines = raw(m, "c2 STORE 2 +FLAGS (\\Flagged)")
+        changed = int(re.search(r"MODSEQ \((\d+)\)", lines[0]).group(1))
+        self.assertGreater(changed, high)
+        lines = raw(m, "c3 STORE 1:3 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)" % high)
+        self.assertRegex(lines[-1], r"^c3 OK \[MODIFIED 2\]")
+        self.assertEqual(2, len([l for l in lines if l.startswith("* ")]), lines)
+        lines = raw(m, "c4 FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % high)
+        self.assertEqual(3, len([l for l in lines if " FETCH (" in l and l.startswith("* ")]), lines)
+        lines = raw(m, "c5 FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % changed)
+        self.assertEqual(["* 1 FETCH", "* 3 FETCH"], [l[:9] for l in lines if l.startswith("* ")], lines)
+        lines = raw(m, "c6 SEARCH MODSEQ %d" % (changed + 1))
+        self.assertRegex(lines[0], r"^\* SEARCH 1 3 \(MODSEQ \d+\)$")
+        lines = raw(m, "c7 STORE 1 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)")
+        self.assertRegex(lines[-1], r"^c7 OK \[MODIFIED 1\]")
+
+    def test_esearch_and_searchres(self):
+        m = self.connect("bob")
+        for i in range(4):
+            self.ok(m.append("Trash", "(\\Seen)" if i % 2 else None, None, message("es-%d" % i).encode()))
+        self.ok(m.select("Trash"))
+        lines = raw(m, "e1 SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN")
+        self.assertEqual('* ESEARCH (TAG "e1") MIN 1 MAX 3 COUNT 2 ALL 1,3', lines[0])
+        lines = raw(m, "e2 UID SEARCH RETURN (COUNT) ALL")
+        self.assertEqual('* ESEARCH (TAG "e2") UID COUNT 4', lines[0])
+        lines = raw(m, "e3 SEARCH RETURN (SAVE) SEEN")
+        self.assertEqual(["e3 OK"], [l[:5] for l in lines])
+        lines = raw(m, "e4 FETCH $ (UID)")
+        self.assertEqual(["* 2 FETCH (UID 2)", "* 4 FETCH (UID 4)"], lines[:-1])
+        lines = raw(m, "e5 SEARCH RETURN () $")
+        self.assertEqual('* ESEARCH (TAG "e5") ALL 2,4', lines[0])
+
+    def test_multiappend_is_atomic(self):
+        m = self.connect("carol")
+        m.sock.settimeout(10)
+        one, two = message("multi-1").encode(), message("multi-2").encode()
+        m.send(b"ma1 APPEND Junk (\\Seen) {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+        line = m.readline()
+        while line.startswith(b"* "):
+            line = m.readline()
+        self.assertRegex(line.decode(), r"^ma1 OK \[APPENDUID \d+ 1:2\]")
+        # The second message is refused (no such flag syntax): neither is stored.
+        m.send(b"ma2 APPEND Junk {%d+}\r\n%s (\\Bogus\\) {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+        line = m.readline()
+        while line.startswith(b"* "):
+            line = m.readline()
+        self.assertTrue(line.startswith(b"ma2 BAD") or line.startswith(b"ma2 NO"), line)
+        status = self.ok(m.status("Junk", "(MESSAGES)"))[0].decode()
+        self.assertRegex(status, r"MESSAGES 2\b")
+
+    def test_utf8_mailbox_names(self):
+        m = self.connect("carol")
+        self.ok(m.enable("UTF8=ACCEPT"))
+        self.ok(m.create('"\u00c4rger/K\u00f6ln"'))
+        names = "\n".join(d.decode() for d in self.ok(m.list('""', '"\u00c4rger/*"')))
+        self.assertIn('"\u00c4rger/K\u00f6ln"', names)
+        plain = self.connect("carol")
+        names = "\n".join(d.decode() for d in self.ok(plain.list('""', "*")))
+        self.assertIn('"&AMQ-rger/K&APY-ln"', names, "modified UTF-7 without UTF8=ACCEPT")
+        self.ok(plain.select('"&AMQ-rger/K&APY-ln"'))
+        lines = raw(plain, 'u1 CREATE "\u00e4"')  # 8-bit without UTF8=ACCEPT
+        self.assertRegex(lines[-1], r"^u1 (BAD|NO)")
+
+    def test_non_synchronizing_literal_over_limit(self):
+        m = self.connect("dan")
+        m.sock.settimeout(10)
+        body = (b"Subject: big\r\n\r\n" + b"x" * (MAX_APPEND + 10) + b"\r\nz1 CREATE Injected\r\n")
+        m.send(b"t1 APPEND Drafts {%d+}\r\n" % len(body))
+        try:
+            m.send(body + b"\r\nt2 NOOP\r\n")
+        except OSError:
+            pass
+        got = b""
+        try:
+            while True:
+                chunk = m.sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+                if b"t2 " in got:
+                    break
+        except (socket.timeout, OSError):
+            pass
+        self.assertRegex(got, rb"(\* BYE|t1 (NO|BAD))", got)
+        self.assertNotIn(b"z1 OK", got, "literal data must never run as a command")
+        other = self.connect("dan")
+        self.assertEqual("NO", other.select("Injected")[0])
+        self.ok(other.select("Drafts"))
+        self.assertEqual([b""], self.ok(other.search(None, "SUBJECT", "big")))
+
+    def test_mailbox_edge_cases(self):
+        m = self.connect("erin")
+        typ, data = m.create("inbox")
+        self.assertEqual("NO", typ)
+        typ, data = m.delete("INBOX")
+        self.assertEqual("NO", typ)
+        self.ok(m.create("Parent/Child"))
+        typ, data = m.delete("Parent")
+        names = "\n".join(d.decode() for d in self.ok(m.list('""', "Parent*")))
+        self.assertIn('"Parent/Child"', names, "DELETE of a parent keeps its children")
+        if typ == "OK":
+            self.assertRegex(names, r'\\Noselect[^\n]*"Parent"')
+        else:
+            self.assertIn(b"HASCHILDREN", data[0])
+        self.ok(m.rename("Parent", "Moved"))
+        names = "\n".join(d.decode() for d in self.ok(m.list('""', "*")))
+        self.assertIn('"Moved/Child"', names, "RENAME moves the children")
+        self.assertNotIn('"Parent', names)
+        self.assertEqual("NO", m.rename("Moved", "Trash")[0], "RENAME onto an existing mailbox")
+        self.assertEqual("OK", m.select("iNbOx")[0], "INBOX is case-insensitive")
+        deliver(self.b, "erin", "for rename of inbox")
+        m.close()
+        self.ok(m.rename("INBOX", "Old Inbox".join('""')))
+        self.ok(m.select('"Old Inbox"'))
+        self.assertNotEqual([b""], self.ok(m.search(None, "SUBJECT", '"for rename of inbox"')))
+        self.assertEqual(b"0", self.ok(m.select("INBOX"))[0], "RENAME INBOX leaves an empty INBOX")
+
+    def test_two_sessions_expunge_is_reported_at_the_right_time(self):
+        a = self.connect("dan")
+        for i in range(4):
+            self.ok(a.append("Archive", None, None, message("two-%d" % i).encode()))
+        self.ok(a.select("Archive"))
+        b = self.connect("dan")
+        self.ok(b.select("Archive"))
+        self.ok(b.store("2", "+FLAGS", "(\\Deleted)"))
+        self.ok(b.expunge())
+        lines = raw(a, "f1 FETCH 1:* (FLAGS)")
+        self.assertFalse([l for l in lines if "EXPUNGE" in l], "no EXPUNGE during FETCH: %r" % lines)
+        lines = raw(a, "f2 SEARCH ALL")
+        self.assertFalse([l for l in lines if "EXPUNGE" in l], "no EXPUNGE during SEARCH: %r" % lines)
+        lines = raw(a, "f3 NOOP")
+        self.assertEqual(["* 2 EXPUNGE"], [l for l in lines if l.startswith("* ") and "RECENT" not in l
+                                           and "FETCH" not in l], lines)
+        lines = raw(a, "f4 FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        self.assertIn("two-2", "\n".join(lines))
+        deliver(self.b, "dan", "two-new")  # to INBOX: Archive gets nothing
+        self.ok(b.append("Archive", None, None, message("two-4").encode()))
+        lines = raw(a, "f5 NOOP")
+        self.assertIn("* 4 EXISTS", lines)
+
+
 class plain_login_refused_test(imap_case):
     imap = {"max_append_size": MAX_APPEND}
 
