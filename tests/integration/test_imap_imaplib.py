@@ -19,8 +19,9 @@ BOB = {"id": "bob", "address": "bob@example.org", "password": ssha512("bob-secre
 CAROL = {"id": "carol", "address": "carol@example.org", "password": ssha512("carol-secret")}
 DAN = {"id": "dan", "address": "dan@example.org", "password": ssha512("dan-secret")}
 ERIN = {"id": "erin", "address": "erin@example.org", "password": ssha512("erin-secret")}
+FRANK = {"id": "frank", "address": "frank@example.org", "password": ssha512("frank-secret")}
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
-             "dan": "dan-secret", "erin": "erin-secret"}
+             "dan": "dan-secret", "erin": "erin-secret", "frank": "frank-secret"}
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("imap", "imap", "starttls", "127.0.0.1", 0),
              ("imaps", "imap", "implicit", "127.0.0.1", 0))
@@ -60,7 +61,7 @@ class imap_case(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.b = Backend([ALICE, BOB, CAROL, DAN, ERIN], listeners=LISTENERS, imap=cls.imap).start()
+        cls.b = Backend([ALICE, BOB, CAROL, DAN, ERIN, FRANK], listeners=LISTENERS, imap=cls.imap).start()
         cls.tls = ssl.create_default_context(cafile=cls.b.ca)
 
     @classmethod
@@ -389,6 +390,60 @@ class imaplib_test(imap_case):
         self.assertEqual(1, len(subjects), subjects)
         self.assertIn(b"keep me", subjects[0])
         self.assertEqual(b"1", self.ok(m.search(None, "ALL"))[0])
+
+    def test_starttls_discards_pipelined_plaintext(self):
+        s = socket.create_connection(("127.0.0.1", self.b.ports["imap"]), timeout=10)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"* OK"))
+        s.sendall(b"s1 STARTTLS\r\ns2 LOGIN alice@example.org alice-secret\r\n")
+        self.assertTrue(f.readline().startswith(b"s1 OK"))
+        t = self.tls.wrap_socket(s, server_hostname="localhost")
+        t.sendall(b"s3 NOOP\r\n")
+        got = b""
+        while b"s3 " not in got:
+            chunk = t.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        self.assertNotIn(b"s2 ", got, "a command sent before the TLS handshake must be discarded")
+        self.assertIn(b"s3 OK", got)
+        t.sendall(b"s4 SELECT INBOX\r\n")
+        self.assertTrue(t.recv(4096).startswith(b"s4 BAD"), "still not authenticated")
+        t.close()
+
+    def test_idle_reports_flag_changes(self):
+        deliver(self.b, "frank", "idle flags")
+        m = self.connect("frank")
+        count = int(self.ok(m.select("INBOX"))[0])
+        m.sock.settimeout(15)
+        m.send(b"i2 IDLE\r\n")
+        self.assertTrue(m.readline().startswith(b"+"))
+        other = self.connect("frank")
+        self.ok(other.select("INBOX"))
+        self.ok(other.store("%d" % count, "+FLAGS.SILENT", "(\\Flagged)"))
+        line = m.readline()
+        while line.endswith(b" RECENT\r\n"):
+            line = m.readline()
+        self.assertTrue(line.startswith(b"* %d FETCH (" % count), line)
+        self.assertIn(b"\\Flagged", line)
+        m.send(b"DONE\r\n")
+        self.assertTrue(m.readline().startswith(b"i2 OK"))
+
+    def test_too_many_errors_before_login_disconnect(self):
+        s = socket.create_connection(("127.0.0.1", self.b.ports["imap"]), timeout=10)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"".join(b"e%d BOGUS\r\n" % i for i in range(10)))
+        lines = []
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            lines.append(line)
+        self.assertTrue(any(l.startswith(b"* BYE") for l in lines), lines)
+        self.assertLessEqual(len([l for l in lines if b" BAD" in l]), 6, lines)
 
     def test_login_in_wrong_state_is_bad(self):
         m = self.connect("alice")
