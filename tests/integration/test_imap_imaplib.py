@@ -246,6 +246,46 @@ class imaplib_test(imap_case):
         data = self.ok(m.fetch("1", "(RFC822)"))
         self.assertEqual(msg, data[0][1])
 
+    def test_fetch_mime_parts_of_a_nested_message(self):
+        msg = (b"From: A <a@x>\r\nTo: b@x\r\nSubject: complex\r\nMIME-Version: 1.0\r\n"
+               b"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\npreamble\r\n"
+               b"--outer\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               b"Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe\r\nline two\r\n"
+               b"--outer\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n"
+               b"--alt\r\nContent-Type: text/plain\r\n\r\nplain alt\r\n--alt\r\nContent-Type: text/html\r\n"
+               b"\r\n<p>html</p>\r\n--alt--\r\n"
+               b"--outer\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@x\r\nSubject: inner\r\n"
+               b"Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\n"
+               b"inner text\r\n--in\r\nContent-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--in--\r\n"
+               b"--outer\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\n"
+               b"Content-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
+               b"\r\nJVBERi0xLjQK\r\n--outer--\r\nepilogue\r\n")
+        m = self.connect("dan")
+        self.ok(m.append("Junk", None, None, msg))
+        self.ok(m.select("Junk"))
+        inner = msg[msg.index(b"From: inner@x"):msg.index(b"\r\n--outer\r\nContent-Type: application/pdf")]
+        parts = {"1": b"Gr=C3=BC=C3=9Fe\r\nline two", "2.1": b"plain alt", "2.2": b"<p>html</p>",
+                 "3": inner, "3.HEADER": inner[:inner.index(b"\r\n\r\n") + 4], "3.1": b"inner text",
+                 "3.2": b"AAECAwQ=", "4": b"JVBERi0xLjQK", "TEXT": msg[msg.index(b"preamble"):],
+                 "1.MIME": b"Content-Type: text/plain; charset=utf-8\r\n"
+                           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"}
+        for part, want in parts.items():
+            data = self.ok(m.fetch("1", "(BODY.PEEK[%s])" % part))
+            self.assertEqual(want, data[0][1], part)
+        data = self.ok(m.fetch("1", "(BODYSTRUCTURE)"))[0].decode()
+        self.assertIn('("text" "plain" ("charset" "utf-8") NIL NIL "quoted-printable" 25 1 ', data)
+        self.assertIn('("message" "rfc822" NIL NIL NIL "7bit" %d (NIL "inner" ' % len(inner), data)
+        self.assertIn(' "alternative" ("boundary" "alt")', data)
+        self.assertIn('("application" "pdf" ("name" "a.pdf") NIL NIL "base64" 12 NIL '
+                      '("attachment" ("filename" "a.pdf"))', data)
+        self.assertTrue(data.endswith(' "mixed" ("boundary" "outer") NIL NIL NIL))'), data)
+        data = self.ok(m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[3.2] BINARY.PEEK[4])"))
+        self.assertEqual("Gr\u00fc\u00dfe\r\nline two".encode(), data[0][1])
+        self.assertIn(b"BINARY.SIZE[1] 17", data[1][0])
+        self.assertEqual(b"\x00\x01\x02\x03\x04", data[1][1])
+        self.assertEqual(b"%PDF-1.4\n", data[2][1])
+
     def test_store_and_search(self):
         deliver(self.b, "erin", "alpha report", "the quick brown fox\r\n")
         deliver(self.b, "erin", "beta notes", "lazy dog\r\n", "Cc: boss@remote.test\r\n")
