@@ -81,13 +81,13 @@ class imap_mutt_test(unittest.TestCase):
         self.addCleanup(m.logout)
         return m
 
-    def muttrc(self):
-        home = os.path.join(self.tmp, "home")
+    def muttrc(self, name="home", implicit=False, extra=""):
+        home = os.path.join(self.tmp, name)
         os.makedirs(home, exist_ok=True)
         rc = os.path.join(home, "muttrc")
         # localhost, not 127.0.0.1: the test certificate names both, and GnuTLS checks the name.
         with open(rc, "w") as f:
-            f.write('set folder="imap://alice%%40example.org@localhost:%d/"\n'
+            f.write('set folder="%s://alice%%40example.org@localhost:%d/"\n'
                     'set spoolfile="+INBOX"\n'
                     'set imap_user="alice@example.org"\nset imap_pass="alice-secret"\n'
                     'set ssl_starttls=yes\nset ssl_force_tls=yes\n'
@@ -98,7 +98,8 @@ class imap_mutt_test(unittest.TestCase):
                     'set mark_old=no\nset wait_key=no\nset sort=date\nset pager_stop=yes\n'
                     'set imap_check_subscribed=no\nset imap_passive=yes\nset mail_check=60\n'
                     'set help=no\nset quit=yes\nset timeout=2\n'
-                    % (self.b.ports["imap"], self.b.ca, home))
+                    % ("imaps" if implicit else "imap", self.b.ports["imaps" if implicit else "imap"],
+                       self.b.ca, home) + extra)
         return home, rc
 
     def test_read_flag_and_save(self):
@@ -147,6 +148,42 @@ class imap_mutt_test(unittest.TestCase):
         self.assertEqual([b"1"], data)
         typ, data = m.fetch("1", "(FLAGS)")
         self.assertNotIn(b"\\Seen", data[0], "the unread message stays unread")
+
+
+    def test_imaps_new_mail_delete_and_caches(self):
+        m = self.imap()
+        self.assertEqual("OK", m.append("Sent", None, None, message("sent one", "s1\r\n").encode())[0])
+        self.assertEqual("OK", m.append("Sent", None, None, message("sent two", "s2\r\n").encode())[0])
+        home, rc = self.muttrc("imaps-home", implicit=True,
+                               extra='set header_cache="%s/hc"\nset message_cachedir="%s/bc"\n'
+                                     'set imap_idle=yes\nset mail_check=1\nset spoolfile="+Sent"\n'
+                               % (os.path.join(self.tmp, "imaps-home"), os.path.join(self.tmp, "imaps-home")))
+        env = dict(os.environ, HOME=home, TERM="xterm", LANG="C.UTF-8", TMUX="")
+        t = tmux(os.path.join(self.tmp, "imaps-home"), "neomutt -n -F %s" % rc, env)
+        self.addCleanup(t.kill)
+        t.wait_for("sent two")
+        # A message arriving while neomutt has the mailbox open shows up (IDLE or polling).
+        self.assertEqual("OK", m.append("Sent", None, None, message("sent three", "s3\r\n").encode())[0])
+        t.wait_for("sent three", timeout=20)
+        t.keys("/", "sent one", "Enter")
+        t.keys("d")
+        t.keys("$")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            m.select("Sent")
+            typ, data = m.search(None, "SUBJECT", '"sent one"')
+            m.close()
+            if data == [b""]:
+                break
+            time.sleep(0.3)
+        self.assertEqual([b""], data, "deleted and synced message must be expunged:\n" + t.screen())
+        t.keys("q")
+        deadline = time.monotonic() + 15
+        while t.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertFalse(t.alive())
+        m.select("Sent")
+        self.assertEqual([b"1 2"], m.search(None, "ALL")[1])
 
 
 if __name__ == "__main__":
