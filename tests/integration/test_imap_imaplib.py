@@ -704,5 +704,27 @@ class qresync_test(imap_case):
         self.assertEqual(2, len([l for l in lines if l.startswith("* ") and " FETCH (" in l]), lines)
 
 
+    def test_qresync_session_gets_vanished_not_expunge(self):
+        m = self.connect("bob")
+        for i in range(4):
+            self.ok(m.append("Drafts", None, None, message("van-%d" % i).encode()))
+        typ, _ = m._simple_command("ENABLE", "QRESYNC")
+        self.assertEqual("OK", typ)
+        self.ok(m.select("Drafts"))
+        uids = self.uids(m)
+        lines = raw(m, "v1 UID STORE %d +FLAGS.SILENT (\\Deleted)" % uids[1])
+        lines = raw(m, "v2 EXPUNGE")
+        self.assertEqual("* VANISHED %d" % uids[1], lines[0], lines)
+        self.assertRegex(lines[-1], r"^v2 OK \[HIGHESTMODSEQ \d+\]")
+        self.assertFalse([l for l in lines if l.endswith(" EXPUNGE")], lines)
+        lines = raw(m, "v3 UID MOVE %d Trash" % uids[2])
+        self.assertIn("* VANISHED %d" % uids[2], lines)
+        self.assertFalse([l for l in lines if l.endswith(" EXPUNGE")], lines)
+        # A stale UIDVALIDITY: no VANISHED, no FETCH, just a plain SELECT.
+        lines = raw(m, "v4 SELECT Drafts (QRESYNC (1 1 %d:%d))" % (uids[0], uids[-1]))
+        self.assertTrue(lines[-1].startswith("v4 OK"), lines)
+        self.assertFalse([l for l in lines if "VANISHED" in l or " FETCH " in l], lines)
+
+
 if __name__ == "__main__":
     unittest.main()
