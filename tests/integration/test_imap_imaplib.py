@@ -20,8 +20,11 @@ CAROL = {"id": "carol", "address": "carol@example.org", "password": ssha512("car
 DAN = {"id": "dan", "address": "dan@example.org", "password": ssha512("dan-secret")}
 ERIN = {"id": "erin", "address": "erin@example.org", "password": ssha512("erin-secret")}
 FRANK = {"id": "frank", "address": "frank@example.org", "password": ssha512("frank-secret")}
+GINA = {"id": "gina", "address": "gina@example.org", "password": ssha512("gina-secret"), "quota_bytes": 4096}
+HANK = {"id": "hank", "address": "hank@example.org", "password": ssha512("hank-secret"), "quota_bytes": 4096}
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
-             "dan": "dan-secret", "erin": "erin-secret", "frank": "frank-secret"}
+             "dan": "dan-secret", "erin": "erin-secret", "frank": "frank-secret",
+             "gina": "gina-secret", "hank": "hank-secret"}
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("imap", "imap", "starttls", "127.0.0.1", 0),
              ("imaps", "imap", "implicit", "127.0.0.1", 0))
@@ -61,7 +64,7 @@ class imap_case(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.b = Backend([ALICE, BOB, CAROL, DAN, ERIN, FRANK], listeners=LISTENERS, imap=cls.imap).start()
+        cls.b = Backend([ALICE, BOB, CAROL, DAN, ERIN, FRANK, GINA, HANK], listeners=LISTENERS, imap=cls.imap).start()
         cls.tls = ssl.create_default_context(cafile=cls.b.ca)
 
     @classmethod
@@ -591,6 +594,34 @@ class imaplib_extensions_test(imap_case):
         self.assertEqual("NO", other.select("Injected")[0])
         self.ok(other.select("Drafts"))
         self.assertEqual([b""], self.ok(other.search(None, "SUBJECT", "big")))
+
+    def test_over_quota_append_and_copy_store_nothing(self):
+        m = self.connect("gina")
+        for i in range(3):
+            self.ok(m.append("INBOX", None, None, message("q-%d" % i, "x" * 900 + "\r\n").encode()))
+        typ, data = m.append("INBOX", None, None, message("q-big", "y" * 2000 + "\r\n").encode())
+        self.assertEqual("NO", typ)
+        self.assertIn(b"[OVERQUOTA]", data[0])
+        self.ok(m.select("INBOX"))
+        self.assertEqual(b"1 2 3", self.ok(m.search(None, "ALL"))[0])
+        typ, data = m.copy("1:3", "Trash")
+        self.assertEqual("NO", typ)
+        self.assertIn(b"[OVERQUOTA]", data[0])
+        self.assertRegex(self.ok(m.status("Trash", "(MESSAGES)"))[0].decode(), r"MESSAGES 0\b",
+                         "a refused COPY copies nothing")
+        roots, quotas = self.ok(m.getquotaroot("INBOX"))
+        self.assertRegex(quotas[0], rb'^"" \(STORAGE [34] 4\)$')
+
+    # imap-bugs.md B1: MOVE inside one account is checked against the quota like a COPY.
+    @unittest.expectedFailure
+    def test_move_near_quota_is_allowed(self):
+        m = self.connect("hank")
+        for i in range(3):
+            self.ok(m.append("Junk", None, None, message("mq-%d" % i, "x" * 900 + "\r\n").encode()))
+        self.ok(m.select("Junk"))
+        # Usage stays the same: moving to Trash (how clients delete) must work near the quota.
+        self.ok(m.uid("MOVE", "1:*", "Trash"))
+        self.assertEqual(b"", self.ok(m.search(None, "ALL"))[0])
 
     def test_mailbox_edge_cases(self):
         m = self.connect("erin")
