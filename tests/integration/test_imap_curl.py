@@ -75,6 +75,25 @@ class imap_curl_test(unittest.TestCase):
         self.assertIn(b"Subject: curl hello 0", out)
         self.assertNotIn(b"body-token-0", out)
 
+    def test_url_forms_and_custom_requests(self):
+        out = self.curl(self.url("INBOX;MAILINDEX=3")).stdout
+        self.assertIn(b"Subject: curl hello 2\r\n", out)
+        self.assertEqual(b"body-token-0\r\n", self.curl(self.url("INBOX;UID=1;SECTION=TEXT")).stdout)
+        self.assertEqual(b"dy-to", self.curl(self.url("INBOX;UID=1;SECTION=TEXT;PARTIAL=2.5")).stdout)
+        p = self.curl(self.url("INBOX;UIDVALIDITY=1;UID=1"), check=False)
+        self.assertEqual(78, p.returncode, p.stderr)  # CURLE_REMOTE_FILE_NOT_FOUND: UIDVALIDITY changed
+        out = self.curl("-X", "STORE 3 +FLAGS (\\Flagged)", self.url("INBOX")).stdout.decode()
+        self.assertRegex(out, r"\* 3 FETCH \(FLAGS \([^)]*\\Flagged")
+        out = self.curl("-X", "NAMESPACE", self.url()).stdout.decode()
+        self.assertEqual('* NAMESPACE (("" "/")) NIL NIL\r\n', out)
+        out = self.curl("-X", "STATUS INBOX (MESSAGES UIDNEXT)", self.url(implicit=True), implicit=True).stdout
+        self.assertRegex(out.decode(), r'\* STATUS "?INBOX"? \((MESSAGES \d+ UIDNEXT \d+|UIDNEXT \d+ MESSAGES \d+)\)')
+        out = self.curl("-X", "EXAMINE INBOX", self.url()).stdout.decode()
+        self.assertIn("PERMANENTFLAGS ()", out)
+        for mech in ("PLAIN", "LOGIN"):
+            out = self.curl("--login-options", "AUTH=" + mech, self.url()).stdout.decode()
+            self.assertIn('"INBOX"', out, mech)
+
     def test_search(self):
         out = self.curl("-X", "SEARCH SUBJECT \"hello 2\"", self.url("INBOX")).stdout.decode()
         self.assertIn("* SEARCH 3", out)
