@@ -4,6 +4,7 @@ mbsync (isync): messages, flags, expunges and new folders travel in each directi
 import glob
 import imaplib
 import os
+import re
 import shutil
 import smtplib
 import ssl
@@ -167,6 +168,38 @@ class imap_mbsync_test(unittest.TestCase):
         self.assertEqual("D", drafts["draft over imaps"][0])
         for folder in ("INBOX", "Sent", "Trash", "Junk"):
             self.assertTrue(os.path.isdir(os.path.join(local, folder, "cur")), folder)
+
+
+    def test_volume_and_8bit_content_roundtrip(self):
+        m = self.imap()
+        big = ("Subject: big 8bit\r\nContent-Type: text/plain; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n" + "Gr\u00fc\u00dfe aus K\u00f6ln\r\n" * 40000).encode()
+        self.assertEqual("OK", m.append("Junk", None, None, big)[0])
+        for i in range(60):
+            flags = "(\\Seen)" if i % 3 == 0 else None
+            self.assertEqual("OK", m.append("Junk", flags, None, message("bulk %03d" % i).encode())[0])
+        rc, local = self.config("volume", "IMAPS")
+        self.mbsync(rc)
+        junk = self.local_messages(local, "Junk")
+        self.assertEqual(61, len(junk))
+        self.assertEqual("S", junk["bulk 000"][0])
+        self.assertEqual("", junk["bulk 001"][0])
+        with open(junk["big 8bit"][1], "rb") as f:
+            got = f.read().replace(b"\r\n", b"\n")
+        # mbsync marks what it propagates with a temporary X-TUID header in the Maildir copy.
+        got = re.sub(rb"(?m)^X-TUID: .*\n", b"", got)
+        self.assertEqual(big.replace(b"\r\n", b"\n"), got)
+        # A local 8-bit message travels to the server intact (with CRLF line ends there).
+        local_msg = "Subject: local 8bit\nContent-Type: text/plain; charset=utf-8\n\n\u00e9t\u00e9\n".encode()
+        os.makedirs(os.path.join(local, "Junk", "cur"), exist_ok=True)
+        with open(os.path.join(local, "Junk", "cur", "1700000001.9.host:2,"), "wb") as f:
+            f.write(local_msg)
+        self.mbsync(rc)
+        m.select("Junk")
+        typ, data = m.search(None, "SUBJECT", '"local 8bit"')
+        self.assertEqual(1, len(data[0].split()), data)
+        typ, data = m.fetch(data[0].decode(), "(BODY.PEEK[])")
+        self.assertEqual(local_msg.replace(b"\n", b"\r\n"), re.sub(rb"(?m)^X-TUID: .*\r\n", b"", data[0][1]))
 
 
 if __name__ == "__main__":
