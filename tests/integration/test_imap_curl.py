@@ -4,6 +4,7 @@ imaps:// (implicit TLS), listing mailboxes, fetching by UID, SEARCH and APPEND (
 import imaplib
 import os
 import smtplib
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -55,6 +56,7 @@ class imap_curl_test(unittest.TestCase):
     def imap(self):
         m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"],
                               ssl_context=ssl.create_default_context(cafile=self.b.ca), timeout=15)
+        m.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # imaplib APPEND and Nagle
         m.login("alice@example.org", "alice-secret")
         self.addCleanup(m.logout)
         return m

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -42,6 +43,7 @@ class imap_mbsync_test(unittest.TestCase):
     def imap(self):
         m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"],
                               ssl_context=ssl.create_default_context(cafile=self.b.ca), timeout=15)
+        m.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # imaplib APPEND and Nagle
         m.login("alice@example.org", "alice-secret")
         self.addCleanup(m.logout)
         return m
