@@ -8,6 +8,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 import unittest
 
@@ -675,6 +676,96 @@ class imaplib_extensions_test(imap_case):
         self.ok(b.append("Archive", None, None, message("two-4").encode()))
         lines = raw(a, "f5 NOOP")
         self.assertIn("* 4 EXISTS", lines)
+
+
+class concurrency_test(imap_case):
+    def test_parallel_append_delivery_expunge_and_flags(self):
+        errors, expunged, lock = [], [], threading.Lock()
+
+        def guarded(fn):
+            def run():
+                try:
+                    fn()
+                except Exception as e:  # reported below: a thread must not die silently
+                    errors.append(repr(e))
+            return threading.Thread(target=run)
+
+        def appender(n):
+            m = self.connect("alice")
+            for i in range(25):
+                self.assertEqual("OK", m.append("Trash", None, None, message("par-%d-%d" % (n, i)).encode())[0])
+
+        def deliverer():
+            with smtplib.LMTP("127.0.0.1", self.b.ports["lmtp"]) as c:
+                for i in range(25):
+                    c.sendmail("s@remote.test", ["alice@example.org"], message("lmtp-%d" % i).encode())
+
+        def expunger():
+            m = self.connect("alice")
+            self.ok(m.select("Trash"))
+            for i in range(15):
+                ids = self.ok(m.search(None, "ALL"))[0].split()
+                if ids:
+                    self.ok(m.uid("STORE", "1:*", "+FLAGS.SILENT", "(\\Deleted)") if i == 14 else
+                            m.store(ids[len(ids) // 2].decode(), "+FLAGS.SILENT", "(\\Deleted)"))
+                    with lock:
+                        expunged.extend(self.ok(m.expunge()))
+
+        def flagger():
+            m = self.connect("alice")
+            self.ok(m.select("Trash"))
+            for i in range(30):
+                self.ok(m.uid("STORE", "1:*", "+FLAGS.SILENT" if i % 2 else "-FLAGS.SILENT", "(\\Seen)"))
+                self.ok(m.fetch("1:*", "(UID FLAGS)") if m.search(None, "ALL")[1][0] else m.noop())
+
+        threads = ([guarded(lambda n=n: appender(n)) for n in range(3)] +
+                   [guarded(deliverer), guarded(expunger), guarded(flagger)])
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(50)
+        self.assertEqual([], errors)
+        m = self.connect("alice")
+        status = self.ok(m.status("Trash", "(MESSAGES UIDNEXT)"))[0].decode()
+        remaining = int(re.search(r"MESSAGES (\d+)", status).group(1))
+        self.assertEqual(76, int(re.search(r"UIDNEXT (\d+)", status).group(1)), "75 appends, unique UIDs")
+        self.ok(m.select("Trash"))
+        uids = self.uids(m)
+        self.assertEqual(sorted(set(uids)), uids)
+        self.assertEqual(remaining, len(uids))
+        self.assertEqual(75 - len([e for e in expunged if e]), remaining, "every EXPUNGE was reported once")
+        # The restart keeps UIDs, UIDVALIDITY and flags.
+        before = self.ok(m.fetch("1:*", "(UID FLAGS)"))
+        validity = self.ok(m.status("Trash", "(UIDVALIDITY)"))
+        m.logout()
+        self.b.kill()
+        self.b.start()
+        m = self.connect("alice")
+        self.assertEqual(validity, self.ok(m.status("Trash", "(UIDVALIDITY)")))
+        self.ok(m.select("Trash"))
+        unrecent = lambda data: [d.replace(b" \\Recent", b"").replace(b"\\Recent", b"") for d in data]
+        self.assertEqual(unrecent(before), unrecent(self.ok(m.fetch("1:*", "(UID FLAGS)"))))
+
+    # imap-bugs.md B2: \Recent is not persistent; every message is recent again after a restart.
+    @unittest.expectedFailure
+    def test_recent_is_not_reported_again_after_restart(self):
+        m = self.connect("bob")
+        self.ok(m.append("Junk", None, None, message("recent once").encode()))
+        m.logout()
+        first = self.connect("bob")
+        self.ok(first.select("Junk"))
+        self.assertEqual([b"1"], first.untagged_responses.get("RECENT"))
+        first.logout()
+        second = self.connect("bob")
+        self.ok(second.select("Junk"))
+        self.assertEqual([b"0"], second.untagged_responses.get("RECENT"))
+        second.logout()
+        self.b.kill()
+        self.b.start()
+        third = self.connect("bob")
+        self.ok(third.select("Junk"))
+        self.assertEqual([b"0"], third.untagged_responses.get("RECENT"), "RFC 3501 2.3.2: only the first session")
+        self.assertNotIn(b"\\Recent", self.ok(third.fetch("1", "(FLAGS)"))[0])
 
 
 class plain_login_refused_test(imap_case):
