@@ -188,5 +188,49 @@ class imap_mutt_test(unittest.TestCase):
         self.assertEqual([b"1 2"], m.search(None, "ALL")[1])
 
 
+    def test_qresync_header_cache_resync(self):
+        m = self.imap()
+        for i in range(4):
+            self.assertEqual("OK", m.append("Drafts", None, None, message("qr %d" % i, "q\r\n").encode())[0])
+        name = "qresync-home"
+        home_dir = os.path.join(self.tmp, name)
+        extra = ('set header_cache="%s/hc"\nset imap_condstore=yes\nset imap_qresync=yes\n'
+                 'set spoolfile="+Drafts"\nset index_format="%%4C %%Z %%s"\n' % home_dir)
+        home, rc = self.muttrc(name, implicit=True, extra=extra)
+        env = dict(os.environ, HOME=home, TERM="xterm", LANG="C.UTF-8", TMUX="")
+
+        def run_mutt():
+            t = tmux(home_dir, "neomutt -n -F %s" % rc, env)
+            self.addCleanup(t.kill)
+            return t
+
+        def quit_mutt(t):
+            t.keys("q")
+            deadline = time.monotonic() + 15
+            while t.alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertFalse(t.alive(), t.screen())
+
+        t = run_mutt()
+        t.wait_for("qr 3")
+        quit_mutt(t)
+        self.assertTrue(os.listdir(os.path.join(home_dir, "hc")) if os.path.isdir(os.path.join(home_dir, "hc"))
+                        else os.path.exists(os.path.join(home_dir, "hc")), "header cache written")
+        # Behind neomutt's back: one expunged, one flagged, one new.
+        m.select("Drafts")
+        m.store("2", "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.store("3", "+FLAGS", "(\\Flagged)")  # "qr 3" after the expunge
+        m.close()
+        self.assertEqual("OK", m.append("Drafts", None, None, message("qr new", "n\r\n").encode())[0])
+        t = run_mutt()
+        screen = t.wait_for("qr new")
+        self.assertNotIn("qr 1", screen, "expunged message must vanish from the cached index")
+        flagged = [l for l in screen.splitlines() if "qr 3" in l]
+        self.assertEqual(1, len(flagged), screen)
+        self.assertIn("!", flagged[0], "flag change must reach the cached index:\n" + screen)
+        quit_mutt(t)
+
+
 if __name__ == "__main__":
     unittest.main()
