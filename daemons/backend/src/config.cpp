@@ -161,6 +161,10 @@ void read_imap(config::section& root, imap_settings& out) {
     }
     out.trusted_proxies.push_back(net_address_text(addr));
   }
+  out.proxy_logins = s->get_string_list("proxy_logins");
+  if (!out.proxy_logins.empty() && out.trusted_proxies.empty()) {
+    s->add_problem("proxy_logins", "needs trusted_proxies (the addresses they may come from)");
+  }
 }
 
 void read_quota(config::section& root, quota_settings& out) {

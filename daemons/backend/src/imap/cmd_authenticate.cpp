@@ -1,5 +1,7 @@
 // AUTHENTICATE PLAIN (RFC 4616) and LOGIN, with SASL-IR (RFC 4959).
 
+#include <algorithm>
+
 #include "hamail/core/base64.hpp"
 #include "imap/session.hpp"
 #include "login.hpp"
@@ -7,7 +9,7 @@
 namespace hamail::backend::imap_session_detail {
 
 awaitable<void> finish_login(session& s, const imap::command& c, std::string login,
-                             std::string password, std::string_view mechanism);
+                             std::string password, std::string_view mechanism, std::string authzid);
 
 namespace {
 
@@ -61,7 +63,7 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
       co_return;
     }
   }
-  std::string login, password;
+  std::string login, password, authzid;
   if (mechanism == "PLAIN") {
     auto msg = initial;
     if (!msg) {
@@ -75,12 +77,15 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
       s.bad(c, "Malformed PLAIN response");
       co_return;
     }
-    const std::string authzid = msg->substr(0, first);
+    authzid = msg->substr(0, first);
     login = msg->substr(first + 1, second - first - 1);
     password = msg->substr(second + 1);
-    if (!authzid.empty() && authzid != login) {
-      // Acting as another user is not offered (a trusted proxy passes the
-      // user's own credentials): refused like a wrong password.
+    if (authzid == login) authzid.clear();
+    const auto& proxies = s.cfg.imap.proxy_logins;
+    if (!authzid.empty() &&
+        (!s.trusted_proxy || std::find(proxies.begin(), proxies.end(), login) == proxies.end())) {
+      // Acting as another user is only for the proxies' own logins from a
+      // trusted proxy address; anyone else is refused like a wrong password.
       s.conn.log().notice("AUTHENTICATE PLAIN: authorization identity {} refused for {}", authzid,
                           login);
       login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
@@ -105,7 +110,8 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
     login = std::move(*user);
     password = std::move(*pass);
   }
-  auto done = finish_login(s, c, std::move(login), std::move(password), mechanism);
+  auto done =
+      finish_login(s, c, std::move(login), std::move(password), mechanism, std::move(authzid));
   co_await std::move(done);
 }
 

@@ -1,13 +1,56 @@
 // LOGIN (RFC 3501 §6.2.3), and the end of every login: the answer for each
 // outcome of the shared login check (login.hpp).
 
+#include <algorithm>
+
 #include "imap/session.hpp"
 #include "login.hpp"
 
 namespace hamail::backend::imap_session_detail {
 
+namespace {
+
+/// The account a trusted proxy acts as; nullopt after answering why not.
+awaitable<std::optional<directory::account>> proxied_account(session& s, const imap::command& c,
+                                                             const directory::account& proxy,
+                                                             std::string authzid) {
+  const auto& allowed = s.cfg.imap.proxy_logins;
+  if (!s.trusted_proxy || std::find(allowed.begin(), allowed.end(), proxy.login) == allowed.end()) {
+    s.conn.log().warning("{} may not act as {} (not a proxy login from a trusted address)",
+                         proxy.login, authzid);
+    s.no(c, "Not authorized to act as another user", "AUTHORIZATIONFAILED");
+    co_return std::nullopt;
+  }
+  auto found = co_await s.ctx.directory.find_by_login(authzid);
+  if (!found) {
+    s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
+    co_return std::nullopt;
+  }
+  if (!found->has_value()) {
+    s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
+    co_return std::nullopt;
+  }
+  directory::account a = std::move(**found);
+  switch (a.state) {
+    case directory::account_state::active:
+      break;
+    case directory::account_state::moving:
+      s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
+      co_return std::nullopt;
+    case directory::account_state::locked:
+    case directory::account_state::disabled:
+      s.no(c, "Account is " + std::string(directory::to_string(a.state)), "CONTACTADMIN");
+      co_return std::nullopt;
+  }
+  s.conn.log().info("proxy {} acts as {}", proxy.login, a.id);
+  co_return a;
+}
+
+}  // namespace
+
 awaitable<void> finish_login(session& s, const imap::command& c, std::string login,
-                             std::string password, std::string_view mechanism) {
+                             std::string password, std::string_view mechanism,
+                             std::string authzid) {
   login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
   auto check = check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
   login_outcome outcome = co_await std::move(check);
@@ -36,6 +79,12 @@ awaitable<void> finish_login(session& s, const imap::command& c, std::string log
       s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
       co_return;
   }
+  if (!authzid.empty()) {
+    auto as = proxied_account(s, c, outcome.account, std::move(authzid));
+    auto acting = co_await std::move(as);
+    if (!acting) co_return;
+    outcome.account = std::move(*acting);
+  }
   if (!outcome.account.owning_store.empty() && outcome.account.owning_store != s.cfg.store.name) {
     s.conn.log().warning("login for {}: account is on store {}, not {}", outcome.account.id,
                          outcome.account.owning_store, s.cfg.store.name);
@@ -55,7 +104,7 @@ awaitable<void> cmd_login(session& s, const imap::command& c) {
     s.no(c, "Use STARTTLS first", "PRIVACYREQUIRED");
     co_return;
   }
-  auto done = finish_login(s, c, c.args[0].text, c.args[1].text, "LOGIN");
+  auto done = finish_login(s, c, c.args[0].text, c.args[1].text, "LOGIN", {});
   co_await std::move(done);
 }
 

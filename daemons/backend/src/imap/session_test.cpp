@@ -18,6 +18,7 @@ class imap_session_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(too_many_errors_before_login);
   CPPUNIT_TEST(locked_and_foreign_accounts);
   CPPUNIT_TEST(special_use_created_at_login);
+  CPPUNIT_TEST(trusted_proxy_acts_as_user);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -185,6 +186,37 @@ class imap_session_test : public CppUnit::TestFixture {
     std::string names;
     for (const auto& e : *list) names += e.name + " ";
     CPPUNIT_ASSERT_EQUAL(std::string("INBOX Archive Drafts Junk Sent Trash "), names);
+  }
+
+  void trusted_proxy_acts_as_user() {
+    fixture f;
+    f.add_account("proxy", "proxy@internal", "proxy-pw");
+    const std::string as_alice =
+        hamail::base64_encode(std::string("alice@example.org\0proxy@internal\0proxy-pw", 41));
+    {
+      // Not configured as a proxy: refused.
+      auto& c = f.connect();
+      CPPUNIT_ASSERT_EQUAL(std::string("a1 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
+                           c.command("a1 AUTHENTICATE PLAIN " + as_alice));
+    }
+    f.cfg.imap.trusted_proxies = {"127.0.0.1"};
+    f.cfg.imap.proxy_logins = {"proxy@internal"};
+    auto& c = f.connect();
+    auto r = c.command("a2 AUTHENTICATE PLAIN " + as_alice);
+    CPPUNIT_ASSERT_MESSAGE(r, has(r, "a2 OK [CAPABILITY "));
+    f.deliver("Subject: for alice\r\n\r\nhi\r\n");
+    r = c.command("a3 STATUS INBOX (MESSAGES)");
+    CPPUNIT_ASSERT_MESSAGE(r, has(r, "(MESSAGES 1)"));
+    // A proxy may not act as an account that does not exist; alice may not act as bob.
+    auto& d = f.connect();
+    const std::string as_nobody =
+        hamail::base64_encode(std::string("nobody@example.org\0proxy@internal\0proxy-pw", 42));
+    CPPUNIT_ASSERT_EQUAL(std::string("a4 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
+                         d.command("a4 AUTHENTICATE PLAIN " + as_nobody));
+    const std::string alice_as_bob =
+        hamail::base64_encode(std::string("bob@example.org\0alice@example.org\0secret", 40));
+    CPPUNIT_ASSERT_EQUAL(std::string("a5 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
+                         d.command("a5 AUTHENTICATE PLAIN " + alice_as_bob));
   }
 };
 

@@ -73,6 +73,9 @@ struct imap_settings {
   /// Frontends (hamail-proxy) allowed to log in for a user with SASL PLAIN's authorization
   /// identity and to give the client's address in ID x-originating-ip: their IP addresses.
   std::vector<std::string> trusted_proxies;
+  /// Logins of the proxies' own accounts: from a trusted proxy address, such a login
+  /// may name another account as SASL PLAIN authorization identity and acts as it.
+  std::vector<std::string> proxy_logins;
 };
 
 /// Default quota and what exceeding it answers (`[quota]`).
