@@ -782,6 +782,36 @@ class plain_login_refused_test(imap_case):
         self.ok(m.login("alice@example.org", "alice-secret"))
 
 
+class limits_test(imap_case):
+    imap = {"login_without_tls": True, "idle_timeout_before_login": "2s"}
+
+    def test_idle_before_login_is_logged_out(self):
+        s = socket.create_connection(("127.0.0.1", self.b.ports["imap"]), timeout=10)
+        self.addCleanup(s.close)
+        started, data = time.monotonic(), b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        self.assertLess(time.monotonic() - started, 6)
+        self.assertRegex(data, rb"\r\n\* BYE [^\r]*\r\n$")
+
+    def test_overlong_line_is_bad_and_the_session_goes_on(self):
+        m = self.connect("alice")
+        m.sock.settimeout(10)
+        m.send(b"b1 NOOP " + b"x" * 70000 + b"\r\nb2 NOOP\r\n")
+        self.assertTrue(m.readline().startswith(b"b1 BAD"))
+        self.assertTrue(m.readline().startswith(b"b2 OK"))
+
+    def test_starttls_on_the_implicit_tls_port_is_bad(self):
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"], ssl_context=self.tls, timeout=15)
+        self.addCleanup(self.close, m)
+        lines = raw(m, "s1 STARTTLS")
+        self.assertTrue(lines[-1].startswith("s1 BAD"), lines)
+        self.ok(m.login("alice@example.org", "alice-secret"))
+
+
 class qresync_test(imap_case):
     def test_qresync_reports_vanished_and_changed(self):
         m = self.connect("alice")
