@@ -157,6 +157,11 @@ result<bool> subscriptions::update(Edit edit) {
     // The account has no directory yet: the store makes it with its INBOX.
     auto made = store_->status(account_, "INBOX");
     if (!made) return std::move(made).err();
+    // A store that keeps no directories (memory_store) with a data directory given.
+    if (!fs::is_directory(file_.parent_path(), ec) &&
+        !fs::create_directories(file_.parent_path(), ec) && ec) {
+      return io_failure("create", file_.parent_path(), ec.value());
+    }
   }
   if (auto r = save(file_, list, fsync_); !r) return std::move(r).err();
   return true;
