@@ -572,6 +572,30 @@ class imaplib_extensions_test(imap_case):
         lines = raw(plain, 'u1 CREATE "\u00e4"')  # 8-bit without UTF8=ACCEPT
         self.assertRegex(lines[-1], r"^u1 (BAD|NO)")
 
+    def test_append_literal8(self):
+        m = self.connect("carol")
+        m.sock.settimeout(10)
+        msg = "Subject: l8\r\n\r\nk\u00f6rper\r\n".encode()
+        m.send(b"l1 APPEND Sent ~{%d+}\r\n%s\r\n" % (len(msg), msg))
+        self.assertRegex(self.unsolicited_until(m, b"l1 "), rb"^l1 OK \[APPENDUID \d+ \d+\]")
+
+    # imap-bugs.md B3: APPEND's "UTF8 (~{n})" data item (RFC 6855 section 4) is refused.
+    @unittest.expectedFailure
+    def test_append_utf8_data_item(self):
+        m = self.connect("carol")
+        self.ok(m.enable("UTF8=ACCEPT"))
+        m.sock.settimeout(10)
+        msg = "Subject: Gr\u00fc\u00dfe\r\nTo: \u00fc@example.org\r\n\r\nk\u00f6rper\r\n".encode()
+        m.send(b"u1 APPEND Sent UTF8 (~{%d+}\r\n%s)\r\n" % (len(msg), msg))
+        self.assertRegex(self.unsolicited_until(m, b"u1 "), rb"^u1 OK \[APPENDUID \d+ \d+\]")
+
+    @staticmethod
+    def unsolicited_until(m, prefix):
+        line = m.readline()
+        while not line.startswith(prefix):
+            line = m.readline()
+        return line
+
     def test_non_synchronizing_literal_over_limit(self):
         m = self.connect("dan")
         m.sock.settimeout(10)
