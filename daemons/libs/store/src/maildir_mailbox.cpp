@@ -739,7 +739,25 @@ result<copy_result> maildir_mailbox::copy(std::span<const imap_uid> uids,
 result<copy_result> maildir_mailbox::move(std::span<const imap_uid> uids,
                                           std::string_view destination,
                                           std::optional<quota_limits> quota) {
-  auto copied = copy(uids, destination, quota);
+  // A move inside the account leaves its usage as it was, so it is never
+  // refused for quota (a user at the limit must still be able to move mail to
+  // Trash): the copy's limits are raised by what the expunge will free.
+  quota_limits limits = store_->quota_or_default(quota);
+  if (!limits.unlimited()) {
+    std::uint64_t bytes = 0, count = 0;
+    {
+      std::lock_guard lock(state_mutex_);
+      for (auto uid : uids) {
+        if (const auto* e = state_.find(uid)) {
+          bytes += e->size;
+          ++count;
+        }
+      }
+    }
+    if (limits.bytes != 0) limits.bytes += bytes;
+    if (limits.messages != 0) limits.messages += count;
+  }
+  auto copied = copy(uids, destination, limits);
   if (!copied) return copied;
   std::vector<imap_uid> sources;
   for (const auto& [from, to] : copied->uids) sources.push_back(from);

@@ -366,7 +366,23 @@ class memory_mailbox final : public mailbox {
   }
   result<copy_result> move(std::span<const imap_uid> uids, std::string_view destination,
                            std::optional<quota_limits> quota) override {
-    auto copied = copy(uids, destination, quota);
+    // A move inside the account leaves its usage as it was: never refused for
+    // quota; the copy's limits are raised by what the expunge will free.
+    quota_limits limits = quota.value_or(store_->default_quota);
+    if (!limits.unlimited()) {
+      std::uint64_t bytes = 0, count = 0;
+      {
+        std::lock_guard lock(store_->mutex);
+        for (const auto& m : box_->messages) {
+          if (std::find(uids.begin(), uids.end(), m.uid) == uids.end()) continue;
+          bytes += m.body->size();
+          ++count;
+        }
+      }
+      if (limits.bytes != 0) limits.bytes += bytes;
+      if (limits.messages != 0) limits.messages += count;
+    }
+    auto copied = copy(uids, destination, limits);
     if (!copied) return copied;
     std::vector<imap_uid> sources;
     for (const auto& [from, to] : copied->uids) sources.push_back(from);

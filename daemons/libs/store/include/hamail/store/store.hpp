@@ -305,7 +305,9 @@ class mailbox {
   /// in source UID order. Quota applies as `quota` or the store default.
   virtual result<copy_result> copy(std::span<const imap_uid> uids, std::string_view destination,
                                    std::optional<quota_limits> quota = std::nullopt) = 0;
-  /// copy() then expunge() of the copied source messages (RFC 6851).
+  /// copy() then expunge() of the copied source messages (RFC 6851). The
+  /// account's usage does not change, so quota never refuses a move: the
+  /// copy's limits (`quota` or the default) are raised by the moved messages.
   virtual result<copy_result> move(std::span<const imap_uid> uids, std::string_view destination,
                                    std::optional<quota_limits> quota = std::nullopt) = 0;
   /// Registers `callback` for every change from now on; see change_callback.
