@@ -64,7 +64,8 @@ class imap_mbsync_test(unittest.TestCase):
         return rc, local
 
     def mbsync(self, rc):
-        p = subprocess.run(["mbsync", "-c", rc, "-a"], capture_output=True, timeout=50)
+        p = subprocess.run(["mbsync", "-V", "-c", rc, "-a"], capture_output=True, timeout=50)
+        if os.environ.get("CLIENTS_DEBUG"): print(p.stdout.decode()[-3000:], p.stderr.decode()[-3000:])
         self.assertEqual(0, p.returncode, "mbsync: %s\n%s\nbackend log:\n%s"
                          % (p.stdout.decode(), p.stderr.decode(), self.b.log()[-3000:]))
 
@@ -159,6 +160,33 @@ class imap_mbsync_test(unittest.TestCase):
         # A second sync changes nothing.
         self.mbsync(rc)
         self.assertEqual(set(inbox), set(self.local_messages(local, "INBOX")))
+
+    def test_folder_removal_propagates(self):
+        m = self.imap()
+        self.assertEqual("OK", m.create("Gone Remote".join('""'))[0])
+        rc, local = self.config("remove", "IMAPS")
+        os.makedirs(os.path.join(local, "Gone Local", "cur"))
+        os.makedirs(os.path.join(local, "Gone Local", "new"))
+        os.makedirs(os.path.join(local, "Gone Local", "tmp"))
+        # The state must outlive the folder for mbsync to see a deletion (not a new folder):
+        # SyncState * keeps it inside the Maildir folder, so use a separate directory here.
+        state = os.path.join(self.tmp, "remove", "state") + "/"
+        os.makedirs(state)
+        with open(rc) as f:
+            text = f.read().replace("SyncState *\n", "SyncState %s\nRemove Both\n" % state)
+        with open(rc, "w") as f:
+            f.write(text)
+        self.mbsync(rc)
+        names = "\n".join(d.decode() for d in m.list('""', "*")[1])
+        self.assertIn('"Gone Local"', names)
+        self.assertTrue(os.path.isdir(os.path.join(local, "Gone Remote", "cur")))
+        # Each side deletes its (empty) folder; the next sync removes the other copy.
+        self.assertEqual("OK", m.delete('"Gone Remote"')[0])
+        shutil.rmtree(os.path.join(local, "Gone Local"))
+        self.mbsync(rc)
+        names = "\n".join(d.decode() for d in m.list('""', "*")[1])
+        self.assertNotIn('"Gone Local"', names)
+        self.assertFalse(os.path.exists(os.path.join(local, "Gone Remote", "cur")))
 
     def test_implicit_tls_pull(self):
         m = self.imap()
