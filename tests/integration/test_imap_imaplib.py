@@ -377,6 +377,29 @@ class imaplib_test(imap_case):
             m.myrights("INBOX")
         self.ok(m.noop())
 
+    def test_remaining_imaplib_commands(self):
+        m = self.connect("erin")
+        self.ok(m.select("INBOX"))
+        typ, data = m.recent()
+        self.assertEqual("OK", typ)
+        typ, data = m.xatom("ID", '("name" "imaplib")')
+        self.assertEqual("OK", typ)
+        self.assertIn("ID", m.untagged_responses)
+        typ, data = m.setquota('""', "(STORAGE 1)")
+        self.assertEqual("NO", typ, "quotas live in the directory")
+        for call in (lambda: m.getacl("INBOX"), lambda: m.setacl("INBOX", "bob", "lr"),
+                     lambda: m.deleteacl("INBOX", "bob"), lambda: m.proxyauth("bob"),
+                     lambda: m.partial("1", "RFC822", "0", "10"),
+                     lambda: m.getannotation("INBOX", '"/comment"', '"value"')):
+            with self.assertRaises(imaplib.IMAP4.error):
+                call()
+        self.ok(m.noop())
+        other = self.connect(login=False)
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            other.login_cram_md5("alice@example.org", "alice-secret")
+        self.assertIn("CANNOT", str(e.exception))
+        self.ok(other.login("alice@example.org", "alice-secret"))
+
     def test_sort_and_thread(self):
         m = self.connect("carol")
         day = [imaplib.Time2Internaldate(time.mktime((2025, 1, d, 12, 0, 0, 0, 0, -1))) for d in (1, 2, 3)]
