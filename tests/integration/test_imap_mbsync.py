@@ -65,7 +65,6 @@ class imap_mbsync_test(unittest.TestCase):
 
     def mbsync(self, rc):
         p = subprocess.run(["mbsync", "-V", "-c", rc, "-a"], capture_output=True, timeout=50)
-        if os.environ.get("CLIENTS_DEBUG"): print(p.stdout.decode()[-3000:], p.stderr.decode()[-3000:])
         self.assertEqual(0, p.returncode, "mbsync: %s\n%s\nbackend log:\n%s"
                          % (p.stdout.decode(), p.stderr.decode(), self.b.log()[-3000:]))
 
