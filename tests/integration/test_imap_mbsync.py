@@ -66,7 +66,7 @@ class imap_mbsync_test(unittest.TestCase):
     def mbsync(self, rc):
         p = subprocess.run(["mbsync", "-V", "-c", rc, "-a"], capture_output=True, timeout=50)
         self.assertEqual(0, p.returncode, "mbsync: %s\n%s\nbackend log:\n%s"
-                         % (p.stdout.decode(), p.stderr.decode(), self.b.log()[-3000:]))
+                         % (p.stdout.decode()[-4000:], p.stderr.decode(), self.b.log()[-3000:]))
 
     @staticmethod
     def local_messages(local, folder):
