@@ -323,6 +323,19 @@ class imaplib_test(imap_case):
         self.assertEqual(b"3", self.ok(m.search("UTF-8", "TEXT"))[0], "CHARSET UTF-8 body")
         self.assertEqual(b"", self.ok(m.search(None, "SUBJECT", "nothing-matches"))[0])
 
+    def test_search_decodes_transfer_encodings_and_charsets(self):
+        m = self.connect("frank")
+        self.ok(m.append("Sent", None, None, b"Subject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                         b"Content-Transfer-Encoding: quoted-printable\r\n\r\nStra=C3=9Fenbahn fa=\r\nhrt\r\n"))
+        self.ok(m.append("Sent", None, None, b"Subject: b64\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+                         b"Content-Transfer-Encoding: base64\r\n\r\nU3RyYd9lbmJhaG4gZmFocnQ=\r\n"))
+        self.ok(m.append("Sent", None, None, b"Subject: other\r\n\r\nnothing here\r\n"))
+        self.ok(m.select("Sent"))
+        for term, want in (("Stra\u00dfenbahn", b"1 2"), ("stra\u00dfenBAHN", b"1 2"), ("fahrt", b"1 2"),
+                           ("nothing", b"3"), ("stra=c3", b"")):
+            m.literal = term.encode()
+            self.assertEqual([want], self.ok(m.search("UTF-8", "BODY")), term)
+
     def test_uid_commands_copy_and_move(self):
         m = self.connect("bob")
         for i in range(4):
