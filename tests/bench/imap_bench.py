@@ -518,10 +518,10 @@ def report(args, results):
         x = r.get(key)
         if not x:
             return None
-        return x[field] if x.get("valid") else None
+        return x[field] if x.get("valid") else "INVALID"
 
     def fmt(v):
-        return "%12.1f" % v if v is not None else "%12s" % "INVALID/-"
+        return "%12.1f" % v if isinstance(v, float) else "%12s" % (v or "-")
 
     for key, field, label, higher in (
             ("mixed-many", "commands_per_s", "commands/s", True),
@@ -533,7 +533,8 @@ def report(args, results):
             ("idle-tls", "rss_per_conn_kib", "KiB RSS/conn", False),
             ("idle-tls", "pss_per_conn_kib", "KiB PSS/conn", False)):
         hv, dv = val(h, key, field), val(d, key, field)
-        ratio = "%8.2f" % (hv / dv if higher else dv / hv) if hv and dv else "%8s" % "-"
+        both = isinstance(hv, float) and isinstance(dv, float) and hv and dv
+        ratio = "%8.2f" % (hv / dv if higher else dv / hv) if both else "%8s" % "-"
         cpu = ""
         if field in ("commands_per_s", "operations_per_s"):
             cpu = "%s / %s, %s / %s" % tuple(
