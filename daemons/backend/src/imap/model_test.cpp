@@ -34,14 +34,14 @@ using flag_set = std::set<std::string>;
 // the same message still queued for it are reported after the STORE's own
 // FETCH response, so the client ends with stale flags. Workaround: NOOP
 // before every STORE, so nothing is queued.
-constexpr bool noop_before_store = false;
+constexpr bool noop_before_store = true;
 //
 // Bug 2: when one report carries both new messages (EXISTS) and the expunge
 // of one of them, the EXPUNGE's sequence number counts the new messages but
 // is sent before the EXISTS that announces them (VANISHED names a UID never
 // announced). Workaround: before an EXPUNGE or MOVE, NOOP in every other
 // session, so none holds an unreported new message.
-constexpr bool noop_others_before_expunge = false;
+constexpr bool noop_others_before_expunge = true;
 //
 // Bug 3: a plain EXPUNGE that removes a \Deleted message the expunging session
 // has not been told about yet (its EXISTS still queued) forgets the queued
