@@ -676,8 +676,7 @@ class imaplib_extensions_test(imap_case):
         roots, quotas = self.ok(m.getquotaroot("INBOX"))
         self.assertRegex(quotas[0], rb'^"" \(STORAGE [34] 4\)$')
 
-    # imap-bugs.md B1: MOVE inside one account is checked against the quota like a COPY.
-    @unittest.expectedFailure
+    # imap-bugs.md B1 (fixed in 720a869): MOVE inside one account was checked against the quota.
     def test_move_near_quota_is_allowed(self):
         m = self.connect("hank")
         for i in range(3):
