@@ -36,6 +36,7 @@ class imap_mailboxes_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(list_patterns);
   CPPUNIT_TEST(list_reference_and_delimiter);
   CPPUNIT_TEST(list_non_ascii);
+  CPPUNIT_TEST(list_placeholder_parent);
   CPPUNIT_TEST(subscribe_and_lsub);
   CPPUNIT_TEST(list_extended_subscribed);
   CPPUNIT_TEST(list_extended_recursivematch);
@@ -144,7 +145,11 @@ class imap_mailboxes_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(str("a4 NO [NONEXISTENT] Mailbox does not exist\r\n"),
                          c.command("a4 DELETE \"a//b\""));
     f.deliver(message, "alice", "Foo/Bar");
+    c.command("a5 SUBSCRIBE Foo/Bar");
     CPPUNIT_ASSERT_EQUAL(str("a5 OK DELETE completed\r\n"), c.command("a5 DELETE Foo/Bar"));
+    // The name stays subscribed (RFC 9051 §6.3.5).
+    CPPUNIT_ASSERT_EQUAL(str("* LSUB () \"/\" \"Foo/Bar\"\r\na5 OK LSUB completed\r\n"),
+                         c.command("a5 LSUB \"\" *"));
     CPPUNIT_ASSERT_EQUAL(str("a6 NO [NONEXISTENT] Mailbox does not exist\r\n"),
                          c.command("a6 DELETE Foo/Bar"));
     // The selected mailbox is refused; after CLOSE it goes.
@@ -298,6 +303,27 @@ class imap_mailboxes_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(str("* LIST (\\HasNoChildren) \"/\" \"日本語/台北\"\r\n"
                              "a5 OK LIST completed\r\n"),
                          c.command("a5 LIST \"\" \"日本語/%\""));
+  }
+
+  void list_placeholder_parent() {
+    plain_fixture f;
+    auto& c = f.login();
+    // A folder made on disk by hand, without its parent: the parent is listed
+    // \Noselect, gets no STATUS and cannot be read.
+    auto dir = hamail::store::maildir_store::mailbox_dir(f.dir.path, "alice", "Hand/Made");
+    CPPUNIT_ASSERT(dir.has_value());
+    for (const char* sub : {"cur", "new", "tmp"}) std::filesystem::create_directories(*dir / sub);
+    CPPUNIT_ASSERT_EQUAL(str("* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n"
+                             "* STATUS \"INBOX\" (MESSAGES 0)\r\n"
+                             "* LIST (\\Noselect \\HasChildren) \"/\" \"Hand\"\r\n"
+                             "a1 OK LIST completed\r\n"),
+                         c.command("a1 LIST \"\" % RETURN (STATUS (MESSAGES))"));
+    CPPUNIT_ASSERT_EQUAL(str("a2 NO [NONEXISTENT] Mailbox does not exist\r\n"),
+                         c.command("a2 STATUS Hand (MESSAGES)"));
+    // CREATE makes it a real mailbox.
+    CPPUNIT_ASSERT_EQUAL(str("a3 OK CREATE completed\r\n"), c.command("a3 CREATE Hand"));
+    CPPUNIT_ASSERT_EQUAL(str("* LIST (\\HasChildren) \"/\" \"Hand\"\r\na4 OK LIST completed\r\n"),
+                         c.command("a4 LIST \"\" Hand"));
   }
 
   void subscribe_and_lsub() {
