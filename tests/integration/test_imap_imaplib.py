@@ -615,8 +615,7 @@ class imaplib_extensions_test(imap_case):
         m.send(b"l1 APPEND Sent ~{%d+}\r\n%s\r\n" % (len(msg), msg))
         self.assertRegex(self.unsolicited_until(m, b"l1 "), rb"^l1 OK \[APPENDUID \d+ \d+\]")
 
-    # imap-bugs.md B3: APPEND's "UTF8 (~{n})" data item (RFC 6855 section 4) is refused.
-    @unittest.expectedFailure
+    # APPEND's "UTF8 (~{n})" data item (RFC 6855 section 4).
     def test_append_utf8_data_item(self):
         m = self.connect("carol")
         self.ok(m.enable("UTF8=ACCEPT"))

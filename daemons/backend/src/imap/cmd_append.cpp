@@ -84,15 +84,25 @@ awaitable<void> cmd_append(session& s, const imap::command& c) {
       item.date = store::internal_date(std::chrono::seconds(dt->unix_seconds()));
       ++i;
     }
-    if (i >= c.args.size() || c.args[i].kind != imap::value_kind::literal) {
+    // RFC 6855 §4 (UTF8=ACCEPT): "UTF8 (literal8)" carries a message with UTF-8 headers.
+    const imap::value* body = nullptr;
+    if (i + 1 < c.args.size() && c.args[i].is_atom("UTF8") &&
+        c.args[i + 1].kind == imap::value_kind::list && c.args[i + 1].items.size() == 1 &&
+        c.args[i + 1].items[0].kind == imap::value_kind::literal) {
+      body = &c.args[i + 1].items[0];
+      ++i;
+    } else if (i < c.args.size() && c.args[i].kind == imap::value_kind::literal) {
+      body = &c.args[i];
+    }
+    if (!body) {
       s.bad(c, "Expected a message literal");
       co_return;
     }
-    if (c.args[i].text.size() > s.cfg.imap.max_append_size) {
+    if (body->text.size() > s.cfg.imap.max_append_size) {
       s.no(c, "Message too large", "TOOBIG");
       co_return;
     }
-    item.body = &c.args[i].text;
+    item.body = &body->text;
     job.items.push_back(std::move(item));
     ++i;
   }

@@ -11,11 +11,18 @@ namespace hamail::backend::imap_session_detail {
 /// VANISHED under QRESYNC) and their removal from the view.
 void report_own_expunges(session& s, std::span<const store::imap_uid> removed) {
   mailbox_view& view = *s.selected;
-  view.changes().forget_expunges(removed);
-  const auto seqs = view.remove(removed);
+  // Only what is in view is reported now; a message this session has not been
+  // told about yet (delivered and deleted meanwhile) keeps its queued EXISTS and
+  // EXPUNGE, which the next report drops together.
+  std::vector<store::imap_uid> known;
+  for (auto uid : removed) {
+    if (view.seq_of(uid)) known.push_back(uid);
+  }
+  view.changes().forget_expunges(known);
+  const auto seqs = view.remove(known);
   if (seqs.empty()) return;
   if (s.enabled.qresync) {
-    s.untagged("VANISHED " + imap_search::sequence_set_string(removed));
+    s.untagged("VANISHED " + imap_search::sequence_set_string(known));
   } else {
     for (auto n : seqs) s.untagged(std::to_string(n) + " EXPUNGE");
   }

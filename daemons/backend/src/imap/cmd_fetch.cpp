@@ -97,7 +97,7 @@ awaitable<void> cmd_fetch(session& s, const imap::command& c) {
       mine.push_back(
           store::mailbox_change{store::mailbox_change::kind_t::flags, ch.uid, ch.modseq, ch.flags});
     }
-    view.changes().forget(mine);
+    view.changes().forget(mine, true);
     std::sort(seen_set.begin(), seen_set.end());
   }
 

@@ -224,8 +224,11 @@ class imap_messages_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("a3 NO [TRYCREATE] Mailbox does not exist\r\n"), r);
     r = c.command("a4 APPEND INBOX \"bad date\" {3+}\r\nabc");
     CPPUNIT_ASSERT_EQUAL(std::string("a4 BAD Invalid date-time\r\n"), r);
+    // RFC 6855's UTF8 data item.
+    r = c.command("a4b APPEND INBOX UTF8 (~{3+}\r\nxyz)");
+    CPPUNIT_ASSERT_MESSAGE(r, has(r, " 4] APPEND completed\r\n"));
     r = c.command("a5 SELECT INBOX");
-    CPPUNIT_ASSERT_MESSAGE(r, has(r, "* 3 EXISTS\r\n"));
+    CPPUNIT_ASSERT_MESSAGE(r, has(r, "* 4 EXISTS\r\n"));
     r = c.command("a6 FETCH 1 (FLAGS INTERNALDATE)");
     CPPUNIT_ASSERT_EQUAL(
         std::string("* 1 FETCH (FLAGS (\\Seen) INTERNALDATE \"14-Nov-2023 09:00:00 "

@@ -121,7 +121,10 @@ awaitable<void> cmd_store(session& s, const imap::command& c) {
         store::mailbox_change{store::mailbox_change::kind_t::flags, ch.uid, ch.modseq, ch.flags});
     view.saw_modseq(ch.modseq);
   }
-  view.changes().forget(mine);
+  // The client knows its own change; the responses below also show the
+  // current flags, so older queued news of these messages need not go out.
+  // After .SILENT nothing is shown: others' changes still go out.
+  view.changes().forget(mine, !silent);
   std::sort(outcome.modified.begin(), outcome.modified.end());
   const bool condstore = s.enabled.condstore;
   for (auto uid : *uids) {

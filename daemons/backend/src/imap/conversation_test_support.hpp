@@ -49,8 +49,10 @@ struct temp_dir {
 /// The client end of one session.
 class client {
  public:
-  client(asio::io_context& io, std::unique_ptr<net::memory_stream> s) : io_(io), s_(std::move(s)) {
-    asio::co_spawn(io_, reader(), asio::detached);
+  client(asio::io_context& io, std::unique_ptr<net::memory_stream> s)
+      : io_(io), s_(std::move(s)), in_(std::make_shared<input>()) {
+    // The reader owns what it touches: it may resume after the client is gone.
+    asio::co_spawn(io_, reader(s_, in_), asio::detached);
   }
   ~client() {
     if (s_) s_->close();
@@ -135,22 +137,30 @@ class client {
   bool closed() const { return eof_; }
 
  private:
-  asio::awaitable<void> reader() {
+  /// What the reader has received.
+  struct input {
+    std::string buf;
+    bool eof = false;
+  };
+
+  static asio::awaitable<void> reader(std::shared_ptr<net::memory_stream> s,
+                                      std::shared_ptr<input> in) {
     char chunk[8192];
     for (;;) {
-      auto r = co_await s_->async_read_some(asio::buffer(chunk));
+      auto r = co_await s->async_read_some(asio::buffer(chunk));
       if (!r) {
-        eof_ = true;
+        in->eof = true;
         co_return;
       }
-      buf_.append(chunk, *r);
+      in->buf.append(chunk, *r);
     }
   }
 
   asio::io_context& io_;
-  std::unique_ptr<net::memory_stream> s_;
-  std::string buf_;
-  bool eof_ = false;
+  std::shared_ptr<net::memory_stream> s_;
+  std::shared_ptr<input> in_;
+  std::string& buf_ = in_->buf;
+  bool& eof_ = in_->eof;
 };
 
 /// One backend's shared state.

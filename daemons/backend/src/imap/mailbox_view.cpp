@@ -32,11 +32,12 @@ bool change_queue::pending() const {
   return overflowed_ || !changes_.empty();
 }
 
-void change_queue::forget(std::span<const mailbox_change> reported) {
+void change_queue::forget(std::span<const mailbox_change> reported, bool older_too) {
   std::lock_guard lock(mutex_);
   std::erase_if(changes_, [&](const mailbox_change& c) {
     return std::any_of(reported.begin(), reported.end(), [&](const mailbox_change& r) {
-      return r.kind == c.kind && r.uid == c.uid && r.modseq == c.modseq;
+      return r.kind == c.kind && r.uid == c.uid &&
+             (c.modseq == r.modseq || (older_too && c.modseq < r.modseq));
     });
   });
 }
@@ -152,7 +153,6 @@ result<mailbox_view::update> mailbox_view::apply(bool allow_expunge) {
         if (uids_.empty() || c.uid > uids_.back()) {
           uids_.push_back(c.uid);
           added.push_back(c.uid);
-          u.exists_changed = true;
         }
         break;
       case mailbox_change::kind_t::flags:
@@ -160,7 +160,12 @@ result<mailbox_view::update> mailbox_view::apply(bool allow_expunge) {
         if (c.modseq > base_modseq_ && seq_of(c.uid)) u.flags.push_back(c);
         break;
       case mailbox_change::kind_t::expunge:
-        if (!allow_expunge) {
+        if (auto a = std::find(added.begin(), added.end(), c.uid); a != added.end()) {
+          // Arrived and went in this batch: the client never hears of it
+          // (an EXPUNGE or VANISHED must not name a message before its EXISTS).
+          added.erase(a);
+          uids_.erase(std::find(uids_.begin(), uids_.end(), c.uid));
+        } else if (!allow_expunge) {
           held_expunges_.push_back(c);
         } else if (seq_of(c.uid)) {
           u.expunged.push_back(c.uid);
@@ -178,6 +183,33 @@ result<mailbox_view::update> mailbox_view::apply(bool allow_expunge) {
     });
     u.expunged_seq = remove(u.expunged);
   }
+  // Nor one of a message that arrived and went in this batch.
+  std::erase_if(u.flags, [&](const mailbox_change& f) { return !seq_of(f.uid); });
+  if (!u.flags.empty()) {
+    // Report each message once, with its flags and modseq as they are now: a
+    // queued change may be older than what a FETCH or STORE response already
+    // showed this client, and must not take its flags back.
+    std::sort(u.flags.begin(), u.flags.end(),
+              [](const mailbox_change& a, const mailbox_change& b) { return a.uid < b.uid; });
+    u.flags.erase(std::unique(u.flags.begin(), u.flags.end(),
+                              [](const mailbox_change& a, const mailbox_change& b) {
+                                return a.uid == b.uid;
+                              }),
+                  u.flags.end());
+    auto snap = box_->snapshot();
+    if (!snap) return std::move(snap).err();
+    std::erase_if(u.flags, [&](mailbox_change& f) {
+      auto it =
+          std::lower_bound(snap->messages.begin(), snap->messages.end(), f.uid,
+                           [](const store::message_info& m, imap_uid uid) { return m.uid < uid; });
+      if (it == snap->messages.end() || it->uid != f.uid) return true;  // gone: EXPUNGE follows
+      f.flags = it->flags;
+      f.modseq = it->modseq;
+      if (f.modseq > modseq_) modseq_ = f.modseq;
+      return false;
+    });
+  }
+  u.exists_changed = !added.empty();
   if (!added.empty() && !read_only_) {
     auto recent = box_->claim_recent();
     if (!recent) return std::move(recent).err();

@@ -31,9 +31,11 @@ class change_queue {
   std::vector<store::mailbox_change> take(bool& overflowed);
   /// True when something is queued (or was dropped).
   bool pending() const;
-  /// Removes queued flag changes this session reported itself (its own STORE)
-  /// and expunges it reported itself (its own EXPUNGE/MOVE).
-  void forget(std::span<const store::mailbox_change> reported);
+  /// Removes queued changes this session made itself (its own STORE, or
+  /// FETCH's implicit \Seen) and, when `older_too` (its response showed the
+  /// messages' current flags), older queued changes of the same messages.
+  /// What stays is reported later with the flags as they are then.
+  void forget(std::span<const store::mailbox_change> reported, bool older_too);
   /// Removes queued expunges of `uids` (this session reported them itself).
   void forget_expunges(std::span<const store::imap_uid> uids);
   /// Sets the function called (from the store's thread, under the queue's lock)

@@ -223,7 +223,9 @@ awaitable<void> session::logged_in(directory::account a) {
   parser_.set_limits(limits_for_state());
   conn.set_idle_timeout(cfg.imap.idle_timeout);
   if (cfg.imap.create_special_use) {
-    auto create = [this] { return create_special_use_mailboxes(ctx.store, account.id); };
+    auto create = [this] {
+      return create_special_use_mailboxes(ctx.store, account.id, cfg.store.fsync);
+    };
     auto r = co_await blocking(std::move(create));
     if (!r) conn.log().warning("special-use mailboxes of {}: {}", account.id, r.err().describe());
   }
