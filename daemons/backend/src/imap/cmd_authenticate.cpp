@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "hamail/core/ascii.hpp"
 #include "hamail/core/base64.hpp"
 #include "imap/session.hpp"
 #include "login.hpp"
@@ -29,12 +30,6 @@ awaitable<std::optional<std::string>> response(session& s, const imap::command& 
   co_return decoded;
 }
 
-std::string upper(std::string_view t) {
-  std::string u(t);
-  for (auto& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return u;
-}
-
 }  // namespace
 
 awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
@@ -44,7 +39,7 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
     s.bad(c, "AUTHENTICATE takes a mechanism and an optional initial response");
     co_return;
   }
-  const auto mechanism = upper(c.args[0].text);
+  const auto mechanism = ascii_upper_copy(c.args[0].text);
   if (mechanism != "PLAIN" && mechanism != "LOGIN") {
     s.no(c, "Unsupported authentication mechanism", "CANNOT");
     co_return;

@@ -1,19 +1,10 @@
 // ENABLE (RFC 5161) of CONDSTORE, QRESYNC (RFC 7162), IMAP4rev2 (RFC 9051)
 // and UTF8=ACCEPT (RFC 6855). Unknown names are ignored, as RFC 5161 wants.
 
+#include "hamail/core/ascii.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
-
-namespace {
-
-std::string upper(std::string_view t) {
-  std::string u(t);
-  for (auto& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return u;
-}
-
-}  // namespace
 
 awaitable<void> cmd_enable(session& s, const imap::command& c) {
   if (c.args.empty()) {
@@ -26,7 +17,7 @@ awaitable<void> cmd_enable(session& s, const imap::command& c) {
       s.bad(c, "ENABLE takes capability names");
       co_return;
     }
-    const auto name = upper(a.text);
+    const auto name = ascii_upper_copy(a.text);
     bool* flag = nullptr;
     if (name == "CONDSTORE") {
       flag = &s.enabled.condstore;

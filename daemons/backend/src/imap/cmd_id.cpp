@@ -3,23 +3,10 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "hamail/core/ascii.hpp"
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
-
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 awaitable<void> cmd_id(session& s, const imap::command& c) {
   if (c.args.size() != 1) {
@@ -50,14 +37,14 @@ awaitable<void> cmd_id(session& s, const imap::command& c) {
       }
       if (v.kind == imap::value_kind::nil) continue;
       if (s.trusted_proxy && s.st == state::not_authenticated) {
-        if (iequals(k.text, "x-originating-ip")) {
+        if (ascii_iequals(k.text, "x-originating-ip")) {
           boost::system::error_code ec;
           auto addr = boost::asio::ip::make_address(v.text, ec);
           if (!ec) {
             s.client_address = net::address_text(addr);
             s.conn.log().info("client address [{}] (from proxy)", s.client_address);
           }
-        } else if (iequals(k.text, "x-session-id")) {
+        } else if (ascii_iequals(k.text, "x-session-id")) {
           s.conn.log().info("proxy session {}", v.text);
         }
       }

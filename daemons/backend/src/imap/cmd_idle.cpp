@@ -11,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "hamail/core/ascii.hpp"
 #include "imap/mailbox_view.hpp"
 #include "imap/session.hpp"
 
@@ -33,16 +34,6 @@ awaitable<void> read_done(session& s, const imap::command& c, std::shared_ptr<id
   st->done = true;
   st->woken = true;
   st->wake.cancel();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) !=
-        std::toupper(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -89,7 +80,7 @@ awaitable<void> cmd_idle(session& s, const imap::command& c) {
     co_await st->wake.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
   if (!st->line) co_return;  // the session ended, or BAD was queued
-  if (!iequals(*st->line, "DONE")) {
+  if (!ascii_iequals(*st->line, "DONE")) {
     s.bad(c, "Expected DONE");
     co_return;
   }

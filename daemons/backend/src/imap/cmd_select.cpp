@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "hamail/core/ascii.hpp"
 #include "hamail/protocol/imap/sequence_set.hpp"
 #include "imap/fetch.hpp"
 #include "imap/flags_text.hpp"
@@ -110,13 +111,8 @@ awaitable<void> cmd_select(session& s, const imap::command& c) {
   std::vector<std::string> keywords;
   for (const auto& m : snap.messages) {
     for (const auto& k : m.flags.keywords) {
-      const bool known = std::any_of(keywords.begin(), keywords.end(), [&](const std::string& x) {
-        return x.size() == k.size() &&
-               std::equal(x.begin(), x.end(), k.begin(), [](char a, char b) {
-                 return std::tolower(static_cast<unsigned char>(a)) ==
-                        std::tolower(static_cast<unsigned char>(b));
-               });
-      });
+      const bool known = std::any_of(keywords.begin(), keywords.end(),
+                                     [&](const std::string& x) { return ascii_iequals(x, k); });
       if (!known) keywords.push_back(k);
     }
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "hamail/core/ascii.hpp"
 #include "hamail/protocol/imap/arguments.hpp"
 #include "imap/fetch.hpp"
 #include "imap/flags_text.hpp"
@@ -10,16 +11,6 @@
 #include "imap/session.hpp"
 
 namespace hamail::backend::imap_session_detail {
-
-namespace {
-
-std::string upper(std::string_view t) {
-  std::string u(t);
-  for (auto& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  return u;
-}
-
-}  // namespace
 
 awaitable<void> cmd_store(session& s, const imap::command& c) {
   if (c.args.size() < 3) {
@@ -43,7 +34,7 @@ awaitable<void> cmd_store(session& s, const imap::command& c) {
     s.bad(c, "STORE needs an item and flags");
     co_return;
   }
-  const auto item = upper(c.args[i].text);
+  const auto item = ascii_upper_copy(c.args[i].text);
   store::flag_mode mode;
   std::string_view base = item;
   if (base.starts_with('+')) {

@@ -4,28 +4,12 @@
 #include <array>
 #include <utility>
 
+#include "hamail/core/ascii.hpp"
 #include "hamail/protocol/imap/arguments.hpp"
 
 namespace hamail::backend::imap_search {
 
 namespace {
-
-constexpr char upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c; }
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string upper_copy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
 
 search_error bad(std::string text) { return {.bad = true, .code = {}, .text = std::move(text)}; }
 
@@ -117,7 +101,7 @@ class key_parser {
       k.kind = key_kind::sequence;
       return next_set(v.text, k);
     }
-    const std::string name = upper_copy(v.text);
+    const std::string name = ascii_upper_copy(v.text);
     struct flag_key {
       std::string_view name;
       key_kind kind;
@@ -308,7 +292,7 @@ char32_t fold_char(char32_t c) noexcept {
 // harness builds these sources alone).
 bool has_keyword(const store::message_flags& f, std::string_view keyword) noexcept {
   return std::any_of(f.keywords.begin(), f.keywords.end(),
-                     [&](const std::string& k) { return iequals(k, keyword); });
+                     [&](const std::string& k) { return ascii_iequals(k, keyword); });
 }
 
 struct node {
@@ -577,7 +561,7 @@ std::string fold_case(std::string_view text) {
   while (i < text.size()) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (b < 0x80) {
-      out += lower(static_cast<char>(b));
+      out += ascii_lower(static_cast<char>(b));
       ++i;
       continue;
     }
@@ -643,7 +627,7 @@ std::variant<search_query, search_error> parse_search(std::span<const imap::valu
     if (i + 1 >= args.size() || !args[i + 1].is_astring()) return bad("CHARSET needs a name");
     if (o.utf8_accept) return bad("CHARSET is not allowed after ENABLE UTF8=ACCEPT");
     const std::string& cs = args[i + 1].text;
-    if (!iequals(cs, "UTF-8") && !iequals(cs, "US-ASCII")) {
+    if (!ascii_iequals(cs, "UTF-8") && !ascii_iequals(cs, "US-ASCII")) {
       return search_error{
           .bad = false, .code = "BADCHARSET (US-ASCII UTF-8)", .text = "Unsupported charset"};
     }
@@ -768,7 +752,7 @@ std::optional<header_date> parse_header_date(std::string_view text) {
                                                                 "fri", "sat", "sun"};
   if (t < tokens.size() && tokens[t].size() >= 3 &&
       std::any_of(day_names.begin(), day_names.end(),
-                  [&](std::string_view d) { return iequals(tokens[t].substr(0, 3), d); }))
+                  [&](std::string_view d) { return ascii_iequals(tokens[t].substr(0, 3), d); }))
     ++t;
   if (t + 3 > tokens.size()) return std::nullopt;
   const auto day_tok = tokens[t], month_tok = tokens[t + 1], year_tok = tokens[t + 2];
@@ -780,7 +764,7 @@ std::optional<header_date> parse_header_date(std::string_view text) {
       "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
   header_date d;
   for (unsigned m = 0; m < 12; ++m) {
-    if (iequals(month_tok.substr(0, 3), months[m])) d.month = m + 1;
+    if (ascii_iequals(month_tok.substr(0, 3), months[m])) d.month = m + 1;
   }
   if (d.month == 0) return std::nullopt;
   d.year = static_cast<int>(to_unsigned(year_tok));
@@ -826,7 +810,7 @@ std::optional<header_date> parse_header_date(std::string_view text) {
                                                         {"PST", -8},
                                                         {"PDT", -7}}};
         for (const auto& nz : zones) {
-          if (iequals(z, nz.name)) zone = nz.hours * 60;
+          if (ascii_iequals(z, nz.name)) zone = nz.hours * 60;
         }
       }
     }

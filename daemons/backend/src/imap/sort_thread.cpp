@@ -7,27 +7,15 @@
 #include <unordered_map>
 #include <utility>
 
+#include "hamail/core/ascii.hpp"
+
 namespace hamail::backend::imap_search {
 
 namespace {
 
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts(std::string_view s, std::string_view prefix) noexcept {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string ascii_lower(std::string_view s) {
+std::string lower_copy(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = lower(c);
+  for (char& c : out) c = hamail::ascii_lower(c);
   return out;
 }
 
@@ -39,8 +27,9 @@ std::optional<search_error> read_charset(std::span<const imap::value> args, std:
                                          const parse_options& o) {
   if (i >= args.size() || !args[i].is_astring()) return bad("Missing charset");
   const std::string& cs = args[i].text;
-  if (o.utf8_accept && !iequals(cs, "UTF-8")) return bad("Only UTF-8 after ENABLE UTF8=ACCEPT");
-  if (!iequals(cs, "UTF-8") && !iequals(cs, "US-ASCII")) {
+  if (o.utf8_accept && !ascii_iequals(cs, "UTF-8"))
+    return bad("Only UTF-8 after ENABLE UTF8=ACCEPT");
+  if (!ascii_iequals(cs, "UTF-8") && !ascii_iequals(cs, "US-ASCII")) {
     return search_error{
         .bad = false, .code = "BADCHARSET (US-ASCII UTF-8)", .text = "Unsupported charset"};
   }
@@ -75,11 +64,11 @@ std::size_t blob_length(std::string_view s) {
 // Length of a subj-refwd ("re" / "fw" ["d"]) *WSP [subj-blob] ":" at the start of s, or 0.
 std::size_t refwd_length(std::string_view s) {
   std::size_t i = 0;
-  if (istarts(s, "re")) {
+  if (ascii_istarts_with(s, "re")) {
     i = 2;
-  } else if (istarts(s, "fwd")) {
+  } else if (ascii_istarts_with(s, "fwd")) {
     i = 3;
-  } else if (istarts(s, "fw")) {
+  } else if (ascii_istarts_with(s, "fw")) {
     i = 2;
   } else {
     return 0;
@@ -114,7 +103,7 @@ bool remove_leader(std::string& s, bool& reply) {
 
 std::string first_mailbox(const std::vector<mime::address>& list) {
   for (const auto& a : list) {
-    if (a.mailbox && a.host) return ascii_lower(*a.mailbox);
+    if (a.mailbox && a.host) return lower_copy(*a.mailbox);
   }
   return {};
 }
@@ -348,7 +337,8 @@ std::string base_subject(std::string_view raw_subject, bool* is_reply) {
     for (;;) {
       if (!s.empty() && s.back() == ' ') {
         s.pop_back();
-      } else if (s.size() >= 5 && iequals(std::string_view(s).substr(s.size() - 5), "(fwd)")) {
+      } else if (s.size() >= 5 &&
+                 ascii_iequals(std::string_view(s).substr(s.size() - 5), "(fwd)")) {
         s.erase(s.size() - 5);
         reply = true;
       } else {
@@ -366,7 +356,7 @@ std::string base_subject(std::string_view raw_subject, bool* is_reply) {
       }
     }
     // (6) "[fwd: ...]".
-    if (s.size() >= 6 && istarts(s, "[fwd:") && s.back() == ']') {
+    if (s.size() >= 6 && ascii_istarts_with(s, "[fwd:") && s.back() == ']') {
       s = s.substr(5, s.size() - 6);
       reply = true;
       continue;
@@ -564,7 +554,7 @@ thread_fields thread_fields_of(std::string_view raw, const mime::message_structu
     if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(0, colon);
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-    if (iequals(name, "references")) {
+    if (ascii_iequals(name, "references")) {
       f.references = std::string(line.substr(colon + 1));
       in_refs = found = true;
     }

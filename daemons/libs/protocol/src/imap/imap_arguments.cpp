@@ -1,20 +1,11 @@
 #include <array>
 
+#include "hamail/core/ascii.hpp"
 #include "hamail/protocol/imap/arguments.hpp"
 
 namespace hamail::imap {
 
 namespace {
-
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 constexpr bool digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -48,7 +39,7 @@ std::optional<date> finish_date(std::string_view day_text, std::string_view rest
   if (!digits(day_text, d.day) || !digits(rest.substr(4), year)) return std::nullopt;
   d.year = static_cast<int>(year);
   for (unsigned m = 0; m < 12; ++m) {
-    if (iequals(rest.substr(0, 3), months[m])) d.month = m + 1;
+    if (ascii_iequals(rest.substr(0, 3), months[m])) d.month = m + 1;
   }
   if (d.month == 0 || d.day == 0 || d.day > days_in(d.year, d.month)) return std::nullopt;
   return d;
@@ -124,7 +115,7 @@ std::optional<std::vector<std::string>> parse_flag_list(const value& v,
     }
     if (!is_system) return std::string(name);
     for (auto s : system) {
-      if (iequals(f.text, s)) {
+      if (ascii_iequals(f.text, s)) {
         if (s == "\\Recent" && !options.allow_recent) return std::nullopt;
         return std::string(s);
       }
@@ -151,7 +142,7 @@ std::optional<std::vector<std::string>> parse_flag_list(const value& v,
 std::optional<std::string> mailbox_name(const value& v) {
   if (!v.is_astring()) return std::nullopt;
   if (v.text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) return std::nullopt;
-  if (iequals(v.text, "INBOX")) return std::string("INBOX");
+  if (ascii_iequals(v.text, "INBOX")) return std::string("INBOX");
   return v.text;
 }
 
