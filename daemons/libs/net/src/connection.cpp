@@ -8,6 +8,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "hamail/net/deflate_stream.hpp"
 #include "hamail/tls/context.hpp"
 #include "hamail/tls/context_store.hpp"
 
@@ -217,6 +218,25 @@ asio::awaitable<result<void>> connection::start_tls(std::shared_ptr<asio::ssl::c
   co_return timed_out_error("TLS handshake", limits_.handshake);
 }
 
+result<void> connection::start_compress(std::string_view already_read) {
+  if (forced_) return shutting_down_error();
+  if (closed_) return closed_error();
+  if (deflate_ != nullptr) {
+    return error::permanent(errc::invalid_input, "compression already active",
+                            "start_compress: already compressed");
+  }
+  if (reading_ || writes_in_flight_ > 0) {
+    return error::internal_error("start_compress: a read or write is in progress");
+  }
+  // The TLS stream (if any) moves inside the deflate stream; tls_ keeps
+  // pointing at it for the protocol and cipher names.
+  auto compressed = std::make_unique<deflate_stream>(std::move(stream_), already_read);
+  deflate_ = compressed.get();
+  stream_ = std::move(compressed);
+  log_.info("COMPRESS=DEFLATE active{}", already_read.empty() ? "" : " (with pipelined input)");
+  return ok();
+}
+
 std::shared_ptr<asio::ssl::context> connection::tls_context() const {
   return store_ != nullptr ? store_->current() : nullptr;
 }
@@ -275,6 +295,10 @@ asio::awaitable<void> connection::finish() {
 void connection::close() {
   if (closed_) return;
   closed_ = true;
+  if (deflate_ != nullptr) {
+    log_.info("compressed: {} octets sent as {}", deflate_->plain_bytes_out(),
+              deflate_->compressed_bytes_out());
+  }
   stream_->close();
 }
 

@@ -26,6 +26,8 @@ class context_store;
 
 namespace hamail::net {
 
+class deflate_stream;
+
 /// Why a session is reading, which decides what may interrupt the read.
 enum class read_mode {
   idle,        ///< waiting for the next command: a drain interrupts it, the idle timeout applies
@@ -55,7 +57,7 @@ struct connection_info {
 };
 
 /// One client connection, handed to protocol code: reads with idle timeout and
-/// drain interruption, writes with a timeout, STARTTLS in place. Every failure
+/// drain interruption, writes with a timeout, STARTTLS and COMPRESS in place. Every failure
 /// is a value: errc::timed_out, errc::shutting_down (the daemon is draining or
 /// forcing connections closed), errc::connection_closed (the peer went away),
 /// errc::tls_error, errc::io_error.
@@ -119,6 +121,16 @@ class connection {
   /// (CVE-2011-0411). The connection itself holds no buffered bytes. On failure
   /// the connection is closed.
   boost::asio::awaitable<result<void>> start_tls(std::shared_ptr<boost::asio::ssl::context> ctx);
+  /// Switches to COMPRESS=DEFLATE (RFC 4978) in place: from now on writes are
+  /// compressed and reads inflated, over TLS when TLS is active (tls_protocol()
+  /// and tls_cipher() keep working). Only between reads and writes, after the
+  /// tagged OK was written. `already_read` are bytes the caller read beyond the
+  /// command that started compression (a client that did not wait for the OK):
+  /// they are compressed and are inflated first. errc::invalid_input when
+  /// compression is active already.
+  result<void> start_compress(std::string_view already_read = {});
+  /// True once COMPRESS is active.
+  bool is_compressed() const noexcept { return deflate_ != nullptr; }
   /// The server TLS context currently in force, or null when TLS is not configured.
   std::shared_ptr<boost::asio::ssl::context> tls_context() const;
   /// True once the stream is TLS (implicit or after STARTTLS).
@@ -161,7 +173,8 @@ class connection {
   error shutting_down_error() const;
 
   std::unique_ptr<byte_stream> stream_;
-  tls_stream* tls_ = nullptr;  // stream_ once it is TLS
+  tls_stream* tls_ = nullptr;          // stream_ once it is TLS, or the stream under deflate_
+  deflate_stream* deflate_ = nullptr;  // stream_ once COMPRESS is active
   connection_info info_;
   timeouts limits_;
   tls::context_store* store_;
