@@ -80,61 +80,7 @@ void tcp_stream::close() {
   socket_.close(ignored);
 }
 
-// ---------------------------------------------------------------------------
-// tls_stream
-
-tls_stream::tls_stream(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx, role r)
-    : ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_), role_(r) {}
-
-asio::awaitable<result<void>> tls_stream::async_handshake() {
-  const auto type =
-      role_ == role::server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client;
-  auto [ec] = co_await stream_.async_handshake(type, use_tuple);
-  if (ec) {
-    if (is_cancellation(ec)) co_return cancelled_error("TLS handshake");
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
-      co_return to_error(ec, "TLS handshake");
-    co_return error::temporary(errc::tls_error, "TLS handshake failed",
-                               fmt::format("TLS handshake: {}", ec.message()));
-  }
-  co_return ok();
-}
-
-asio::awaitable<result<std::size_t>> tls_stream::async_read_some(asio::mutable_buffer buffer) {
-  auto [ec, n] = co_await stream_.async_read_some(buffer, use_tuple);
-  if (ec) co_return to_error(ec, "TLS read");
-  co_return n;
-}
-
-asio::awaitable<result<void>> tls_stream::async_write(asio::const_buffer buffer) {
-  auto [ec, n] = co_await asio::async_write(stream_, buffer, use_tuple);
-  if (ec) co_return to_error(ec, "TLS write");
-  co_return ok();
-}
-
-asio::awaitable<result<void>> tls_stream::async_shutdown() {
-  // Sends close_notify without waiting for the peer's (RFC 8446 6.1 allows
-  // it): marking the peer's as received makes SSL_shutdown complete once ours
-  // is written, instead of holding the connection until the client answers.
-  SSL* ssl = stream_.native_handle();
-  SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-  auto [ec] = co_await stream_.async_shutdown(use_tuple);
-  error_code ignored;
-  stream_.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
-  if (ec && ec != asio::error::eof && ec != asio::ssl::error::stream_truncated)
-    co_return to_error(ec, "TLS shutdown");
-  co_return ok();
-}
-
-void tls_stream::cancel() {
-  error_code ignored;
-  stream_.next_layer().cancel(ignored);
-}
-
-void tls_stream::close() {
-  error_code ignored;
-  stream_.next_layer().close(ignored);
-}
+// tls_stream is in tls_stream.cpp.
 
 // ---------------------------------------------------------------------------
 // memory_stream

@@ -81,14 +81,28 @@ class tcp_stream final : public byte_stream {
 
 /// A TLS stream over TCP, server or client side. It keeps the context alive
 /// for as long as the connection lives, so a reload cannot pull it away.
+///
+/// OpenSSL reads and writes the non-blocking socket itself, through a BIO
+/// that holds no buffer; the stream waits for readiness when OpenSSL asks for
+/// it. With SSL_MODE_RELEASE_BUFFERS (set here on every connection) an idle
+/// stream keeps no record buffers: only the SSL object and its session, a few
+/// KiB. A read and a write may be outstanding at once. A write cancelled while
+/// OpenSSL holds a half-sent record leaves that record (and at most the rest of
+/// its 16 KiB piece) to be sent before the next write or the close_notify, so
+/// the TLS stream stays valid.
 class tls_stream final : public byte_stream {
  public:
   /// Which end of the handshake this stream plays.
   enum class role { server, client };
 
-  /// Wraps a connected socket; nothing is sent until async_handshake().
+  /// Wraps a connected socket (made non-blocking); nothing is sent until
+  /// async_handshake(). Throws boost::system::system_error if OpenSSL cannot
+  /// make the connection object.
   tls_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost::asio::ssl::context> ctx,
              role r);
+  ~tls_stream() override;
+  tls_stream(const tls_stream&) = delete;
+  tls_stream& operator=(const tls_stream&) = delete;
 
   /// Runs the TLS handshake. errc::tls_error when it fails.
   boost::asio::awaitable<result<void>> async_handshake();
@@ -100,17 +114,34 @@ class tls_stream final : public byte_stream {
   bool is_tls() const noexcept override { return true; }
   void cancel() override;
   void close() override;
-  boost::asio::any_io_executor get_executor() override { return stream_.get_executor(); }
+  boost::asio::any_io_executor get_executor() override { return socket_.get_executor(); }
 
-  /// The OpenSSL connection, for protocol/cipher names and peer certificates.
-  SSL* native_handle() { return stream_.native_handle(); }
+  /// The OpenSSL connection, for protocol/cipher names, peer certificates and
+  /// (client, before the handshake) the server name to send and verify.
+  SSL* native_handle() noexcept { return ssl_; }
   /// The TCP socket underneath.
-  boost::asio::ip::tcp::socket& socket() noexcept { return stream_.next_layer(); }
+  boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
 
  private:
+  struct socket_bio;  // the BIO between OpenSSL and socket_ (tls_stream.cpp)
+
+  /// Clears what the previous OpenSSL call left behind; call before each SSL_* call.
+  void begin_call() noexcept;
+  /// The error for an SSL_get_error() result other than WANT_READ/WANT_WRITE.
+  boost::system::error_code failure(int ssl_error);
+  /// Waits until the socket can do what `ssl_error` (WANT_READ/WANT_WRITE)
+  /// asks; operation_aborted if the operation was cancelled.
+  boost::asio::awaitable<boost::system::error_code> wait_for(int ssl_error);
+  /// Completes the SSL_write a cancelled write left OpenSSL in the middle of.
+  boost::asio::awaitable<boost::system::error_code> finish_interrupted_write();
+
   std::shared_ptr<boost::asio::ssl::context> ctx_;
-  boost::asio::ssl::stream<boost::asio::ip::tcp::socket> stream_;
+  boost::asio::ip::tcp::socket socket_;
+  SSL* ssl_ = nullptr;
   role role_;
+  int last_errno_ = 0;       ///< errno of the BIO's last failed recv/send
+  bool peer_eof_ = false;    ///< the BIO read end of stream
+  std::string interrupted_;  ///< the piece a cancelled SSL_write must be retried with
 };
 
 /// One end of an in-memory duplex pipe, for unit tests of protocol sessions:
