@@ -85,7 +85,6 @@ bool apply_record(std::string_view payload, index_state& st, replay_result& r) {
     r.max_modseq_seen = std::max(r.max_modseq_seen, e.modseq);
     st.highest_modseq = std::max(st.highest_modseq, e.modseq);
     if (e.uid >= st.uid_next) st.uid_next = e.uid + 1;
-    e.recent = e.in_new;
     return st.insert(std::move(e));
   }
   if (kind == "F") {
@@ -315,7 +314,14 @@ replay_result replay_index(std::string_view content) {
     }
     ++r.state.records;
   }
-  for (const auto& e : r.state.entries) r.max_uid_seen = std::max(r.max_uid_seen, e.uid);
+  for (auto& e : r.state.entries) {
+    r.max_uid_seen = std::max(r.max_uid_seen, e.uid);
+    // \Recent is "still in new/": a claim moves the file to cur/ and writes an R
+    // record, a flag change an F record. Set it from where the records leave
+    // the file, never from the A record alone, or every claim is undone by a
+    // replay (imap-bugs.md B2).
+    e.recent = e.in_new;
+  }
   return r;
 }
 

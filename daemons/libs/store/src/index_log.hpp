@@ -35,8 +35,11 @@ struct index_entry {
   std::int64_t date = 0;  ///< INTERNALDATE, unix seconds (the file's mtime)
   std::uint64_t size = 0;
   bool in_new = false;  ///< file in new/ (and so without flags)
-  bool recent = false;  ///< memory only: \Recent not yet claimed
-  std::string base;     ///< file name without the ":2," part
+  /// \Recent not yet claimed. Not a field of its own on disk: a load sets it to
+  /// in_new (claim_recent moves files to cur/ and records that), so a claim
+  /// survives a restart and a reload.
+  bool recent = false;
+  std::string base;  ///< file name without the ":2," part
   /// The file's path relative to the mailbox directory.
   std::string relpath() const { return message_relpath(base, in_new, flags); }
 };

@@ -51,6 +51,8 @@ class index_log_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(duplicate_add_is_damage);
   CPPUNIT_TEST(uid_that_would_wrap_uidnext_is_damage);
   CPPUNIT_TEST(empty_index_is_damage);
+  CPPUNIT_TEST(claimed_recent_replays_as_claimed);
+  CPPUNIT_TEST(index_written_before_the_recent_fix_replays_its_claims);
   CPPUNIT_TEST(flag_letters_sorted_as_maildir_requires);
   CPPUNIT_TEST(message_names_parsed);
   CPPUNIT_TEST(non_message_names_skipped);
@@ -182,6 +184,46 @@ class index_log_test : public CppUnit::TestFixture {
     // A header that was itself torn leaves nothing to trust.
     CPPUNIT_ASSERT(replay_index(header_line(3).substr(0, 10)).outcome ==
                    replay_result::outcome_t::damaged);
+  }
+
+  // \Recent is "in new/": a claim moves the file to cur/ and writes an R record
+  // (an F record moves it too). Replay must not make a claimed message recent again.
+  void claimed_recent_replays_as_claimed() {
+    std::string log = header_line(42);
+    for (imap_uid uid = 1; uid <= 4; ++uid)
+      log += seal_line(add_record(entry(
+          uid, uid, "100.M1P1Q" + std::to_string(uid) + ".host,S=100,U=" + std::to_string(uid))));
+    log += seal_line(move_record(1, false, "100.M1P1Q1.host,S=100,U=1"));  // claimed
+    log += seal_line(flags_record(2, 5, parse_flag_letters("S")));         // flagged
+    log += seal_line(move_record(3, false, "100.M1P1Q3.host,S=100,U=3"));  // claimed, then
+    log += seal_line(move_record(3, true, "100.M1P1Q3.host,S=100,U=3"));   // back in new/
+    auto r = replay_index(log);
+    CPPUNIT_ASSERT(r.outcome == replay_result::outcome_t::ok);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{4}, r.state.entries.size());
+    CPPUNIT_ASSERT(!r.state.find(1)->recent);
+    CPPUNIT_ASSERT(!r.state.find(2)->recent);
+    CPPUNIT_ASSERT(r.state.find(3)->recent);
+    CPPUNIT_ASSERT(r.state.find(4)->recent);
+    // Compaction writes the location into the A record: the same state again.
+    auto again = replay_index(compact_index(r.state));
+    for (const auto& e : r.state.entries)
+      CPPUNIT_ASSERT_EQUAL(e.recent, again.state.find(e.uid)->recent);
+  }
+
+  // The bytes an earlier hamail wrote for "APPEND, then one SELECT claimed it"
+  // (from a real store): the format is unchanged, and the claim must hold.
+  void index_written_before_the_recent_fix_replays_its_claims() {
+    const std::string log =
+        "hamail-index 1 uidvalidity=1796219493 e73cbcc3\n"
+        "A 1 1 - 1796219489 129 n 1796219489.M670632P20278Q8.mx.test,S=129,U=1 182cefa3\n"
+        "R 1 c 1796219489.M670632P20278Q8.mx.test,S=129,U=1 95c04e6e\n";
+    auto r = replay_index(log);
+    CPPUNIT_ASSERT(r.outcome == replay_result::outcome_t::ok);
+    CPPUNIT_ASSERT(!r.torn_tail);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, r.state.entries.size());
+    CPPUNIT_ASSERT(!r.state.entries[0].in_new);
+    CPPUNIT_ASSERT(!r.state.entries[0].recent);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{2}, r.state.uid_next);
   }
 
   void flag_letters_sorted_as_maildir_requires() {

@@ -632,7 +632,12 @@ result<std::vector<imap_uid>> maildir_mailbox::claim_recent() {
     payloads.push_back(move_record(e.uid, false, e.base));
     moved.push_back(e.uid);
   }
-  // \Recent is not worth a sync: a crash only makes these messages recent again.
+  // The claim persists through the renames to cur/ and these R records: a
+  // replay shows a message in cur/ as not recent (docs/store-format.md,
+  // "\Recent across restarts"). Deliberately not synced: written before we
+  // return, they survive a restart or SIGKILL; a power cut only makes these
+  // messages recent again, which is not worth two directory syncs and an
+  // fdatasync on every SELECT.
   if (!payloads.empty()) {
     std::string buf;
     for (const auto& p : payloads) buf += seal_line(p);

@@ -167,6 +167,9 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(quota_usage_reads_maildirsize_and_never_scans);
   CPPUNIT_TEST(hostile_and_odd_names_stay_inside_the_account);
   CPPUNIT_TEST(keywords_survive_reopen);
+  CPPUNIT_TEST(claimed_recent_stays_claimed_after_reopen_and_reload);
+  CPPUNIT_TEST(claimed_recent_survives_sigkill);
+  CPPUNIT_TEST(recent_claim_cut_short_by_a_crash);
   CPPUNIT_TEST(unfinished_and_used_tmp_bodies_are_removed);
   CPPUNIT_TEST(compaction_bounds_the_index_and_keeps_state);
   CPPUNIT_TEST(rename_keeps_open_sessions_working);
@@ -1079,6 +1082,135 @@ class maildir_store_test : public CppUnit::TestFixture {
     auto m = must(must(s().open_mailbox("sue", "INBOX"))->snapshot()).messages.at(0);
     CPPUNIT_ASSERT((std::set<std::string>(m.flags.keywords.begin(), m.flags.keywords.end()) ==
                     std::set<std::string>{"Beta", "Gamma"}));
+  }
+
+  /// UIDs the snapshot of `account`'s INBOX shows as \Recent.
+  std::vector<imap_uid> recent_uids(const std::string& account) {
+    std::vector<imap_uid> out;
+    for (const auto& m : must(must(s().open_mailbox(account, "INBOX"))->snapshot()).messages)
+      if (m.recent) out.push_back(m.uid);
+    return out;
+  }
+
+  // imap-bugs.md B2 / RFC 3501 §2.3.2: once a session has claimed \Recent, no
+  // later session sees it, across a restart of the store and a reload too.
+  void claimed_recent_stays_claimed_after_reopen_and_reload() {
+    deliver_one(s(), "rita", "a");
+    deliver_one(s(), "rita", "b");
+    {
+      auto box = must(s().open_mailbox("rita", "INBOX"));
+      CPPUNIT_ASSERT((must(box->claim_recent()) == std::vector<imap_uid>{1, 2}));
+    }
+    deliver_one(s(), "rita", "c");  // arrives after the claim: still recent
+    open();                         // a clean restart
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{1}, must(s().status("rita", "INBOX")).recent);
+    CPPUNIT_ASSERT((recent_uids("rita") == std::vector<imap_uid>{3}));
+    {
+      auto box = must(s().open_mailbox("rita", "INBOX"));
+      CPPUNIT_ASSERT((must(box->claim_recent()) == std::vector<imap_uid>{3}));
+    }
+    open();
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{0}, must(s().status("rita", "INBOX")).recent);
+    CPPUNIT_ASSERT(must(must(s().open_mailbox("rita", "INBOX"))->claim_recent()).empty());
+
+    // Without a restart: a mailbox nobody holds leaves the cache and is
+    // replayed from its index on the next open.
+    maildir_options o;
+    o.mailbox_cache = 0;
+    open(o);
+    deliver_one(s(), "rita", "d");
+    CPPUNIT_ASSERT((must(must(s().open_mailbox("rita", "INBOX"))->claim_recent()) ==
+                    std::vector<imap_uid>{4}));
+    CPPUNIT_ASSERT(recent_uids("rita").empty());
+    CPPUNIT_ASSERT(must(must(s().open_mailbox("rita", "INBOX"))->claim_recent()).empty());
+    CPPUNIT_ASSERT(verify_clean("rita"));
+  }
+
+  // The claim is not synced, but it is written to the file before claim_recent
+  // returns: a process killed right after it keeps it (page cache).
+  void claimed_recent_survives_sigkill() {
+    store_.reset();  // the child takes the store lock
+    const int status = in_child([&] {
+      maildir_options o;
+      o.hostname = "test.example";
+      auto store = maildir_store::open(data(), o);
+      if (!store) ::_exit(4);
+      for (const char* body : {"a", "b", "c"}) deliver_one(**store, "kurt", body);
+      auto box = (*store)->open_mailbox("kurt", "INBOX");
+      if (!box) ::_exit(5);
+      auto claimed = (*box)->claim_recent();
+      if (!claimed || claimed->size() != 3) ::_exit(6);
+      deliver_one(**store, "kurt", "d");
+      ::raise(SIGKILL);
+    });
+    CPPUNIT_ASSERT_MESSAGE(
+        "child exited with " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1),
+        WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    open();
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{4}, must(s().status("kurt", "INBOX")).messages);
+    CPPUNIT_ASSERT((recent_uids("kurt") == std::vector<imap_uid>{4}));
+    CPPUNIT_ASSERT((must(must(s().open_mailbox("kurt", "INBOX"))->claim_recent()) ==
+                    std::vector<imap_uid>{4}));
+    CPPUNIT_ASSERT(verify_clean("kurt"));
+  }
+
+  // What a crash (or power loss) in the middle of a claim can leave: replay and
+  // reconcile never make a claimed message that is in cur/ recent again, and
+  // never corrupt the index; a claim whose rename was lost is simply undone.
+  void recent_claim_cut_short_by_a_crash() {
+    for (const char* body : {"a", "b", "c"}) deliver_one(s(), "lena", body);
+    const fs::path index = box_dir("lena") / "hamail-index";
+    const std::string before_claim = slurp(index);
+    must(must(s().open_mailbox("lena", "INBOX"))->claim_recent());
+    store_.reset();
+    const std::string claimed = slurp(index);
+    CPPUNIT_ASSERT_EQUAL(before_claim.size(), claimed.find("R 1 c "));
+    CPPUNIT_ASSERT(files_in(box_dir("lena") / "new").empty());
+
+    // 1. Killed during the record write: the last R record is torn (cut off on
+    //    open); its file is in cur/ already, and reconcile records that again.
+    spit(index, claimed.substr(0, claimed.size() - 12));
+    open();
+    CPPUNIT_ASSERT(recent_uids("lena").empty());
+    CPPUNIT_ASSERT(verify_clean("lena"));
+    store_.reset();
+
+    // 2. Power loss: none of the unsynced R records reached the disk, the
+    //    renames did.
+    spit(index, before_claim);
+    open();
+    CPPUNIT_ASSERT(recent_uids("lena").empty());
+    CPPUNIT_ASSERT(verify_clean("lena"));
+    store_.reset();
+
+    // 3. Power loss the other way round: the record survived, the rename of
+    //    UID 2 did not. The file in new/ wins: UID 2 is recent again (the
+    //    documented cost of not syncing a claim), and claimed once more.
+    const fs::path cur = box_dir("lena") / "cur";
+    for (const auto& f : files_in(cur))
+      if (f.find(",U=2:2,") != std::string::npos)
+        fs::rename(cur / f, box_dir("lena") / "new" / f.substr(0, f.find(":2,")));
+    open();
+    CPPUNIT_ASSERT((recent_uids("lena") == std::vector<imap_uid>{2}));
+    CPPUNIT_ASSERT((must(must(s().open_mailbox("lena", "INBOX"))->claim_recent()) ==
+                    std::vector<imap_uid>{2}));
+    open();
+    CPPUNIT_ASSERT(recent_uids("lena").empty());
+    CPPUNIT_ASSERT(verify_clean("lena"));
+
+    // 4. A recent message another program (or a lost F record) moved to cur/
+    //    with flags: it has been seen, so it is no longer recent.
+    deliver_one(s(), "lena", "d");
+    CPPUNIT_ASSERT((recent_uids("lena") == std::vector<imap_uid>{4}));
+    store_.reset();
+    const fs::path fresh = box_dir("lena") / "new";
+    for (const auto& f : files_in(fresh)) fs::rename(fresh / f, cur / (f + ":2,S"));
+    open();
+    CPPUNIT_ASSERT(recent_uids("lena").empty());
+    CPPUNIT_ASSERT(must(must(s().open_mailbox("lena", "INBOX"))->snapshot())
+                       .messages.back()
+                       .flags.has(system_flag::seen));
+    CPPUNIT_ASSERT(verify_clean("lena"));
   }
 
   void unfinished_and_used_tmp_bodies_are_removed() {

@@ -159,9 +159,12 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
                              "index says " + e->relpath() + ", file is " + f->relpath()));
         e->in_new = in_new;
         e->base = f->parsed.base;
-        if (!in_new) e->recent = false;
         out.records.push_back(move_record(uid, e->in_new, e->base));
       }
+      // The file's place decides \Recent, as in replay: in cur/ it was claimed
+      // (or flagged) even when the record saying so was lost in a crash; back in
+      // new/ (a claim's rename lost to a power cut) it is recent again.
+      e->recent = e->in_new;
     }
     const std::string canonical = e->relpath();
     if (canonical != f->relpath())

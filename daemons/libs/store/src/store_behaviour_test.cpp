@@ -53,6 +53,7 @@ class store_behaviour_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(notifications_arrive_after_changes_in_modseq_order);
   CPPUNIT_TEST(cancelled_subscription_gets_nothing);
   CPPUNIT_TEST(recent_is_claimed_once);
+  CPPUNIT_TEST(claimed_recent_stays_claimed_for_a_reopened_mailbox);
   CPPUNIT_TEST(read_message_returns_the_body_even_after_a_flag_change);
   CPPUNIT_TEST(read_unknown_uid_is_permanent_not_found);
   CPPUNIT_TEST(copy_and_move_keep_flags_and_dates);
@@ -247,6 +248,23 @@ class store_behaviour_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::uint32_t{0}, must(box->status()).recent);
     deliver_one(s(), "hank", "d");
     CPPUNIT_ASSERT((must(box->claim_recent()) == std::vector<imap_uid>{4}));
+  }
+
+  // RFC 3501 §2.3.2: "subsequent sessions will not see \Recent set for this
+  // message", also when they open the mailbox anew.
+  void claimed_recent_stays_claimed_for_a_reopened_mailbox() {
+    deliver_one(s(), "hedy", "a");
+    deliver_one(s(), "hedy", "b");
+    {
+      auto box = must(s().open_mailbox("hedy", "INBOX"));
+      CPPUNIT_ASSERT((must(box->claim_recent()) == std::vector<imap_uid>{1, 2}));
+    }
+    deliver_one(s(), "hedy", "c");
+    auto box = must(s().open_mailbox("hedy", "INBOX"));
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{1}, must(box->status()).recent);
+    CPPUNIT_ASSERT_EQUAL(std::uint32_t{1}, must(s().status("hedy", "INBOX")).recent);
+    for (const auto& m : must(box->snapshot()).messages) CPPUNIT_ASSERT_EQUAL(m.uid == 3, m.recent);
+    CPPUNIT_ASSERT((must(box->claim_recent()) == std::vector<imap_uid>{3}));
   }
 
   void read_message_returns_the_body_even_after_a_flag_change() {
