@@ -314,6 +314,8 @@ class mailbox {
   virtual subscription subscribe(change_callback callback) = 0;
   /// Takes \Recent for the caller: returns the UIDs that were recent (ascending)
   /// and clears \Recent on them for everyone (messages move from new/ to cur/).
+  /// The claim outlives the mailbox object and a restart of the process (not
+  /// synced: a power cut may make the messages recent again).
   virtual result<std::vector<imap_uid>> claim_recent() = 0;
 };
 
