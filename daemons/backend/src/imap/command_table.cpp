@@ -29,13 +29,14 @@ struct entry {
   expunge_rule expunges;
 };
 
-constexpr std::array<entry, 36> table{{
+constexpr std::array<entry, 37> table{{
     {"CAPABILITY", cmd_capability, any_state, false, expunge_rule::allowed},
     {"NOOP", cmd_noop, any_state, false, expunge_rule::allowed},
     {"LOGOUT", cmd_logout, any_state, false, expunge_rule::never},
     {"ID", cmd_id, any_state, false, expunge_rule::allowed},
     {"ENABLE", cmd_enable, auth, false, expunge_rule::allowed},
     {"STARTTLS", cmd_starttls, not_auth, false, expunge_rule::never},
+    {"COMPRESS", cmd_compress, auth, false, expunge_rule::never},
     {"LOGIN", cmd_login, not_auth, false, expunge_rule::never},
     {"AUTHENTICATE", cmd_authenticate, not_auth, false, expunge_rule::never},
     {"NAMESPACE", cmd_namespace, auth, false, expunge_rule::allowed},
@@ -127,7 +128,7 @@ std::string capabilities(const session& s) {
       " LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE NAMESPACE UNSELECT CHILDREN SPECIAL-USE"
       " LIST-EXTENDED LIST-STATUS QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE CONDSTORE QRESYNC"
       " ESEARCH SEARCHRES SORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES MULTIAPPEND BINARY"
-      " STATUS=SIZE UTF8=ACCEPT";
+      " STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE";
   caps += " APPENDLIMIT=" + std::to_string(s.cfg.imap.max_append_size);
   return caps;
 }

@@ -104,6 +104,8 @@ class session {
   awaitable<std::optional<std::string>> read_line(const imap::command& c);
   /// Drops all pending input (STARTTLS).
   void discard_input();
+  /// Takes the input read beyond the current command (COMPRESS: it is compressed).
+  std::string take_input();
   /// The parser (STARTTLS resets it; ENABLE UTF8=ACCEPT switches UTF-8 on).
   imap::command_parser& parser() noexcept { return parser_; }
   /// How strings are written to this client (UTF-8 quoted after ENABLE UTF8=ACCEPT).
@@ -163,6 +165,7 @@ awaitable<void> cmd_logout(session& s, const imap::command& c);
 awaitable<void> cmd_id(session& s, const imap::command& c);
 awaitable<void> cmd_enable(session& s, const imap::command& c);
 awaitable<void> cmd_starttls(session& s, const imap::command& c);
+awaitable<void> cmd_compress(session& s, const imap::command& c);
 awaitable<void> cmd_login(session& s, const imap::command& c);
 awaitable<void> cmd_authenticate(session& s, const imap::command& c);
 awaitable<void> cmd_namespace(session& s, const imap::command& c);
