@@ -148,6 +148,20 @@ class tls_stream_test : public CppUnit::TestFixture {
       CPPUNIT_ASSERT(b == ar);
       CPPUNIT_ASSERT(a == br);
 
+      // TLS 1.3 key updates asked of both ends mid-transfer: each end must answer
+      // with its own, written from inside a read or a write.
+      CPPUNIT_ASSERT_EQUAL(1, SSL_key_update(p.client->native_handle(), SSL_KEY_UPDATE_REQUESTED));
+      CPPUNIT_ASSERT_EQUAL(1, SSL_key_update(p.server->native_handle(), SSL_KEY_UPDATE_REQUESTED));
+      const std::string d = pattern(2 << 20, 9);
+      const std::string e = pattern(2 << 20, 10);
+      auto [dw, dr, ew, er] =
+          co_await (p.client->async_write(asio::buffer(d)) && read_exactly(*p.client, e.size()) &&
+                    p.server->async_write(asio::buffer(e)) && read_exactly(*p.server, d.size()));
+      CPPUNIT_ASSERT(dw.has_value());
+      CPPUNIT_ASSERT(ew.has_value());
+      CPPUNIT_ASSERT(e == dr);
+      CPPUNIT_ASSERT(d == er);
+
       // A read pending first, a write started while it waits, then the peer answers.
       std::string pending;
       bool pending_done = false;
