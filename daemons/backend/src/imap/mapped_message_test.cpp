@@ -1,4 +1,5 @@
-// Mapping message files: contents, empty files, short files, bad descriptors, moves.
+// Loading message files: contents, read below the limit and mapped above it, empty files,
+// short files, bad descriptors, moves.
 
 #include "imap/mapped_message.hpp"
 
@@ -25,6 +26,7 @@ store::message_file open_file(const std::filesystem::path& p, const std::string&
 class mapped_message_test : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(mapped_message_test);
   CPPUNIT_TEST(maps_the_bytes);
+  CPPUNIT_TEST(small_messages_are_read_large_ones_mapped);
   CPPUNIT_TEST(empty_file_maps_to_an_empty_view);
   CPPUNIT_TEST(short_file_and_bad_fd_are_errors);
   CPPUNIT_TEST(moves_keep_one_owner);
@@ -46,6 +48,32 @@ class mapped_message_test : public CppUnit::TestFixture {
     auto p = mapped_message::map(longer);
     CPPUNIT_ASSERT(p.has_value());
     CPPUNIT_ASSERT_EQUAL(body, std::string(p->view()));
+  }
+
+  void small_messages_are_read_large_ones_mapped() {
+    test::temp_dir dir;
+    std::string small(mapped_message::read_limit, 'x');
+    small[0] = 'S';
+    small.back() = 'E';
+    auto s = mapped_message::map(open_file(dir.path() / "small", small));
+    CPPUNIT_ASSERT(s.has_value());
+    CPPUNIT_ASSERT(!s->is_mapped());
+    CPPUNIT_ASSERT(small == s->view());
+    std::string large(mapped_message::read_limit + 1, 'y');
+    large[0] = 'L';
+    large.back() = 'E';
+    auto file = open_file(dir.path() / "large", large);
+    auto l = mapped_message::map(file);
+    CPPUNIT_ASSERT(l.has_value());
+    CPPUNIT_ASSERT(l->is_mapped());
+    CPPUNIT_ASSERT(large == l->view());
+    // a read buffer moves like a mapping: one owner, freed once
+    mapped_message moved = std::move(*s);
+    CPPUNIT_ASSERT(!moved.is_mapped());
+    CPPUNIT_ASSERT(small == moved.view());
+    moved = std::move(*l);
+    CPPUNIT_ASSERT(moved.is_mapped());
+    CPPUNIT_ASSERT(large == moved.view());
   }
 
   void empty_file_maps_to_an_empty_view() {
