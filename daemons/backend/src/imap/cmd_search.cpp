@@ -124,7 +124,9 @@ awaitable<void> cmd_search(session& s, const imap::command& c) {
       content.structure = current.structure.get();
       content.text = nullptr;
       if (q.needs_body || q.needs_header) {
-        text = mime::extract_search_text(content.raw, *content.structure);
+        text = mime::extract_search_text(
+            content.raw, *content.structure, 1 << 20,
+            q.needs_body ? mime::search_parts::all : mime::search_parts::headers);
         content.text = &text;
       }
       return &content;

@@ -270,6 +270,10 @@ class message_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(bin.has_value());
     CPPUNIT_ASSERT_EQUAL(std::string("caf\xc3\xa9"), *bin);
     CPPUNIT_ASSERT_EQUAL(std::size_t{5}, *binary_size(alternative, msg, {1}));
+    // headers only: the same header text, no body decoded
+    const auto h = extract_search_text(alternative, msg, 1 << 20, search_parts::headers);
+    CPPUNIT_ASSERT_EQUAL(t.headers, h.headers);
+    CPPUNIT_ASSERT(h.body.empty());
     const auto capped = extract_search_text(alternative, msg, 4);
     CPPUNIT_ASSERT(capped.truncated);
     CPPUNIT_ASSERT_EQUAL(std::string("caf"), capped.body);  // not cut inside "é"

@@ -55,7 +55,7 @@ std::string decode_header_value(std::string_view raw_value) {
 }
 
 search_text extract_search_text(std::string_view raw, const message_structure& msg,
-                                std::size_t max_bytes) {
+                                std::size_t max_bytes, search_parts parts) {
   search_text out;
   if (raw.size() != msg.size) return out;
   std::vector<detail::raw_field> fields;
@@ -73,6 +73,7 @@ search_text extract_search_text(std::string_view raw, const message_structure& m
     }
   }
   // The body has its own cap: a huge header does not hide the body from SEARCH.
+  if (parts == search_parts::headers) return out;
   const bool headers_truncated = out.truncated;
   out.truncated = false;
   collect_body(raw, msg.root, max_bytes, out);
