@@ -25,6 +25,7 @@ class imap_messages_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(fetch_errors);
   CPPUNIT_TEST(store_variants);
   CPPUNIT_TEST(search_sort_thread);
+  CPPUNIT_TEST(header_search_reads_no_message_file);
   CPPUNIT_TEST(expunge_and_uid_expunge);
   CPPUNIT_TEST(copy_move_and_trycreate);
   CPPUNIT_TEST(append_forms_and_errors);
@@ -174,6 +175,33 @@ class imap_messages_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("q9 NO [BADCHARSET (US-ASCII UTF-8)] "), r.substr(0, 36));
     r = c.command("q10 SEARCH FROBNICATE");
     CPPUNIT_ASSERT_MESSAGE(r, has(r, "q10 BAD "));
+  }
+
+  // A search on header fields over cached structures matches the header text
+  // kept with them: with every message file gone from the disk (behind the
+  // store's back), SUBJECT still finds what it found before.
+  void header_search_reads_no_message_file() {
+    fixture f;
+    f.deliver(msg(1, "apple"));
+    f.deliver(msg(2, "Re: apple"));
+    f.deliver(msg(3, "banana"));
+    auto& c = f.login();
+    c.command("s SELECT INBOX");
+    CPPUNIT_ASSERT_EQUAL(std::string("* SEARCH 1 2\r\nq1 OK SEARCH completed\r\n"),
+                         c.command("q1 SEARCH SUBJECT apple"));
+    int removed = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(f.dir.path)) {
+      const auto parent = e.path().parent_path().filename();
+      if (e.is_regular_file() && (parent == "cur" || parent == "new")) {
+        std::filesystem::remove(e.path());
+        ++removed;
+      }
+    }
+    CPPUNIT_ASSERT_EQUAL(3, removed);
+    CPPUNIT_ASSERT_EQUAL(std::string("* SEARCH 1 2\r\nq2 OK SEARCH completed\r\n"),
+                         c.command("q2 SEARCH SUBJECT apple"));
+    CPPUNIT_ASSERT_EQUAL(std::string("* SEARCH 3\r\nq3 OK SEARCH completed\r\n"),
+                         c.command("q3 SEARCH OR SUBJECT banana HEADER X-None y"));
   }
 
   void expunge_and_uid_expunge() {

@@ -117,16 +117,20 @@ awaitable<void> cmd_search(session& s, const imap::command& c) {
     ctx.saved = saved;
     ctx.now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     ctx.load = [&](std::size_t i) -> const imap_search::message_content* {
-      auto l = loader->load(messages[i].uid, true, true);
+      // Header keys alone read the header text kept with the cached structure:
+      // no message file is opened unless the structure is not cached yet.
+      auto l = loader->load(messages[i].uid, q.needs_body, true);
       if (!l) return nullptr;
       current = std::move(*l);
       content.raw = current.bytes.view();
       content.structure = current.structure.get();
       content.text = nullptr;
-      if (q.needs_body || q.needs_header) {
-        text = mime::extract_search_text(
-            content.raw, *content.structure, 1 << 20,
-            q.needs_body ? mime::search_parts::all : mime::search_parts::headers);
+      if (q.needs_body) {
+        text = mime::extract_search_text(content.raw, *content.structure);
+        content.text = &text;
+      } else if (q.needs_header && content.structure != nullptr) {
+        text.headers = content.structure->header_text;
+        text.body.clear();
         content.text = &text;
       }
       return &content;
@@ -166,7 +170,7 @@ awaitable<void> cmd_search(session& s, const imap::command& c) {
       return out;
     }
     imap_search::thread_fields_fn fields = [&](std::size_t i) -> imap_search::thread_fields {
-      auto l = loader->load(messages[i].uid, true, true);
+      auto l = loader->load(messages[i].uid, q.needs_body, true);
       if (!l || !l->structure) return {};
       return imap_search::thread_fields_of(l->bytes.view(), *l->structure);
     };

@@ -59,7 +59,7 @@ constexpr std::size_t entry_overhead = 160;
 
 std::size_t estimated_size(const mime::message_structure& structure) noexcept {
   return sizeof(mime::message_structure) + part_bytes(structure.root) +
-         envelope_bytes(structure.env);
+         envelope_bytes(structure.env) + structure.header_text.capacity();
 }
 
 structure_cache::structure_cache(std::size_t max_bytes) : max_bytes_(max_bytes) {}

@@ -9,6 +9,7 @@
 
 #include "gmime_support.hpp"
 #include "hamail/mime/message.hpp"
+#include "hamail/mime/search_text.hpp"
 #include "header_scan.hpp"
 
 namespace hamail::mime {
@@ -396,6 +397,7 @@ message_structure parse(std::string_view rfc822, const parse_limits& limits) {
   std::vector<raw_field> fields;
   p.parse_part(0, rfc822.size(), 0, false, s.root, fields);
   s.env = make_envelope(fields);
+  s.header_text = extract_search_text(rfc822, s, 1 << 20, search_parts::headers).headers;
   return s;
 }
 

@@ -93,6 +93,10 @@ struct message_structure {
   part root;
   envelope env;
   std::size_t size = 0;  ///< size of the raw message
+  /// The top-level header as SEARCH matches it: extract_search_text(raw, *this,
+  /// 1 MiB, search_parts::headers).headers, kept so that a search on header
+  /// fields over cached structures reads no message file.
+  std::string header_text;
 };
 
 /// Parses a raw RFC 5322 message. Never fails: malformed input still yields a
