@@ -132,7 +132,10 @@ class HamailPeer:
         limit = max(1000, self.args.idle + 1000)
         with open(conf, "w") as f:
             f.write('[store]\nname = "bench"\ndata_dir = "%s/data"\nhostname = "mx.%s"\nruntime_dir = "%s/run"\n'
-                    'fsync = true\n\n' % (self.dir, DOMAIN, self.dir))
+                    'fsync = true\n' % (self.dir, DOMAIN, self.dir))
+            if self.args.blocking_threads:
+                f.write('blocking_threads = %d\n' % self.args.blocking_threads)
+            f.write('\n')
             f.write('[directory]\ntype = "file"\naccounts_file = "%s"\n\n' % acc)
             f.write('[tls]\ncert = "%s"\nkey = "%s"\n\n' % (cert, key))
             f.write('[log]\nlevel = "warning"\n\n')
@@ -569,6 +572,8 @@ def main():
     ap.add_argument("--imap-bench", default=os.environ.get(
         "IMAP_BENCH", os.path.join(REPO, "build/release/tests/bench/imap_bench")))
     ap.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"))
+    ap.add_argument("--blocking-threads", type=int, default=0,
+                    help="hamail [store] blocking_threads (default: the daemon's default)")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
