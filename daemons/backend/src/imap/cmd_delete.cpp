@@ -14,13 +14,8 @@ awaitable<void> cmd_delete(session& s, const imap::command& c) {
     s.bad(c, "DELETE takes one mailbox name");
     co_return;
   }
-  auto name = s.mailbox_argument(c, c.args[0]);
-  if (!name) co_return;
-  auto canonical = store::validate_mailbox_name(*name);
-  if (!canonical) {
-    s.no(c, "Mailbox does not exist", "NONEXISTENT");
-    co_return;
-  }
+  auto canonical = s.existing_mailbox_argument(c, c.args[0]);
+  if (!canonical) co_return;
   if (*canonical == "INBOX") {
     s.no(c, "INBOX cannot be deleted", "CANNOT");
     co_return;
@@ -37,7 +32,7 @@ awaitable<void> cmd_delete(session& s, const imap::command& c) {
   if (!r) {
     switch (r.err().code) {
       case errc::not_found:
-        s.no(c, "Mailbox does not exist", "NONEXISTENT");
+        s.no_such_mailbox(c);
         break;
       case errc::permission_denied:
         // INBOX was handled above: the store refuses a mailbox with children.

@@ -98,13 +98,8 @@ awaitable<void> cmd_quota(session& s, const imap::command& c) {
       co_return;
     }
   } else {
-    auto name = s.mailbox_argument(c, c.args[0]);
-    if (!name) co_return;
-    auto canonical = store::validate_mailbox_name(*name);
-    if (!canonical) {
-      s.no(c, "Mailbox does not exist", "NONEXISTENT");
-      co_return;
-    }
+    auto canonical = s.existing_mailbox_argument(c, c.args[0]);
+    if (!canonical) co_return;
     mailbox = *canonical;
   }
   store::mail_store* st = &s.ctx.store;
@@ -119,7 +114,7 @@ awaitable<void> cmd_quota(session& s, const imap::command& c) {
     co_return;
   }
   if (!answer->exists) {
-    s.no(c, "Mailbox does not exist", "NONEXISTENT");
+    s.no_such_mailbox(c);
     co_return;
   }
   if (!root_query) {

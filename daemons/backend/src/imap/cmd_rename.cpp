@@ -27,7 +27,7 @@ awaitable<void> cmd_rename(session& s, const imap::command& c) {
   if (!r) {
     switch (r.err().code) {
       case errc::not_found:
-        s.no(c, "Mailbox does not exist", "NONEXISTENT");
+        s.no_such_mailbox(c);
         break;
       case errc::already_exists:
         s.no(c, "Mailbox already exists", "ALREADYEXISTS");

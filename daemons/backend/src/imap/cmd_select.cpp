@@ -98,7 +98,7 @@ awaitable<void> cmd_select(session& s, const imap::command& c) {
   auto view = co_await s.blocking(std::move(open));
   if (!view) {
     if (view.err().code == errc::not_found || view.err().code == errc::invalid_input) {
-      s.no(c, "Mailbox does not exist", "NONEXISTENT");
+      s.no_such_mailbox(c);
     } else {
       s.no_for(c, view.err(), "Cannot open mailbox");
     }

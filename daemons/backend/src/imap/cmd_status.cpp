@@ -143,13 +143,8 @@ awaitable<void> cmd_status(session& s, const imap::command& c) {
     s.bad(c, "Invalid STATUS items");
     co_return;
   }
-  auto name = s.mailbox_argument(c, c.args[0]);
-  if (!name) co_return;
-  auto canonical = store::validate_mailbox_name(*name);
-  if (!canonical) {
-    s.no(c, "Mailbox does not exist", "NONEXISTENT");
-    co_return;
-  }
+  auto canonical = s.existing_mailbox_argument(c, c.args[0]);
+  if (!canonical) co_return;
   store::mail_store* st = &s.ctx.store;
   const std::string account = s.user();
   const std::string mailbox = *canonical;
@@ -158,7 +153,7 @@ awaitable<void> cmd_status(session& s, const imap::command& c) {
   auto values = co_await s.blocking(std::move(read));
   if (!values) {
     if (values.err().code == errc::not_found) {
-      s.no(c, "Mailbox does not exist", "NONEXISTENT");
+      s.no_such_mailbox(c);
     } else {
       s.no_for(c, values.err(), "Cannot read mailbox status");
     }

@@ -320,6 +320,22 @@ std::optional<std::vector<store::imap_uid>> session::resolve_set(const imap::com
   return out;
 }
 
+std::optional<std::string> session::existing_mailbox_argument(const imap::command& c,
+                                                              const imap::value& v) {
+  auto name = mailbox_argument(c, v);
+  if (!name) return std::nullopt;
+  auto canonical = store::validate_mailbox_name(*name);
+  if (!canonical) {
+    no_such_mailbox(c);
+    return std::nullopt;
+  }
+  return std::move(*canonical);
+}
+
+void session::no_such_mailbox(const imap::command& c) {
+  no(c, "Mailbox does not exist", "NONEXISTENT");
+}
+
 std::optional<std::string> session::mailbox_argument(const imap::command& c, const imap::value& v) {
   auto name = imap::mailbox_name(v);
   if (!name) {

@@ -131,6 +131,13 @@ class session {
   /// or UTF-8 after ENABLE UTF8=ACCEPT; INBOX in any case becomes "INBOX".
   /// nullopt after queuing BAD (not a string) or NO [CANNOT] (bad encoding).
   std::optional<std::string> mailbox_argument(const imap::command& c, const imap::value& v);
+  /// As mailbox_argument() for a mailbox that must exist: a name the store
+  /// cannot hold cannot name an existing mailbox, so it gets NO [NONEXISTENT].
+  /// The store's canonical form of the name, or nullopt after queuing the reply.
+  std::optional<std::string> existing_mailbox_argument(const imap::command& c,
+                                                       const imap::value& v);
+  /// Queues "NO [NONEXISTENT] Mailbox does not exist".
+  void no_such_mailbox(const imap::command& c);
   /// A mailbox name as responses write it: encoded for this client and quoted
   /// (or a literal when it cannot be quoted).
   std::string mailbox_text(std::string_view utf8_name) const;
