@@ -194,6 +194,18 @@ class Backend:
         if self.owns_dir and not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def finish(self, *scratch_dirs):
+        """A test class's end: stop (graceful drain), remove the backend's directory and the
+        test's scratch directories (kept with HAMAIL_KEEP_TEST_DIRS), then fail unless the
+        backend exited 0, with the end of its log."""
+        rc = self.stop()
+        log = self.log()
+        self.cleanup()
+        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+            for d in scratch_dirs:
+                shutil.rmtree(d, ignore_errors=True)
+        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+
 
 def ssha(password):
     salt = os.urandom(8)

@@ -112,11 +112,7 @@ class imap_compress_test(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.b.stop()
-        log = cls.b.log()
-        cls.b.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+        cls.b.finish(cls.tmp)
 
     @classmethod
     def deliver(cls, raw):

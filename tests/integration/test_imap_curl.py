@@ -34,10 +34,7 @@ class imap_curl_test(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.b.stop()
-        log = cls.b.log()
-        cls.b.cleanup()
-        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+        cls.b.finish()
 
     def url(self, path="", implicit=False):
         if implicit:

@@ -70,10 +70,7 @@ class imap_case(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.b.stop()
-        log = cls.b.log()
-        cls.b.cleanup()
-        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+        cls.b.finish()
 
     def connect(self, user="alice", tls=True, login=True):
         m = imaplib.IMAP4("127.0.0.1", self.b.ports["imap"], timeout=15)

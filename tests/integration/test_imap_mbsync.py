@@ -34,11 +34,7 @@ class imap_mbsync_test(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.b.stop()
-        log = cls.b.log()
-        cls.b.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+        cls.b.finish(cls.tmp)
 
     def imap(self):
         m = imaplib.IMAP4_SSL("127.0.0.1", self.b.ports["imaps"],

@@ -2,7 +2,6 @@
 Python's smtplib (SMTP, LMTP, STARTTLS, AUTH) and swaks, plus raw sockets for
 what clients never do on purpose (smuggling, pipelined injection, bad input)."""
 
-import os
 import smtplib
 import ssl
 import subprocess
@@ -40,10 +39,7 @@ class smtp_intake_test(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.b.stop()
-        log = cls.b.log()
-        cls.b.cleanup()
-        assert rc == 0, "backend exited %r\n%s" % (rc, log)
+        cls.b.finish()
 
     def count(self, account="alice"):
         return len(self.b.messages(account))
