@@ -102,7 +102,14 @@ class process_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(is_instance(r2.pid, {fs::canonical("/bin/sh"), config}));
     CPPUNIT_ASSERT(!is_instance(r2.pid, {"/bin/sh", dir.path() / "b.toml"}));
     CPPUNIT_ASSERT(!is_instance(r2.pid, {"/bin/bash", config}));
-    const auto found = find_instances({"/bin/sh", config});
+    // The shell forks the child that runs "sleep" from itself: until that child
+    // has exec'ed, it is a second copy of the same shell with the same command
+    // line. Wait for it to become sleep (seen once on a loaded CI machine).
+    auto found = find_instances({"/bin/sh", config});
+    for (int i = 0; i < 500 && found.size() != 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      found = find_instances({"/bin/sh", config});
+    }
     CPPUNIT_ASSERT_EQUAL(std::size_t{1}, found.size());
     CPPUNIT_ASSERT_EQUAL(r2.pid, found.front());
     send_signal(r2.pid, SIGKILL);
