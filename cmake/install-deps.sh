@@ -20,7 +20,7 @@ packages=(
   libfmt-dev
   # test-time programs: a real directory server and real mail clients
   slapd ldap-utils openssl python3 curl swaks libnet-ssleay-perl libio-socket-ssl-perl
-  isync neomutt tmux
+  isync neomutt tmux fetchmail
   procps iproute2
   # the cluster: Pacemaker, Corosync and their tools, the agents hamail's configuration uses,
   # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)
@@ -32,10 +32,10 @@ packages=(
   qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs
 )
 
-# Peers for tests/bench/delivery_bench.py (Dovecot LMTP, Postfix), only with
+# Peers for tests/bench (Dovecot LMTP, IMAP and POP3, Postfix), only with
 # --bench: the bench runs its own instances on loopback, never the system
 # services, and the test command does not need them.
-bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd postfix)
+bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d postfix)
 
 bench=0
 list=0
