@@ -10,9 +10,22 @@
 //   imap_bench mixed  --port P --clients 50 --duration 30 --accounts 20 [--hot]
 //   imap_bench login  --port P --clients 1|50 --duration 30 --accounts 20
 //   imap_bench idle   --port P --connections 2000 --clients 16 --accounts 20 [--tls]
+//   imap_bench pop3   --port P --pop3-port Q --clients 1|50 --duration 30 --accounts 50
+//                     --messages 30 --dele 2 --user-prefix pop
 //
 // The idle workload prints {"ready": K, ...} once all K connections are in IDLE,
 // then waits for a line on stdin before ending IDLE, logging out and closing.
+//
+// The pop3 workload runs in rounds. Each client owns one mailbox (account i),
+// topped up to --messages messages of exactly --size octets over IMAP APPEND
+// before the first round. In a round every client runs one POP3 session at the
+// same time (connect, USER, PASS, STAT, UIDL, RETR of every message, DELE of the
+// first --dele messages, QUIT); when all have ended, each client APPENDs --dele
+// new messages over a logged-in IMAP connection, so the next session again finds
+// --messages messages. Only the session phases are timed. Every session checks
+// STAT = --messages messages and --messages x --size octets, every RETR exactly
+// --size octets and that no UIDL deleted earlier is back (a DELE not applied at
+// QUIT shows as one message too many in the next STAT).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,16 +38,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -59,7 +75,10 @@ struct options {
   std::string user_prefix = "user";  ///< account i logs in as <prefix><i, 3 digits>@<domain>
   std::string domain = "bench.test";
   std::string password = "bench";
-  int size = 4096;  ///< octets per APPENDed message
+  int size = 4096;        ///< octets per APPENDed message
+  int pop3_port = 0;      ///< pop3 workload: the POP3 listener (--port is the IMAP one for refills)
+  int dele = 2;           ///< pop3 workload: messages each session deletes (and the refill adds)
+  int warmup_rounds = 1;  ///< pop3 workload: rounds run before the measured ones
 };
 
 /// A failed connection or protocol step; ends the client that hit it.
@@ -116,6 +135,15 @@ class connection {
     }
   }
 
+  /// Gives up on a read or write that waits longer than `seconds` (a hung server
+  /// ends the run with an error instead of blocking it).
+  void set_timeout(int seconds) {
+    timeval tv{};
+    tv.tv_sec = seconds;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+
   /// One line without its CRLF.
   std::string line() {
     for (;;) {
@@ -170,6 +198,7 @@ class connection {
     char tmp[65536];
     const long n =
         ssl_ != nullptr ? SSL_read(ssl_, tmp, sizeof tmp) : ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n < 0 && ssl_ == nullptr) throw bench_error(std::string("recv: ") + std::strerror(errno));
     if (n <= 0) throw bench_error("connection closed by server");
     buf_.append(tmp, static_cast<std::size_t>(n));
   }
@@ -510,13 +539,343 @@ int run_idle(const options& o, SSL_CTX* ctx) {
   return error.empty() && closed_ok == held.size() ? 0 : 1;
 }
 
+/// A message of exactly o.size octets with CRLF line ends; one body line starts
+/// with "." so both servers' dot-stuffing (and the generator's un-stuffing) is used.
+std::string exact_message(const options& o, int client_no, std::uint64_t n) {
+  std::string m = "From: sender" + std::to_string(n % 20) +
+                  "@example.net\r\nTo: " + user_name(o, client_no) + "\r\nSubject: pop3 message " +
+                  std::to_string(client_no) + "/" + std::to_string(n) + "\r\nMessage-ID: <pop" +
+                  std::to_string(client_no) + "." + std::to_string(n) +
+                  "@bench.test>\r\nDate: Wed, 02 Dec 2026 10:00:00 +0000\r\n\r\n"
+                  ".a line that starts with a dot\r\n";
+  const std::string filler = "lorem ipsum dolor sit amet consectetur adipiscing elit\r\n";
+  const auto size = static_cast<std::size_t>(o.size);
+  while (m.size() + filler.size() + 3 <= size) m += filler;
+  if (m.size() + 3 > size) throw bench_error("--size too small for the pop3 messages");
+  m += std::string(size - m.size() - 2, 'x') + "\r\n";
+  return m;
+}
+
+/// One POP3 conversation on a plain connection to o.pop3_port.
+class pop3_client {
+ public:
+  explicit pop3_client(const options& o) : c_(with_port(o), nullptr) {
+    c_.set_timeout(60);
+    const auto greeting = c_.line();
+    if (greeting.rfind("+OK", 0) != 0) throw bench_error("POP3 greeting: " + greeting);
+  }
+
+  /// Sends one command and returns its +OK status line; throws on anything else.
+  std::string run(const std::string& cmd) {
+    c_.send(cmd + "\r\n");
+    auto l = c_.line();
+    if (l.rfind("+OK", 0) != 0) throw bench_error(cmd.substr(0, 60) + " -> " + l.substr(0, 160));
+    return l;
+  }
+
+  /// Reads a multi-line reply's body up to its "." line, undoing dot-stuffing.
+  /// Returns the octets of the unstuffed body (CRLFs counted); keeps the lines
+  /// in `lines` when given.
+  std::uint64_t body(std::vector<std::string>* lines = nullptr) {
+    std::uint64_t octets = 0;
+    for (;;) {
+      auto l = c_.line();
+      if (l == ".") return octets;
+      if (!l.empty() && l[0] == '.') l.erase(0, 1);
+      octets += l.size() + 2;
+      if (lines != nullptr) lines->push_back(std::move(l));
+    }
+  }
+
+ private:
+  static options with_port(const options& o) {
+    options p = o;
+    p.port = o.pop3_port;
+    return p;
+  }
+
+  connection c_;
+};
+
+/// One pop3 client's mailbox state and figures (touched by its thread only,
+/// read by the main thread after the barrier).
+struct pop3_state {
+  std::unique_ptr<client> imap;   ///< logged in, nothing selected: the refills
+  std::set<std::string> deleted;  ///< UIDLs this client has deleted
+  std::uint64_t appended = 0;     ///< messages APPENDed so far (message numbering)
+  std::uint64_t sessions = 0;     ///< measured sessions that ended with QUIT +OK
+  std::uint64_t messages = 0;     ///< messages RETRieved in measured sessions
+  std::uint64_t octets = 0;       ///< their octets, unstuffed
+  std::uint64_t deletes = 0;      ///< DELEs in measured sessions
+  std::uint64_t stat_min_msgs = UINT64_MAX, stat_max_msgs = 0;
+  std::uint64_t stat_min_octets = UINT64_MAX, stat_max_octets = 0;
+  std::map<std::string, double> secs;
+  std::map<std::string, std::uint64_t> counts;
+  std::string error;  ///< the first error; the client does nothing more after it
+};
+
+/// Appends `n` messages to the client's INBOX over its IMAP connection.
+void pop3_refill(const options& o, int no, pop3_state& st, std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string tagged;
+    if (!st.imap->append("INBOX", exact_message(o, no, st.appended++), &tagged))
+      throw bench_error("refill APPEND failed: " + st.imap->last_failure);
+  }
+}
+
+/// Logs in over IMAP and tops the mailbox up to o.messages messages.
+void pop3_setup(const options& o, int no, pop3_state& st) {
+  st.imap = std::make_unique<client>(o, nullptr);
+  if (!st.imap->run("LOGIN \"" + user_name(o, no) + "\" \"" + o.password + "\""))
+    throw bench_error("IMAP LOGIN failed: " + st.imap->last_failure);
+  std::vector<std::string> untagged;
+  if (!st.imap->run("STATUS INBOX (MESSAGES)", &untagged))
+    throw bench_error("STATUS failed: " + st.imap->last_failure);
+  std::uint64_t have = 0;
+  for (const auto& l : untagged) {
+    const auto p = l.find("MESSAGES ");
+    if (l.rfind("* STATUS", 0) == 0 && p != std::string::npos)
+      have = std::strtoull(l.c_str() + p + 9, nullptr, 10);
+  }
+  const auto want = static_cast<std::uint64_t>(o.messages);
+  if (have > want)
+    throw bench_error(user_name(o, no) + " holds " + std::to_string(have) +
+                      " messages, more than " + std::to_string(want));
+  pop3_refill(o, no, st, want - have);
+}
+
+/// One POP3 session on the client's own mailbox; figures counted when `measured`.
+void pop3_session(const options& o, int no, pop3_state& st, bool measured) {
+  auto timed = [&](const char* name, auto&& fn) {
+    const auto t0 = steady::now();
+    fn();
+    if (measured) {
+      st.secs[name] += std::chrono::duration<double>(steady::now() - t0).count();
+      ++st.counts[name];
+    }
+  };
+  std::unique_ptr<pop3_client> p;
+  timed("connect", [&] { p = std::make_unique<pop3_client>(o); });
+  timed("user_pass", [&] {
+    p->run("USER " + user_name(o, no));
+    p->run("PASS " + o.password);
+  });
+  std::uint64_t count = 0, total = 0;
+  timed("stat", [&] {
+    const auto l = p->run("STAT");
+    if (std::sscanf(l.c_str(), "+OK %llu %llu", reinterpret_cast<unsigned long long*>(&count),
+                    reinterpret_cast<unsigned long long*>(&total)) != 2)
+      throw bench_error("STAT -> " + l);
+  });
+  const auto want = static_cast<std::uint64_t>(o.messages);
+  if (count != want || total != want * static_cast<std::uint64_t>(o.size))
+    throw bench_error("STAT of " + user_name(o, no) + ": " + std::to_string(count) + " messages, " +
+                      std::to_string(total) + " octets; expected " + std::to_string(want) + ", " +
+                      std::to_string(want * static_cast<std::uint64_t>(o.size)));
+  std::vector<std::string> uidl;
+  timed("uidl", [&] {
+    p->run("UIDL");
+    p->body(&uidl);
+  });
+  if (uidl.size() != count)
+    throw bench_error("UIDL listed " + std::to_string(uidl.size()) + " of " +
+                      std::to_string(count) + " messages");
+  std::vector<std::string> uids;
+  for (std::size_t i = 0; i < uidl.size(); ++i) {
+    const auto sp = uidl[i].find(' ');
+    if (sp == std::string::npos || uidl[i].substr(0, sp) != std::to_string(i + 1))
+      throw bench_error("UIDL line " + std::to_string(i + 1) + ": " + uidl[i]);
+    uids.push_back(uidl[i].substr(sp + 1));
+    if (st.deleted.count(uids.back()) != 0)
+      throw bench_error("UIDL " + uids.back() + " was deleted by an earlier session");
+  }
+  std::uint64_t octets = 0;
+  for (std::uint64_t k = 1; k <= count; ++k) {
+    timed("retr", [&] {
+      p->run("RETR " + std::to_string(k));
+      const auto n = p->body();
+      if (n != static_cast<std::uint64_t>(o.size))
+        throw bench_error("RETR " + std::to_string(k) + ": " + std::to_string(n) +
+                          " octets, expected " + std::to_string(o.size));
+      octets += n;
+    });
+  }
+  const auto dele = std::min<std::uint64_t>(static_cast<std::uint64_t>(o.dele), count);
+  for (std::uint64_t k = 1; k <= dele; ++k) {
+    timed("dele", [&] { p->run("DELE " + std::to_string(k)); });
+  }
+  timed("quit", [&] { p->run("QUIT"); });
+  for (std::uint64_t k = 1; k <= dele; ++k) st.deleted.insert(uids[k - 1]);
+  if (measured) {
+    ++st.sessions;
+    st.messages += count;
+    st.octets += octets;
+    st.deletes += dele;
+    st.stat_min_msgs = std::min(st.stat_min_msgs, count);
+    st.stat_max_msgs = std::max(st.stat_max_msgs, count);
+    st.stat_min_octets = std::min(st.stat_min_octets, total);
+    st.stat_max_octets = std::max(st.stat_max_octets, total);
+  }
+}
+
+/// (total, idle) jiffies of the whole machine from /proc/stat.
+std::pair<std::uint64_t, std::uint64_t> machine_jiffies() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  f >> cpu;
+  std::uint64_t total = 0, idle = 0, v = 0;
+  for (int i = 0; i < 10 && f >> v; ++i) {
+    total += v;
+    if (i == 3 || i == 4) idle += v;
+  }
+  return {total, idle};
+}
+
+int run_pop3(const options& o) {
+  const int n = o.clients;
+  std::vector<pop3_state> st(static_cast<std::size_t>(n));
+  const auto wall0 = steady::now();
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          pop3_setup(o, i, st[static_cast<std::size_t>(i)]);
+        } catch (const std::exception& e) {
+          st[static_cast<std::size_t>(i)].error = std::string("set-up: ") + e.what();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  const double setup_seconds = std::chrono::duration<double>(steady::now() - wall0).count();
+  // Phases per round: (A) everyone ready -> sessions run -> (B) all sessions
+  // ended -> refills run -> back to (A). The main thread times A..B.
+  std::barrier sync(n + 1);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> measured{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      auto& s = st[static_cast<std::size_t>(i)];
+      for (;;) {
+        sync.arrive_and_wait();
+        if (stop.load()) return;
+        const std::uint64_t before = s.deleted.size();
+        if (s.error.empty()) {
+          try {
+            pop3_session(o, i, s, measured.load());
+          } catch (const std::exception& e) {
+            s.error = e.what();
+          }
+        }
+        sync.arrive_and_wait();
+        if (s.error.empty()) {
+          try {
+            pop3_refill(o, i, s, s.deleted.size() - before);
+          } catch (const std::exception& e) {
+            s.error = e.what();
+          }
+        }
+      }
+    });
+  }
+  double timed = 0, cpu = 0;
+  std::uint64_t busy_total = 0, busy_idle = 0, rounds = 0;
+  for (int r = 0;; ++r) {
+    const bool counting = r >= o.warmup_rounds;
+    if (counting && timed >= o.duration) {
+      stop = true;
+      sync.arrive_and_wait();
+      break;
+    }
+    measured = counting;
+    sync.arrive_and_wait();
+    const auto t0 = steady::now();
+    const auto cpu0 = cpu_seconds();
+    const auto j0 = machine_jiffies();
+    sync.arrive_and_wait();
+    const auto j1 = machine_jiffies();
+    if (counting) {
+      timed += std::chrono::duration<double>(steady::now() - t0).count();
+      cpu += cpu_seconds() - cpu0;
+      busy_total += j1.first - j0.first;
+      busy_idle += j1.second - j0.second;
+      ++rounds;
+    }
+  }
+  for (auto& th : threads) th.join();
+  pop3_state sum;
+  std::uint64_t failed = 0, imap_failures = 0;
+  for (auto& s : st) {
+    if (s.imap) {
+      if (s.error.empty()) {
+        try {
+          s.imap->logout();
+        } catch (const std::exception&) {
+        }
+      }
+      imap_failures += s.imap->failures;
+    }
+    sum.sessions += s.sessions;
+    sum.messages += s.messages;
+    sum.octets += s.octets;
+    sum.deletes += s.deletes;
+    sum.stat_min_msgs = std::min(sum.stat_min_msgs, s.stat_min_msgs);
+    sum.stat_max_msgs = std::max(sum.stat_max_msgs, s.stat_max_msgs);
+    sum.stat_min_octets = std::min(sum.stat_min_octets, s.stat_min_octets);
+    sum.stat_max_octets = std::max(sum.stat_max_octets, s.stat_max_octets);
+    for (auto& [k, v] : s.counts) sum.counts[k] += v;
+    for (auto& [k, v] : s.secs) sum.secs[k] += v;
+    if (!s.error.empty()) {
+      ++failed;
+      if (sum.error.empty())
+        sum.error = user_name(o, static_cast<int>(&s - st.data())) + ": " + s.error;
+    }
+  }
+  if (sum.sessions == 0) sum.stat_min_msgs = sum.stat_min_octets = 0;
+  const double wall = std::chrono::duration<double>(steady::now() - wall0).count();
+  const double t = timed > 0 ? timed : 1;
+  std::printf(
+      "{\"workload\": \"pop3\", \"clients\": %d, \"messages_per_mailbox\": %d, \"size\": %d, "
+      "\"dele_per_session\": %d, \"rounds\": %llu, \"seconds\": %.3f, \"wall_seconds\": %.3f, "
+      "\"setup_seconds\": %.3f, \"sessions\": %llu, \"sessions_per_s\": %.1f, \"messages\": %llu, "
+      "\"messages_per_s\": %.1f, \"octets\": %llu, \"deleted\": %llu, "
+      "\"session_messages\": [%llu, %llu], \"session_octets\": [%llu, %llu], "
+      "\"failures\": %llu, \"client_errors\": %llu, \"first_error\": %s, \"busy_pct\": %.1f, %s",
+      n, o.messages, o.size, o.dele, static_cast<unsigned long long>(rounds), timed, wall,
+      setup_seconds, static_cast<unsigned long long>(sum.sessions),
+      static_cast<double>(sum.sessions) / t, static_cast<unsigned long long>(sum.messages),
+      static_cast<double>(sum.messages) / t, static_cast<unsigned long long>(sum.octets),
+      static_cast<unsigned long long>(sum.deletes),
+      static_cast<unsigned long long>(sum.stat_min_msgs),
+      static_cast<unsigned long long>(sum.stat_max_msgs),
+      static_cast<unsigned long long>(sum.stat_min_octets),
+      static_cast<unsigned long long>(sum.stat_max_octets),
+      static_cast<unsigned long long>(imap_failures), static_cast<unsigned long long>(failed),
+      json_string(sum.error).c_str(),
+      busy_total
+          ? 100.0 * static_cast<double>(busy_total - busy_idle) / static_cast<double>(busy_total)
+          : 0.0,
+      cpu_json(cpu, t).c_str());
+  std::printf(", \"per_command\": {");
+  bool first = true;
+  for (auto& [k, v] : sum.counts) {
+    std::printf("%s\"%s\": {\"count\": %llu, \"avg_ms\": %.3f}", first ? "" : ", ", k.c_str(),
+                static_cast<unsigned long long>(v), 1000.0 * sum.secs[k] / static_cast<double>(v));
+    first = false;
+  }
+  std::printf("}}\n");
+  return failed == 0 && imap_failures == 0 ? 0 : 1;
+}
+
 [[noreturn]] void usage() {
   std::fprintf(
       stderr,
-      "usage: imap_bench mixed|login|idle --port P [--host H] [--tls] [--clients N] [--connections "
-      "K]\n"
+      "usage: imap_bench mixed|login|idle|pop3 --port P [--host H] [--tls] [--clients N] "
+      "[--connections K]\n"
       "       [--duration S] [--accounts A] [--messages M] [--hot] [--user-prefix P] [--domain D]\n"
-      "       [--password PW] [--size OCTETS]\n");
+      "       [--password PW] [--size OCTETS] [--pop3-port Q] [--dele N] [--warmup-rounds R]\n");
   std::exit(2);
 }
 
@@ -524,7 +883,9 @@ options parse(int argc, char** argv) {
   if (argc < 2) usage();
   options o;
   o.workload = argv[1];
-  if (o.workload != "mixed" && o.workload != "login" && o.workload != "idle") usage();
+  if (o.workload != "mixed" && o.workload != "login" && o.workload != "idle" &&
+      o.workload != "pop3")
+    usage();
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -557,10 +918,17 @@ options parse(int argc, char** argv) {
       o.password = value();
     else if (a == "--size")
       o.size = std::stoi(value());
+    else if (a == "--pop3-port")
+      o.pop3_port = std::stoi(value());
+    else if (a == "--dele")
+      o.dele = std::stoi(value());
+    else if (a == "--warmup-rounds")
+      o.warmup_rounds = std::stoi(value());
     else
       usage();
   }
   if (o.port <= 0 || o.accounts < 1 || o.clients < 1) usage();
+  if (o.workload == "pop3" && (o.pop3_port <= 0 || o.dele < 0 || o.dele > o.messages)) usage();
   return o;
 }
 
@@ -583,7 +951,9 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   try {
-    rc = o.workload == "idle" ? run_idle(o, ctx) : run_timed(o, ctx);
+    rc = o.workload == "idle"   ? run_idle(o, ctx)
+         : o.workload == "pop3" ? run_pop3(o)
+                                : run_timed(o, ctx);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "imap_bench: %s\n", e.what());
     rc = 1;

@@ -17,6 +17,11 @@ the C++ load generator (tests/bench/imap_bench.cpp, target imap_bench) runs:
                memory growth / K (hamail: VmRSS of its one process; Dovecot:
                VmRSS summed over the master and every child, and PSS too)
   idle-tls     the same over implicit TLS
+  pop3-1       POP3 sessions on the client's own mailbox (P messages): connect,
+               USER/PASS, STAT, UIDL, RETR of every message, DELE of the first
+               D, QUIT; then (untimed) D messages APPENDed over IMAP so the next
+               session finds P again; sessions/s and messages/s; one client
+  pop3-C       the same with C clients, one session each per round, in parallel
 
     sudo python3 tests/bench/imap_bench.py --accounts 20 --messages 200 --duration 30 --idle 2000
 
@@ -55,6 +60,15 @@ PEERS = ["hamail", "dovecot"]
 
 def accounts(n):
     return ["user%03d" % i for i in range(n)]
+
+
+def wants_pop3(args):
+    return any(w.startswith("pop3") for w in args.workloads.split(","))
+
+
+def pop3_accounts(args):
+    """The POP3 workloads' mailboxes: one per client (pop000 …), filled by the generator."""
+    return ["pop%03d" % i for i in range(max(1, args.clients))] if wants_pop3(args) else []
 
 
 def ssha512(password):
@@ -125,7 +139,7 @@ class HamailPeer:
         cert, key = make_cert(self.dir)
         acc = os.path.join(self.dir, "accounts.toml")
         with open(acc, "w") as f:
-            for a in accounts(self.args.accounts):
+            for a in accounts(self.args.accounts) + pop3_accounts(self.args):
                 f.write('[[account]]\nid = "%s"\naddress = "%s@%s"\nlogin = "%s@%s"\npassword = "%s"\n'
                         'store = "bench"\n\n' % (a, a, DOMAIN, a, DOMAIN, ssha512(PASSWORD)))
         conf = os.path.join(self.dir, "backend.toml")
@@ -142,11 +156,14 @@ class HamailPeer:
             f.write('[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\nidle_timeout = "1h"\n\n'
                     % (limit, limit))
             f.write('[imap]\nlogin_without_tls = true\n\n')
+            if wants_pop3(self.args):
+                f.write('[pop3]\nlogin_without_tls = true\n\n')
             # Password checks may queue for the hashing threads; the default (32)
             # answers NO [UNAVAILABLE] to the 33rd concurrent LOGIN. Room for every client.
             f.write('[auth]\nmax_queued_hashes = %d\n\n' % max(32, 2 * self.args.clients))
             for name, proto, tls in (("lmtp", "lmtp", "none"), ("imap", "imap", "none"),
-                                     ("imaps", "imap", "implicit")):
+                                     ("imaps", "imap", "implicit")) + (
+                                         (("pop3", "pop3", "none"),) if wants_pop3(self.args) else ()):
                 f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
                         'tls = "%s"\n\n' % (name, proto, tls))
         self.conf = conf
@@ -169,7 +186,7 @@ class HamailPeer:
             if os.path.exists(listeners):
                 with open(listeners) as f:
                     self.ports = {line.split()[0]: int(line.split()[3]) for line in f if line.strip()}
-                if {"lmtp", "imap", "imaps"} <= set(self.ports):
+                if {"lmtp", "imap", "imaps"} | ({"pop3"} if wants_pop3(self.args) else set()) <= set(self.ports):
                     break
             time.sleep(0.05)
         else:
@@ -185,6 +202,9 @@ class HamailPeer:
 
     def imap_port(self, tls):
         return self.ports["imaps" if tls else "imap"]
+
+    def pop3_port(self):
+        return self.ports["pop3"]
 
     def memory(self):
         rss, pss = rss_kib(self.proc.pid)
@@ -227,6 +247,9 @@ class DovecotPeer:
             raise BenchError("Dovecot needs root (it drops to users dovecot/dovenull/mail)")
         if not shutil.which("dovecot") or not os.path.exists("/usr/lib/dovecot/imap"):
             raise BenchError("dovecot-imapd not installed (cmake/install-deps.sh --bench)")
+        pop3 = wants_pop3(self.args)
+        if pop3 and not os.path.exists("/usr/lib/dovecot/pop3"):
+            raise BenchError("dovecot-pop3d not installed (cmake/install-deps.sh --bench)")
         mail = pwd.getpwnam("mail")
         self.uid, self.gid = mail.pw_uid, mail.pw_gid
         cert, key = make_cert(self.dir)
@@ -234,10 +257,30 @@ class DovecotPeer:
         os.chown(self.mail_root, mail.pw_uid, mail.pw_gid)
         users = os.path.join(self.dir, "users")
         with open(users, "w") as f:
-            for a in accounts(self.args.accounts):
+            for a in accounts(self.args.accounts) + pop3_accounts(self.args):
                 f.write("%s@%s:%s::::::\n" % (a, DOMAIN, ssha512(PASSWORD)))
         os.chmod(users, 0o644)
         self.plain, self.tls = free_port(), free_port()
+        self.pop3 = free_port() if pop3 else None
+        # POP3 as configured for the IMAP service: login processes serving many
+        # connections, pop3 processes reused, the per-user/IP limit raised.
+        pop3_conf = """protocol pop3 {{
+  mail_max_userip_connections = {limit}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  service_count = 0
+  process_min_avail = 2
+  client_limit = {limit3}
+}}
+service pop3 {{
+  service_count = 0
+  process_limit = {limit}
+}}
+""".format(limit=self.args.idle + 1000, limit3=3 * (self.args.idle + 1000), port=self.pop3) if pop3 else ""
         limit = self.args.idle + 1000
         conf = os.path.join(self.dir, "dovecot.conf")
         with open(conf, "w") as f:
@@ -247,7 +290,7 @@ state_dir = {d}/state
 instance_name = hamail-imap-bench-{pid}
 log_path = {log}
 info_log_path = /dev/null
-protocols = imap
+protocols = {protocols}
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{cert}
@@ -304,7 +347,7 @@ service auth {{
 service stats {{
   client_limit = {limit3}
 }}
-""".format(d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid,
+{pop3_conf}""".format(protocols="imap pop3" if pop3 else "imap", pop3_conf=pop3_conf, d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid,
            gid=mail.pw_gid, mail=self.mail_root, users=users, plain=self.plain, tls=self.tls, limit=limit,
            limit3=3 * limit))
         os.makedirs(os.path.join(self.dir, "run"))
@@ -356,6 +399,9 @@ service stats {{
     def imap_port(self, tls):
         return self.tls if tls else self.plain
 
+    def pop3_port(self):
+        return self.pop3
+
     def memory(self):
         pids = [self.proc.pid] + [p for p, _ in descendants(self.proc.pid)]
         rss = pss = 0
@@ -402,6 +448,22 @@ def run_timed(args, peer, workload, *extra):
         raise BenchError("imap_bench %s failed (%d): %s %s" % (workload, p.returncode, p.stdout, p.stderr))
     out["busy_pct"] = busy
     out["valid"] = out["failures"] == 0 and out["client_errors"] == 0
+    return out
+
+
+def run_pop3(args, peer, clients):
+    """The POP3 workload with `clients` clients on mailboxes pop000 …; the
+    generator tops them up over IMAP APPEND first (untimed)."""
+    cmd = [args.imap_bench, "pop3", "--port", str(peer.imap_port(False)), "--pop3-port", str(peer.pop3_port()),
+           "--clients", str(clients), "--accounts", str(max(1, args.clients)), "--user-prefix", "pop",
+           "--messages", str(args.pop3_messages), "--size", str(args.size), "--dele", str(args.pop3_dele),
+           "--duration", str(args.duration), "--password", PASSWORD, "--domain", DOMAIN]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 10 + 300)
+    try:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BenchError("imap_bench pop3 failed (%d): %s %s" % (p.returncode, p.stdout, p.stderr))
+    out["valid"] = out["failures"] == 0 and out["client_errors"] == 0 and out["sessions"] > 0
     return out
 
 
@@ -461,6 +523,17 @@ def run_peer(name, args, root):
                                                             res[key]["operations_per_s"],
                                                             "ok" if res[key]["valid"] else
                                                             "INVALID: " + res[key]["first_error"]))
+        for key, clients in (("pop3-1", 1), ("pop3-C", args.clients)):
+            if key not in wanted:
+                continue
+            key = key.replace("-C", "-%d" % args.clients)
+            subprocess.run(["sync"])
+            log("%s: %s for %d s of sessions" % (name, key, args.duration))
+            res[key] = run_pop3(args, peer, clients)
+            r = res[key]
+            log("%s: %s: %.1f sessions/s, %.1f messages/s, %d rounds, %.0f s wall, %s" % (
+                name, key, r["sessions_per_s"], r["messages_per_s"], r["rounds"], r["wall_seconds"],
+                "ok" if r["valid"] else "INVALID: " + r["first_error"]))
         for tls in (False, True):
             key = "idle-tls" if tls else "idle-plain"
             if key not in wanted:
@@ -531,6 +604,10 @@ def report(args, results):
             ("mixed-hot", "commands_per_s", "commands/s", True),
             ("login-1", "operations_per_s", "logins/s", True),
             ("login-%d" % args.clients, "operations_per_s", "logins/s", True),
+            ("pop3-1", "sessions_per_s", "POP3 sessions/s", True),
+            ("pop3-1", "messages_per_s", "POP3 RETRs/s", True),
+            ("pop3-%d" % args.clients, "sessions_per_s", "POP3 sessions/s", True),
+            ("pop3-%d" % args.clients, "messages_per_s", "POP3 RETRs/s", True),
             ("idle-plain", "rss_per_conn_kib", "KiB RSS/conn", False),
             ("idle-plain", "pss_per_conn_kib", "KiB PSS/conn", False),
             ("idle-tls", "rss_per_conn_kib", "KiB RSS/conn", False),
@@ -539,20 +616,46 @@ def report(args, results):
         both = isinstance(hv, float) and isinstance(dv, float) and hv and dv
         ratio = "%8.2f" % (hv / dv if higher else dv / hv) if both else "%8s" % "-"
         cpu = ""
-        if field in ("commands_per_s", "operations_per_s"):
+        if field in ("commands_per_s", "operations_per_s", "sessions_per_s"):
             cpu = "%s / %s, %s / %s" % tuple(
                 ("%.0f" % r[key][f]) if r.get(key) else "-"
                 for f, r in (("cpu_pct_of_machine", h), ("cpu_pct_of_machine", d), ("busy_pct", h), ("busy_pct", d)))
         p("%-12s %-18s %s %s %s   %s" % (key, label, fmt(hv), fmt(dv), ratio, cpu))
     p("")
     p("ratio: hamail/dovecot for rates, dovecot/hamail for memory (> 1: hamail better)")
+    for key in ("pop3-1", "pop3-%d" % args.clients):
+        if h.get(key) or d.get(key):
+            p("%s: %d messages of %d octets per mailbox, %d DELEs per session; per session messages/octets "
+              "(min, max): %s; rounds %s; wall s %s" % (
+                  key, args.pop3_messages, args.size, args.pop3_dele,
+                  " / ".join("%s %s %s" % (n, r[key]["session_messages"], r[key]["session_octets"])
+                             for n, r in (("hamail", h), ("dovecot", d)) if r.get(key)),
+                  " / ".join(str(r[key]["rounds"]) for r in (h, d) if r.get(key)),
+                  " / ".join("%.0f" % r[key]["wall_seconds"] for r in (h, d) if r.get(key))))
+    for m in args.mismatches:
+        p("MISMATCH %s" % m)
     for name in PEERS:
         for key, r in results.get(name, {}).items():
             if isinstance(r, dict) and not r.get("valid", True):
-                p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or r))
+                p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or
+                                         r.get("close") or "no sessions"))
         if results.get(name, {}).get("error"):
             p("ERROR %s: %s" % (name, results[name]["error"]))
     print("\n".join(lines), flush=True)
+
+
+def pop3_mismatches(args, results):
+    """The POP3 sanity check across peers: every session of both servers must
+    have seen the same number of messages and octets (the generator already
+    checks each session against --pop3-messages x --size)."""
+    out = []
+    for key in ("pop3-1", "pop3-%d" % args.clients):
+        runs = [(n, results[n][key]) for n in PEERS if results.get(n, {}).get(key)]
+        shapes = {(tuple(r["session_messages"]), tuple(r["session_octets"])) for _, r in runs if r["sessions"]}
+        if len(shapes) > 1 or any(a[0] != a[1] for s in shapes for a in s):
+            out.append("%s: per-session messages/octets differ: %s" % (key, ", ".join(
+                "%s %s %s" % (n, r["session_messages"], r["session_octets"]) for n, r in runs)))
+    return out
 
 
 def main():
@@ -565,8 +668,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=5, help="seconds of mixed workload before measuring")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections for the memory workloads")
     ap.add_argument("--only", default="hamail,dovecot")
-    ap.add_argument("--workloads", default="mixed-many,mixed-hot,login-1,login-C,idle-plain,idle-tls",
-                    help="comma separated subset (login-C: the parallel login workload)")
+    ap.add_argument("--workloads", default="mixed-many,mixed-hot,login-1,login-C,pop3-1,pop3-C,idle-plain,idle-tls",
+                    help="comma separated subset (login-C, pop3-C: the parallel workloads)")
+    ap.add_argument("--pop3-messages", type=int, default=30, help="messages per POP3 mailbox")
+    ap.add_argument("--pop3-dele", type=int, default=2, help="DELEs per POP3 session (refilled afterwards)")
     ap.add_argument("--hamail-backend", default=os.environ.get(
         "HAMAIL_BACKEND", os.path.join(REPO, "build/release/daemons/backend/hamail-backend")))
     ap.add_argument("--imap-bench", default=os.environ.get(
@@ -588,11 +693,12 @@ def main():
     results = {}
     for name in [x for x in PEERS if x in args.only.split(",")]:
         results[name] = run_peer(name, args, args.tmpdir)
+    args.mismatches = pop3_mismatches(args, results)
     report(args, results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": results}, f, indent=1)
-    ok = all(not r.get("error") and all(v.get("valid", True) for v in r.values() if isinstance(v, dict))
+    ok = not args.mismatches and all(not r.get("error") and all(v.get("valid", True) for v in r.values() if isinstance(v, dict))
              for r in results.values())
     return 0 if ok else 1
 
