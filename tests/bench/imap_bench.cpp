@@ -754,6 +754,8 @@ int run_pop3(const options& o) {
   std::barrier sync(n + 1);
   std::atomic<bool> stop{false};
   std::atomic<bool> measured{false};
+  std::atomic<int> broken{0};  // clients that hit an error: the run ends after that round
+  for (const auto& s : st) broken += s.error.empty() ? 0 : 1;
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
@@ -767,6 +769,7 @@ int run_pop3(const options& o) {
             pop3_session(o, i, s, measured.load());
           } catch (const std::exception& e) {
             s.error = e.what();
+            ++broken;
           }
         }
         sync.arrive_and_wait();
@@ -775,6 +778,7 @@ int run_pop3(const options& o) {
             pop3_refill(o, i, s, s.deleted.size() - before);
           } catch (const std::exception& e) {
             s.error = e.what();
+            ++broken;
           }
         }
       }
@@ -784,7 +788,7 @@ int run_pop3(const options& o) {
   std::uint64_t busy_total = 0, busy_idle = 0, rounds = 0;
   for (int r = 0;; ++r) {
     const bool counting = r >= o.warmup_rounds;
-    if (counting && timed >= o.duration) {
+    if ((counting && timed >= o.duration) || broken.load() > 0) {
       stop = true;
       sync.arrive_and_wait();
       break;
