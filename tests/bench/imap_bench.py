@@ -262,6 +262,7 @@ class DovecotPeer:
         os.chmod(users, 0o644)
         self.plain, self.tls = free_port(), free_port()
         self.pop3 = free_port() if pop3 else None
+        limit = self.args.idle + 1000
         # POP3 as configured for the IMAP service: login processes serving many
         # connections, pop3 processes reused, the per-user/IP limit raised.
         pop3_conf = """protocol pop3 {{
@@ -280,8 +281,7 @@ service pop3 {{
   service_count = 0
   process_limit = {limit}
 }}
-""".format(limit=self.args.idle + 1000, limit3=3 * (self.args.idle + 1000), port=self.pop3) if pop3 else ""
-        limit = self.args.idle + 1000
+""".format(limit=limit, limit3=3 * limit, port=self.pop3) if pop3 else ""
         conf = os.path.join(self.dir, "dovecot.conf")
         with open(conf, "w") as f:
             f.write("""# written by tests/bench/imap_bench.py: Dovecot's high-performance mode
@@ -347,8 +347,8 @@ service auth {{
 service stats {{
   client_limit = {limit3}
 }}
-{pop3_conf}""".format(protocols="imap pop3" if pop3 else "imap", pop3_conf=pop3_conf, d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid,
-           gid=mail.pw_gid, mail=self.mail_root, users=users, plain=self.plain, tls=self.tls, limit=limit,
+{pop3_conf}""".format(protocols="imap pop3" if pop3 else "imap", pop3_conf=pop3_conf,
+           d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid, gid=mail.pw_gid, mail=self.mail_root, users=users, plain=self.plain, tls=self.tls, limit=limit,
            limit3=3 * limit))
         os.makedirs(os.path.join(self.dir, "run"))
         os.makedirs(os.path.join(self.dir, "state"))
@@ -637,8 +637,7 @@ def report(args, results):
     for name in PEERS:
         for key, r in results.get(name, {}).items():
             if isinstance(r, dict) and not r.get("valid", True):
-                p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or
-                                         r.get("close") or "no sessions"))
+                p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or r))
         if results.get(name, {}).get("error"):
             p("ERROR %s: %s" % (name, results[name]["error"]))
     print("\n".join(lines), flush=True)
