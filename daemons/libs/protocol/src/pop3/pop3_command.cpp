@@ -20,7 +20,7 @@ struct command_spec {
   std::uint8_t max_args;
 };
 
-constexpr std::array<command_spec, 15> table{{
+constexpr std::array<command_spec, 16> table{{
     {"USER", verb::user, where::authorization, 1, 1},
     {"PASS", verb::pass, where::authorization, 1, 1},
     {"APOP", verb::apop, where::authorization, 2, 2},
@@ -36,6 +36,7 @@ constexpr std::array<command_spec, 15> table{{
     {"RSET", verb::rset, where::transaction, 0, 0},
     {"TOP", verb::top, where::transaction, 2, 2},
     {"UIDL", verb::uidl, where::transaction, 0, 1},
+    {"XCLIENT", verb::xclient, where::authorization, 1, 8},
 }};
 
 constexpr std::uint32_t max_number = 0x7fffffffu;  // 2^31-1
@@ -179,6 +180,18 @@ checked_command validate(const command& cmd, session_state state) {
         if (cmd.args[1] != "=" && (cmd.args[1].empty() || !is_base64(cmd.args[1])))
           return refuse(parse_error::bad_base64, "Invalid base64 in initial response");
         req.initial_response = cmd.args[1];
+      }
+      break;
+    case verb::xclient:
+      // NAME=VALUE pairs (Postfix XCLIENT, as Dovecot's POP3 proxy sends them).
+      for (const auto& a : cmd.args) {
+        const auto eq = a.find('=');
+        if (eq == 0 || eq == std::string::npos)
+          return refuse(parse_error::syntax, "XCLIENT takes NAME=VALUE attributes");
+        std::string name = a.substr(0, eq);
+        for (auto& c : name)
+          if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        req.attributes.emplace_back(std::move(name), a.substr(eq + 1));
       }
       break;
     default:

@@ -45,7 +45,8 @@ parse_step command_parser::parse_line(std::string_view line) {
   if (has_control(line)) return refuse(parse_error::control_character, "Control character in line");
   const auto space = line.find(' ');
   const auto keyword = line.substr(0, space);
-  if (keyword.empty() || keyword.size() > 4)
+  // RFC 1939 keywords are 3 or 4 letters; XCLIENT (from trusted proxies) is 7.
+  if (keyword.empty() || keyword.size() > 8)
     return refuse(parse_error::unknown_command, "Unknown command");
   command cmd;
   cmd.keyword.reserve(keyword.size());

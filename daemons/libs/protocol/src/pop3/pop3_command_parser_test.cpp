@@ -147,7 +147,7 @@ class pop3_command_parser_test : public CppUnit::TestFixture {
         strings{"err:control_character", "err:control_character", "err:bare_cr", "cmd:NOOP"});
   }
   void empty_line_and_bad_keywords() {
-    check_every_split("\r\n\nRETRX 1\r\nST\r\n12AB\r\nST4T\r\nXYZ\r\n",
+    check_every_split("\r\n\nRETRIEVEX 1\r\nST\r\n12AB\r\nST4T\r\nXYZ\r\n",
                       strings{"err:empty_line", "err:empty_line", "err:unknown_command", "cmd:ST",
                               "err:unknown_command", "err:unknown_command", "cmd:XYZ"});
     check_every_split("partial", strings{"partial"});
@@ -208,7 +208,7 @@ class pop3_command_parser_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR CR inside line\r\n"), err(*s.error));
     s = parser.feed("A  B\r\n");
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR Empty argument\r\n"), err(*s.error));
-    s = parser.feed("HELLO\r\n");
+    s = parser.feed("HELLOWORLD\r\n");
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR Unknown command\r\n"), err(*s.error));
     parser.set_mode(input_mode::auth_continuation);
     s = parser.feed("!!\r\n");

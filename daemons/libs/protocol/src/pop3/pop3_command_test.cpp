@@ -38,6 +38,7 @@ class pop3_command_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(auth_arguments);
   CPPUNIT_TEST(apop_and_unknown);
   CPPUNIT_TEST(base64);
+  CPPUNIT_TEST(xclient_attributes);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -136,6 +137,22 @@ class pop3_command_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR APOP not supported\r\n"), check("APOP", after));
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR Unknown command\r\n"), check("XTND", after));
     CPPUNIT_ASSERT_EQUAL(std::string("-ERR Unknown command\r\n"), check("LAST", after));
+  }
+  void xclient_attributes() {
+    auto ok = validate(command{"XCLIENT", {"addr=192.0.2.7", "PORT=4711", "SESSION=a:b=c"}},
+                       session_state::authorization);
+    CPPUNIT_ASSERT(ok.req);
+    CPPUNIT_ASSERT(ok.req->what == verb::xclient);
+    using attr = std::pair<std::string, std::string>;
+    const std::vector<attr> want{{"ADDR", "192.0.2.7"}, {"PORT", "4711"}, {"SESSION", "a:b=c"}};
+    CPPUNIT_ASSERT(ok.req->attributes == want);
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR XCLIENT takes NAME=VALUE attributes\r\n"),
+                         check("XCLIENT ADDR", before));
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR XCLIENT takes NAME=VALUE attributes\r\n"),
+                         check("XCLIENT =1", before));
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR Missing argument\r\n"), check("XCLIENT", before));
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR Command not valid after login\r\n"),
+                         check("XCLIENT ADDR=1.2.3.4", after));
   }
   void base64() {
     CPPUNIT_ASSERT(is_base64(""));

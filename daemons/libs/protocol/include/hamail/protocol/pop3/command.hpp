@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hamail::pop3 {
@@ -67,7 +68,8 @@ enum class verb {
   noop,
   rset,
   top,
-  uidl
+  uidl,
+  xclient  ///< XCLIENT NAME=VALUE ...: the client's address, from a trusted proxy
 };
 
 /// Returns the keyword of a verb in upper case ("RETR").
@@ -80,6 +82,8 @@ struct request {
   std::optional<std::uint32_t> lines;  ///< TOP: body lines to send
   std::string text;  ///< USER name, PASS string (may hold spaces), AUTH mechanism (upper case)
   std::optional<std::string> initial_response;  ///< AUTH: base64 as sent, "=" for empty
+  /// XCLIENT: (NAME upper case, VALUE as sent) pairs.
+  std::vector<std::pair<std::string, std::string>> attributes;
   friend bool operator==(const request&, const request&) = default;
 };
 
