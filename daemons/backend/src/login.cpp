@@ -1,5 +1,7 @@
 #include "login.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -89,6 +91,55 @@ boost::asio::awaitable<login_outcome> check_login(login_services svc, net::conne
   svc.throttle.after_success(conn.remote_address(), login);
   conn.log().info("{} login succeeded for {}", mechanism, out.account.id);
   out.status = login_status::ok;
+  co_return out;
+}
+
+std::optional<sasl_plain> parse_sasl_plain(std::string_view message) {
+  const auto first = message.find('\0');
+  const auto second = first == std::string_view::npos ? first : message.find('\0', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  sasl_plain out;
+  out.authzid = message.substr(0, first);
+  out.login = message.substr(first + 1, second - first - 1);
+  out.password = message.substr(second + 1);
+  if (out.authzid == out.login) out.authzid.clear();
+  return out;
+}
+
+boost::asio::awaitable<proxy_outcome> act_as(directory::directory& dir, net::connection& conn,
+                                             bool trusted,
+                                             const std::vector<std::string>& proxy_logins,
+                                             const directory::account& proxy, std::string authzid) {
+  proxy_outcome out;
+  if (!trusted ||
+      std::find(proxy_logins.begin(), proxy_logins.end(), proxy.login) == proxy_logins.end()) {
+    conn.log().warning("{} may not act as {} (not a proxy login from a trusted address)",
+                       proxy.login, authzid);
+    co_return out;
+  }
+  auto found = co_await dir.find_by_login(authzid);
+  if (!found) {
+    out.status = proxy_status::temporary_failure;
+    co_return out;
+  }
+  if (!found->has_value()) {
+    out.status = proxy_status::unknown_account;
+    co_return out;
+  }
+  out.account = std::move(**found);
+  switch (out.account.state) {
+    case directory::account_state::active:
+      out.status = proxy_status::ok;
+      conn.log().info("proxy {} acts as {}", proxy.login, out.account.id);
+      break;
+    case directory::account_state::moving:
+      out.status = proxy_status::moving;
+      break;
+    case directory::account_state::locked:
+    case directory::account_state::disabled:
+      out.status = proxy_status::locked;
+      break;
+  }
   co_return out;
 }
 

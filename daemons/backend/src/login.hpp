@@ -4,8 +4,10 @@
 // LOGIN/AUTHENTICATE): throttle, directory lookup, password check on its own
 // pool (or an LDAP bind as the account), account state, failure delays.
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -56,5 +58,40 @@ boost::asio::awaitable<login_outcome> check_login(login_services svc, net::conne
 /// address_refused or failed.
 boost::asio::awaitable<login_status> record_failed_login(login_services svc, net::connection& conn,
                                                          std::string login);
+
+/// The parts of a SASL PLAIN message (RFC 4616).
+struct sasl_plain {
+  std::string authzid;  ///< authorization identity; empty when it is the login's own
+  std::string login;    ///< authentication identity
+  std::string password;
+};
+
+/// Splits "authzid NUL authcid NUL passwd"; an authzid equal to the login is
+/// cleared. nullopt when the message lacks the two NULs.
+std::optional<sasl_plain> parse_sasl_plain(std::string_view message);
+
+/// How act_as() ended.
+enum class proxy_status {
+  ok,                 ///< proxy_outcome::account is the account to act as
+  not_allowed,        ///< this login may not act as another account (from here)
+  unknown_account,    ///< no account has the authorization identity as login
+  temporary_failure,  ///< the directory is unavailable
+  locked,             ///< the account may not log in (locked or disabled)
+  moving,             ///< the account is being moved between stores: try later
+};
+
+/// The result of act_as().
+struct proxy_outcome {
+  proxy_status status = proxy_status::not_allowed;
+  directory::account account;  ///< for ok, locked
+};
+
+/// After a successful login as `proxy`: the account it acts as when it named
+/// `authzid` (SASL PLAIN's authorization identity). Only a login listed in
+/// `proxy_logins` coming from a trusted proxy address (`trusted`) may do so.
+boost::asio::awaitable<proxy_outcome> act_as(directory::directory& dir, net::connection& conn,
+                                             bool trusted,
+                                             const std::vector<std::string>& proxy_logins,
+                                             const directory::account& proxy, std::string authzid);
 
 }  // namespace hamail::backend

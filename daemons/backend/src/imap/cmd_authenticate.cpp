@@ -65,17 +65,14 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
       msg = co_await response(s, c, "");
       if (!msg) co_return;
     }
-    // authzid NUL authcid NUL passwd
-    const auto first = msg->find('\0');
-    const auto second = first == std::string::npos ? first : msg->find('\0', first + 1);
-    if (second == std::string::npos) {
+    auto plain = parse_sasl_plain(*msg);
+    if (!plain) {
       s.bad(c, "Malformed PLAIN response");
       co_return;
     }
-    authzid = msg->substr(0, first);
-    login = msg->substr(first + 1, second - first - 1);
-    password = msg->substr(second + 1);
-    if (authzid == login) authzid.clear();
+    authzid = std::move(plain->authzid);
+    login = std::move(plain->login);
+    password = std::move(plain->password);
     const auto& proxies = s.cfg.imap.proxy_logins;
     if (!authzid.empty() &&
         (!s.trusted_proxy || std::find(proxies.begin(), proxies.end(), login) == proxies.end())) {

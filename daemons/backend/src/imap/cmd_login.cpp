@@ -14,36 +14,29 @@ namespace {
 awaitable<std::optional<directory::account>> proxied_account(session& s, const imap::command& c,
                                                              const directory::account& proxy,
                                                              std::string authzid) {
-  const auto& allowed = s.cfg.imap.proxy_logins;
-  if (!s.trusted_proxy || std::find(allowed.begin(), allowed.end(), proxy.login) == allowed.end()) {
-    s.conn.log().warning("{} may not act as {} (not a proxy login from a trusted address)",
-                         proxy.login, authzid);
-    s.no(c, "Not authorized to act as another user", "AUTHORIZATIONFAILED");
-    co_return std::nullopt;
-  }
-  auto found = co_await s.ctx.directory.find_by_login(authzid);
-  if (!found) {
-    s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
-    co_return std::nullopt;
-  }
-  if (!found->has_value()) {
-    s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
-    co_return std::nullopt;
-  }
-  directory::account a = std::move(**found);
-  switch (a.state) {
-    case directory::account_state::active:
+  auto as = act_as(s.ctx.directory, s.conn, s.trusted_proxy, s.cfg.imap.proxy_logins, proxy,
+                   std::move(authzid));
+  proxy_outcome o = co_await std::move(as);
+  switch (o.status) {
+    case proxy_status::ok:
+      co_return std::move(o.account);
+    case proxy_status::not_allowed:
+      s.no(c, "Not authorized to act as another user", "AUTHORIZATIONFAILED");
       break;
-    case directory::account_state::moving:
+    case proxy_status::unknown_account:
+      s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
+      break;
+    case proxy_status::temporary_failure:
+      s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
+      break;
+    case proxy_status::moving:
       s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
-      co_return std::nullopt;
-    case directory::account_state::locked:
-    case directory::account_state::disabled:
-      s.no(c, "Account is " + std::string(directory::to_string(a.state)), "CONTACTADMIN");
-      co_return std::nullopt;
+      break;
+    case proxy_status::locked:
+      s.no(c, "Account is " + std::string(directory::to_string(o.account.state)), "CONTACTADMIN");
+      break;
   }
-  s.conn.log().info("proxy {} acts as {}", proxy.login, a.id);
-  co_return a;
+  co_return std::nullopt;
 }
 
 }  // namespace

@@ -76,18 +76,15 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
       msg = co_await response(s, "");
       if (!msg) co_return;
     }
-    // authzid NUL authcid NUL passwd
-    const auto first = msg->find('\0');
-    const auto second = first == std::string::npos ? first : msg->find('\0', first + 1);
-    if (second == std::string::npos) {
+    auto plain = parse_sasl_plain(*msg);
+    if (!plain) {
       s.reply(smtp::reply(smtp::status::syntax, "Malformed PLAIN response"));
       s.count_error();
       co_return;
     }
-    const std::string authzid = msg->substr(0, first);
-    login = msg->substr(first + 1, second - first - 1);
-    password = msg->substr(second + 1);
-    if (!authzid.empty() && authzid != login) {
+    login = std::move(plain->login);
+    password = std::move(plain->password);
+    if (!plain->authzid.empty()) {
       // hamail has no proxy authorisation: acting as another user is refused.
       auto failed = record_failed_login(login_services_of(s), s.conn, login);
       answer_failure(s, co_await std::move(failed));
