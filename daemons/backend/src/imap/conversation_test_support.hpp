@@ -1,229 +1,34 @@
 #pragma once
 
-// Conversation tests of the IMAP session: a backend's shared state (a real
-// maildir store in a temporary directory, fsync off; an in-memory directory),
-// sessions over in-memory streams, and a client that sends a command and
-// returns everything up to and including its tagged response.
+// Conversation tests of the IMAP session: the shared backend fixture
+// (conversation_test_base.hpp) with an IMAP context, and a client that sends
+// a command and returns everything up to and including its tagged response.
 
-#include <cppunit/extensions/HelperMacros.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
-
-#include "hamail/directory/memory_directory.hpp"
-#include "hamail/directory/password.hpp"
-#include "hamail/store/maildir_store.hpp"
+#include "conversation_test_base.hpp"
 #include "imap/session.hpp"
 #include "imap/structure_cache.hpp"
-#include "password_checker.hpp"
 
 namespace hamail::backend::imap_test {
 
-namespace asio = boost::asio;
-using namespace std::chrono_literals;
+using namespace conversation_test;
 
-/// A temporary directory removed with its contents.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hamail-imap-XXXXXX").string();
-    CPPUNIT_ASSERT(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-/// The client end of one session.
-class client {
- public:
-  client(asio::io_context& io, std::unique_ptr<net::memory_stream> s)
-      : io_(io), s_(std::move(s)), in_(std::make_shared<input>()) {
-    // The reader owns what it touches: it may resume after the client is gone.
-    asio::co_spawn(io_, reader(s_, in_), asio::detached);
-  }
-  ~client() {
-    if (s_) s_->close();
-  }
-
-  /// Sends raw bytes.
-  void send(std::string_view bytes) {
-    std::string copy(bytes);
-    bool done = false;
-    asio::co_spawn(
-        io_,
-        [this, copy, &done]() -> asio::awaitable<void> {
-          auto r = co_await s_->async_write(asio::buffer(copy));
-          CPPUNIT_ASSERT(r.has_value());
-          done = true;
-        },
-        asio::detached);
-    run_until([&] { return done; });
-  }
-  /// Runs the loop until `pred` holds (fails the test after 10 s).
-  template <class P>
-  void run_until(P pred) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!pred()) {
-      CPPUNIT_ASSERT_MESSAGE("timed out; received so far: " + buf_,
-                             std::chrono::steady_clock::now() < deadline);
-      io_.run_one_for(5ms);
-    }
-  }
-  /// Reads up to and including the first line starting with `tag` + " "
-  /// (a tagged response), or "* BYE" when `tag` is "*". Returns it all.
-  std::string until_tagged(std::string_view tag) {
-    const std::string prefix = std::string(tag) + " ";
-    std::size_t end = std::string::npos;
-    run_until([&] {
-      std::size_t pos = 0;
-      while (pos < buf_.size()) {
-        const auto nl = buf_.find("\r\n", pos);
-        if (nl == std::string::npos) return eof_;
-        if (buf_.compare(pos, prefix.size(), prefix) == 0) {
-          end = nl + 2;
-          return true;
-        }
-        pos = nl + 2;
-      }
-      return eof_;
-    });
-    if (end == std::string::npos) end = buf_.size();
-    std::string out = buf_.substr(0, end);
-    buf_.erase(0, end);
-    return out;
-  }
-  /// Reads one line (without CRLF).
-  std::string line() {
-    run_until([&] { return buf_.find("\r\n") != std::string::npos || eof_; });
-    const auto nl = buf_.find("\r\n");
-    if (nl == std::string::npos) return "<EOF>";
-    std::string out = buf_.substr(0, nl);
-    buf_.erase(0, nl + 2);
-    return out;
-  }
-  /// Sends "<command>\r\n" (its tag is its first word) and returns every line up
-  /// to its tagged response.
-  std::string command(std::string_view command) {
-    send(std::string(command) + "\r\n");
-    return until_tagged(command.substr(0, command.find(' ')));
-  }
-  /// The tagged response line alone (last line of command()).
-  std::string status(std::string_view cmd) {
-    auto all = command(cmd);
-    auto start = all.rfind("\r\n", all.size() - 3);
-    return all.substr(start == std::string::npos ? 0 : start + 2,
-                      all.size() - 2 - (start == std::string::npos ? 0 : start + 2));
-  }
-  /// Lets pending work run without waiting for anything.
-  void settle() {
-    for (int i = 0; i < 20; ++i) io_.run_one_for(2ms);
-  }
-  /// Everything received and not read yet.
-  const std::string& pending() const { return buf_; }
-  /// True once the server closed the connection.
-  bool closed() const { return eof_; }
-
- private:
-  /// What the reader has received.
-  struct input {
-    std::string buf;
-    bool eof = false;
-  };
-
-  static asio::awaitable<void> reader(std::shared_ptr<net::memory_stream> s,
-                                      std::shared_ptr<input> in) {
-    char chunk[8192];
-    for (;;) {
-      auto r = co_await s->async_read_some(asio::buffer(chunk));
-      if (!r) {
-        in->eof = true;
-        co_return;
-      }
-      in->buf.append(chunk, *r);
-    }
-  }
-
-  asio::io_context& io_;
-  std::shared_ptr<net::memory_stream> s_;
-  std::shared_ptr<input> in_;
-  std::string& buf_ = in_->buf;
-  bool& eof_ = in_->eof;
-};
-
-/// One backend's shared state.
-struct fixture {
-  fixture()
-      : passwords(password_checker::limits{}),
-        throttle(directory::login_throttle::limits{.first_delay = 0ms, .max_account_delay = 0ms}),
-        structures(1 << 20) {
-    cfg.store.name = "store-a";
+/// One backend's shared state with its IMAP sessions.
+struct fixture : backend_fixture {
+  fixture() : structures(1 << 20) {
     cfg.store.hostname = "imap.test";
     cfg.imap.login_without_tls = true;
-    store::maildir_options o;
-    o.fsync = false;
-    o.hostname = "imap.test";
-    auto st = store::maildir_store::open(dir.path, o);
-    CPPUNIT_ASSERT(st.has_value());
-    mail = std::move(*st);
-    add_account("alice", "alice@example.org", "secret");
-    add_account("bob", "bob@example.org", "hunter2");
     ctx = std::make_unique<imap_context>(
         imap_context{cfg, *mail, accounts, blocking, throttle, passwords, structures, nullptr});
   }
-  ~fixture() {
-    clients.clear();
-    for (int i = 0; i < 50; ++i) io.run_one_for(1ms);
-    connections.clear();
-    blocking.join();
-    passwords.join();
-  }
-
-  void add_account(const std::string& id, const std::string& login, const std::string& pw) {
-    directory::account a;
-    a.id = id;
-    a.login = login;
-    a.primary_address = login;
-    a.owning_store = "store-a";
-    a.password_hash = *directory::hash_password(directory::password_scheme::ssha512, pw);
-    CPPUNIT_ASSERT(accounts.put(a).has_value());
-  }
+  ~fixture() { stop(); }
 
   /// Starts a session and returns its client, greeting read.
   client& connect() {
-    auto [near, far] = net::memory_stream::make_pair(io.get_executor());
-    net::connection_info info;
-    info.remote = asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 40000);
-    info.listener = "test";
-    info.protocol = "imap";
-    connections.push_back(std::make_unique<net::connection>(std::move(far), info, net::timeouts{}));
-    net::connection* conn = connections.back().get();
     imap_context* c = ctx.get();
-    asio::co_spawn(
-        io,
-        [c, conn]() -> asio::awaitable<void> {
-          {
-            imap_session_detail::session s(*c, *conn);
-            co_await s.run();
-          }
-          conn->close();
-        },
-        asio::detached);
-    clients.push_back(std::make_unique<client>(io, std::move(near)));
-    greeting = clients.back()->line();
-    return *clients.back();
+    return start("imap", [c](net::connection& conn) -> asio::awaitable<void> {
+      imap_session_detail::session s(*c, conn);
+      co_await s.run();
+    });
   }
   /// connect() and LOGIN as alice.
   client& login(std::string_view user = "alice@example.org", std::string_view pw = "secret") {
@@ -232,41 +37,9 @@ struct fixture {
     CPPUNIT_ASSERT_MESSAGE(r, r.find("L1 OK") != std::string::npos);
     return c;
   }
-  /// Delivers a message into `mailbox` of `account` (as LMTP would).
-  store::delivered deliver(std::string_view raw, std::string_view account = "alice",
-                           std::string_view mailbox = "INBOX", store::message_flags flags = {}) {
-    auto in = mail->begin_delivery();
-    CPPUNIT_ASSERT(in.has_value());
-    CPPUNIT_ASSERT(in->write(raw).has_value());
-    auto sealed = in->finish(std::chrono::sys_seconds(std::chrono::seconds(1700000000)));
-    CPPUNIT_ASSERT(sealed.has_value());
-    store::delivery_target t;
-    t.account = std::string(account);
-    t.mailbox = std::string(mailbox);
-    t.flags = std::move(flags);
-    auto r = mail->deliver(*sealed, std::span(&t, 1));
-    CPPUNIT_ASSERT(r.size() == 1 && r[0].has_value());
-    return *r[0];
-  }
 
-  temp_dir dir;
-  backend_config cfg;
-  asio::io_context io;
-  asio::thread_pool blocking{2};
-  password_checker passwords;
-  directory::login_throttle throttle;
-  directory::memory_directory accounts;
   imap_fetch::structure_cache structures;
-  std::unique_ptr<store::maildir_store> mail;
   std::unique_ptr<imap_context> ctx;
-  std::vector<std::unique_ptr<net::connection>> connections;
-  std::vector<std::unique_ptr<client>> clients;
-  std::string greeting;
 };
-
-/// True when `text` contains `part`; for CPPUNIT_ASSERT_MESSAGE(text, has(text, part)).
-inline bool has(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
-}
 
 }  // namespace hamail::backend::imap_test
