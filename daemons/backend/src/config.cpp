@@ -129,6 +129,24 @@ void read_smtp_policy(config::section& root, backend_config& cfg) {
   }
 }
 
+/// trusted_proxies and proxy_logins of [imap] and [pop3].
+void read_proxy_trust(config::section& s, std::vector<std::string>& proxies,
+                      std::vector<std::string>& logins) {
+  for (auto& a : s.get_string_list("trusted_proxies")) {
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(a, ec);
+    if (ec) {
+      s.add_problem("trusted_proxies", config::quote(a) + " is not an IP address");
+      continue;
+    }
+    proxies.push_back(net_address_text(addr));
+  }
+  logins = s.get_string_list("proxy_logins");
+  if (!logins.empty() && proxies.empty()) {
+    s.add_problem("proxy_logins", "needs trusted_proxies (the addresses they may come from)");
+  }
+}
+
 void read_imap(config::section& root, imap_settings& out) {
   auto s = root.table("imap");
   if (!s) return;
@@ -152,19 +170,35 @@ void read_imap(config::section& root, imap_settings& out) {
       static_cast<std::size_t>(s->get_integer("max_sequence_ranges", 10000, 16, 1000000));
   out.create_special_use = s->get_bool("create_special_use", true);
   out.structure_cache_size = s->get_size("structure_cache_size", out.structure_cache_size);
-  for (auto& a : s->get_string_list("trusted_proxies")) {
-    boost::system::error_code ec;
-    const auto addr = boost::asio::ip::make_address(a, ec);
-    if (ec) {
-      s->add_problem("trusted_proxies", config::quote(a) + " is not an IP address");
-      continue;
-    }
-    out.trusted_proxies.push_back(net_address_text(addr));
+  read_proxy_trust(*s, out.trusted_proxies, out.proxy_logins);
+}
+
+void read_pop3(config::section& root, pop3_settings& out) {
+  auto s = root.table("pop3");
+  if (!s) return;
+  out.login_without_tls = s->get_bool("login_without_tls", false);
+  out.idle_timeout = s->get_duration("idle_timeout", out.idle_timeout);
+  if (out.idle_timeout < std::chrono::minutes(10)) {
+    s->add_problem("idle_timeout", "must be at least 10m (RFC 1939 §3)");
   }
-  out.proxy_logins = s->get_string_list("proxy_logins");
-  if (!out.proxy_logins.empty() && out.trusted_proxies.empty()) {
-    s->add_problem("proxy_logins", "needs trusted_proxies (the addresses they may come from)");
+  out.idle_timeout_before_login =
+      s->get_duration("idle_timeout_before_login", out.idle_timeout_before_login);
+  if (out.idle_timeout_before_login < std::chrono::seconds(1)) {
+    s->add_problem("idle_timeout_before_login", "must be at least 1s");
   }
+  out.max_errors = static_cast<std::size_t>(s->get_integer("max_errors", 20, 1, 1000));
+  out.max_errors_before_login =
+      static_cast<std::size_t>(s->get_integer("max_errors_before_login", 5, 1, 1000));
+  out.lock_mailbox = s->get_bool("lock_mailbox", false);
+  out.mark_seen = s->get_bool("mark_seen", true);
+  out.login_delay = std::chrono::duration_cast<std::chrono::seconds>(
+      s->get_duration("login_delay", std::chrono::seconds(0)));
+  out.expire = s->get_string("expire", "NEVER");
+  if (out.expire != "NEVER" && (out.expire.empty() || out.expire.size() > 5 ||
+                                out.expire.find_first_not_of("0123456789") != std::string::npos)) {
+    s->add_problem("expire", "must be \"NEVER\" or a number of days");
+  }
+  read_proxy_trust(*s, out.trusted_proxies, out.proxy_logins);
 }
 
 void read_quota(config::section& root, quota_settings& out) {
@@ -226,10 +260,11 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_smtp_policy(root, cfg);
   read_smtp_timing(root, cfg.smtp);
   read_imap(root, cfg.imap);
+  read_pop3(root, cfg.pop3);
   read_quota(root, cfg.quota);
   read_auth(root, cfg.auth);
   read_directory(root, cfg.directory);
-  read_server_settings(root, {"smtp", "submission", "lmtp", "imap"}, cfg.server);
+  read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

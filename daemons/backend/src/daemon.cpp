@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "hamail/backend/imap_service.hpp"
+#include "hamail/backend/pop3_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
 #include "hamail/core/log.hpp"
 #include "hamail/directory/accounts_file.hpp"
@@ -142,8 +143,13 @@ int run_daemon(const backend_config& cfg) {
   imap_context imap_ctx{
       cfg,      *st,       *dir,       blocking,
       throttle, passwords, structures, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  pop3_accounts pop3_state;
+  pop3_context pop3_ctx{
+      cfg,      *st,       *dir,       blocking,
+      throttle, passwords, pop3_state, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
+  protocols.merge(pop3_protocols(pop3_ctx));
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   std::move(protocols));
   if (auto r = srv.listen(); !r) {

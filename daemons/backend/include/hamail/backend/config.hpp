@@ -78,6 +78,34 @@ struct imap_settings {
   std::vector<std::string> proxy_logins;
 };
 
+/// The POP3 service (`[pop3]`).
+struct pop3_settings {
+  bool login_without_tls = false;  ///< allow USER/PASS and AUTH PLAIN/LOGIN over plain text
+  /// Logged in and silent for this long: the session ends (RFC 1939 §3: at least 10 minutes).
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
+  std::chrono::milliseconds idle_timeout_before_login =
+      std::chrono::seconds(60);             ///< before USER/PASS or AUTH succeeds
+  std::size_t max_errors = 20;              ///< -ERR answers to bad commands before closing
+  std::size_t max_errors_before_login = 5;  ///< bad commands or failed logins before login
+  /// One POP3 session per account at a time; a second login gets -ERR [IN-USE]
+  /// (RFC 1939 §4). Off by default, as in Dovecot: the snapshot view and the
+  /// atomic UPDATE already keep concurrent sessions consistent.
+  bool lock_mailbox = false;
+  /// Messages RETR'd in a session that ends with QUIT get \Seen (as Dovecot
+  /// does unless pop3_no_flag_updates), so IMAP shows them as read.
+  bool mark_seen = true;
+  /// Minimum time between two POP3 logins of one account (RFC 2449 LOGIN-DELAY);
+  /// 0: none. Advertised in CAPA, enforced with -ERR [LOGIN-DELAY].
+  std::chrono::seconds login_delay{0};
+  /// The EXPIRE capability's argument (RFC 2449 §6.7): "NEVER" or a number of
+  /// days; hamail itself deletes nothing, so say what the site's policy is.
+  std::string expire = "NEVER";
+  /// As [imap] trusted_proxies: frontends that may log in for a user and send XCLIENT.
+  std::vector<std::string> trusted_proxies;
+  /// As [imap] proxy_logins.
+  std::vector<std::string> proxy_logins;
+};
+
 /// Default quota and what exceeding it answers (`[quota]`).
 struct quota_settings {
   std::uint64_t default_bytes = 0;     ///< 0 = unlimited
@@ -111,6 +139,7 @@ struct backend_config {
   store_settings store;
   smtp_settings smtp;
   imap_settings imap;
+  pop3_settings pop3;
   quota_settings quota;
   auth_settings auth;
   directory_settings directory;
