@@ -2,13 +2,12 @@
 // AUTHORIZATION, TRANSACTION and UPDATE states, the snapshot view, UIDLs,
 // dot-stuffing on the wire, locks, login delays and trusted proxies.
 
-#include "pop3/session.hpp"
-
 #include <cstdio>
 
 #include "conversation_test_base.hpp"
 #include "hamail/core/base64.hpp"
 #include "hamail/directory/password.hpp"
+#include "pop3/session.hpp"
 
 using namespace hamail::backend::conversation_test;
 namespace backend = hamail::backend;
