@@ -175,6 +175,23 @@ class poplib_test(pop3_case):
         self.assertTrue(p.pass_("bob-secret").startswith(b"+OK Logged in"))
         self.assertEqual((0, 0), p.stat())
 
+    def test_auth_plain_and_login(self):
+        p = self.connect("alice", login=False)
+        ir = base64.b64encode(b"\0alice@example.org\0alice-secret").decode()
+        self.assertTrue(p._shortcmd("AUTH PLAIN " + ir).startswith(b"+OK Logged in"))
+        self.assertEqual(b"+OK", p.noop()[:3])
+        p.quit()
+        p = self.connect("alice", implicit=True, login=False)
+        self.assertEqual(b"+ ", p._shortcmd("AUTH PLAIN")[:2])
+        self.assertTrue(p._shortcmd(ir).startswith(b"+OK Logged in"))
+        p.quit()
+        p = self.connect("alice", login=False)
+        self.assertEqual(b"+ " + base64.b64encode(b"Username:"), p._shortcmd("AUTH LOGIN"))
+        self.assertEqual(b"+ " + base64.b64encode(b"Password:"),
+                         p._shortcmd(base64.b64encode(b"alice@example.org").decode()))
+        self.assertTrue(p._shortcmd(base64.b64encode(b"alice-secret").decode()).startswith(b"+OK Logged in"))
+        p.quit()
+
     def session(self, user, implicit):
         """STAT LIST UIDL RETR TOP on three messages, DELE two, QUIT; the next session shows the
         third alone, with the same UIDL."""
