@@ -13,7 +13,7 @@ import unittest
 
 from hamail_harness import Backend, ssha512
 
-USERS = ("alice", "bob", "carol", "dan", "erin", "frank")
+USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina")
 ACCOUNTS = [{"id": u, "address": "%s@example.org" % u, "password": ssha512("%s-secret" % u)} for u in USERS]
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
@@ -107,6 +107,33 @@ class pop3_imap_agreement_test(unittest.TestCase):
             self.assertEqual(b"+OK %d %s" % (i + 1, uidl(u, uidvalidity)), p.uidl(i + 1))
         p.quit()
 
+    def test_sizes_and_bodies_match_imap(self):
+        """LIST is RFC822.SIZE and RETR is BODY[], also for APPENDed messages with bare LF line
+        ends, a line starting with "." and no CRLF at the end."""
+        m, uidvalidity, _ = self.imap("frank")
+        appended = (b"Subject: lf\n\nline1\n.dot\nline2", b"Subject: no final CRLF\r\n\r\nbody",
+                    b"Subject: plain\r\n\r\n..two dots\r\n.\r\n")
+        for msg in appended:
+            self.ok(m.append("INBOX", None, None, msg))
+        deliver(self.b, "frank", "lmtp")
+        self.ok(m.noop())
+        uids = self.uids(m)
+        imap = []
+        for u in uids:
+            data = self.ok(m.uid("FETCH", str(u), "(RFC822.SIZE BODY.PEEK[])"))
+            size = int(re.search(rb"RFC822\.SIZE (\d+)", data[0][0]).group(1))
+            imap.append((size, data[0][1]))
+        p = self.pop("frank")
+        self.assertEqual([b"%d %d" % (i + 1, size) for i, (size, _) in enumerate(imap)], p.list()[1])
+        self.assertEqual([(b"%d" % (i + 1), uidl(u, uidvalidity)) for i, u in enumerate(uids)], self.pop_uidls(p))
+        for i, (size, body) in enumerate(imap):
+            resp, lines, _ = p.retr(i + 1)
+            self.assertEqual(b"+OK %d octets" % size, resp)
+            # POP3 ends the last line with CRLF before the terminating ".".
+            self.assertEqual(body if body.endswith(b"\r\n") else body + b"\r\n",
+                             b"".join(line + b"\r\n" for line in lines))
+        p.quit()
+
     def test_imap_expunge_hides_the_message_from_the_next_pop3_session(self):
         for i in range(3):
             deliver(self.b, "bob", "e%d" % i)
@@ -193,14 +220,14 @@ class pop3_imap_agreement_test(unittest.TestCase):
 
     def test_imap_flags_survive_a_pop3_session_that_deletes_another_message(self):
         for i in range(2):
-            deliver(self.b, "frank", "f%d" % i)
-        m, _, _ = self.imap("frank")
+            deliver(self.b, "gina", "f%d" % i)
+        m, _, _ = self.imap("gina")
         uids = self.uids(m)
         self.ok(m.uid("STORE", str(uids[1]), "+FLAGS", r"(\Flagged $Label1)"))
-        p = self.pop("frank")
+        p = self.pop("gina")
         p.dele(1)
         p.quit()
-        m2, _, exists = self.imap("frank")
+        m2, _, exists = self.imap("gina")
         self.assertEqual(1, exists)
         self.assertEqual(sorted([rb"\Flagged", b"$Label1"]), sorted(self.flags(m2, uids[1])))
 
