@@ -34,10 +34,16 @@ def uidl(uid, uidvalidity):
     return b"%08X%08X" % (uid, uidvalidity)
 
 
-class pop3_imap_agreement_test(unittest.TestCase):
+class pop3_imap_case(unittest.TestCase):
+    pop3 = None
+
     @classmethod
     def setUpClass(cls):
-        cls.b = Backend(ACCOUNTS, listeners=LISTENERS).start()
+        cls.b = Backend(ACCOUNTS, listeners=LISTENERS)
+        if cls.pop3:
+            with open(cls.b.config, "a") as f:
+                f.write("[pop3]\n" + "".join("%s = %s\n" % (k, str(v).lower()) for k, v in cls.pop3.items()))
+        cls.b.start()
         cls.tls = ssl.create_default_context(cafile=cls.b.ca)
 
     @classmethod
@@ -91,6 +97,8 @@ class pop3_imap_agreement_test(unittest.TestCase):
     def pop_uidls(self, p):
         return [tuple(line.split()) for line in p.uidl()[1]]
 
+
+class pop3_imap_agreement_test(pop3_imap_case):
     def test_uidl_is_imap_uid_and_uidvalidity(self):
         for i in range(4):
             deliver(self.b, "alice", "u%d" % i)
@@ -230,6 +238,20 @@ class pop3_imap_agreement_test(unittest.TestCase):
         m2, _, exists = self.imap("gina")
         self.assertEqual(1, exists)
         self.assertEqual(sorted([rb"\Flagged", b"$Label1"]), sorted(self.flags(m2, uids[1])))
+
+
+class pop3_mark_seen_off_test(pop3_imap_case):
+    pop3 = {"mark_seen": False}
+
+    def test_retr_leaves_seen_alone(self):
+        deliver(self.b, "alice", "unseen")
+        m, _, _ = self.imap("alice")
+        uid = self.uids(m)[0]
+        p = self.pop("alice")
+        p.retr(1)
+        self.assertTrue(p.quit().startswith(b"+OK"))
+        self.ok(m.noop())
+        self.assertEqual([], self.flags(m, uid))
 
 
 if __name__ == "__main__":

@@ -365,7 +365,38 @@ class pop3_lock_test(pop3_case):
         p.quit()
         q.user("ivy@example.org")
         self.assertTrue(q.pass_("ivy-secret").startswith(b"+OK Logged in, 1 messages"))
-        q.quit()
+        # A dropped connection releases the lock too.
+        q.sock.shutdown(socket.SHUT_RDWR)
+        q.close()
+        deadline = time.monotonic() + 5
+        while True:
+            r = self.connect("ivy", login=False)
+            r.user("ivy@example.org")
+            try:
+                self.assertTrue(r.pass_("ivy-secret").startswith(b"+OK Logged in, 1 messages"))
+                break
+            except poplib.error_proto as e:
+                self.assertTrue(str(e).startswith("b'-ERR [IN-USE] "), str(e))
+                self.assertLess(time.monotonic(), deadline, "the lock outlived the dropped connection")
+                time.sleep(0.1)
+        r.quit()
+
+
+class pop3_plaintext_allowed_test(pop3_case):
+    pop3 = {"login_without_tls": True}
+
+    def test_user_and_pass_without_tls(self):
+        deliver(self.b, "alice", message("alice", "plain"))
+        p = poplib.POP3("127.0.0.1", self.b.ports["pop3"], timeout=15)
+        self.addCleanup(self.close, p)
+        caps = p.capa()
+        self.assertIn("USER", caps)
+        self.assertEqual(["PLAIN", "LOGIN"], caps["SASL"])
+        self.assertIn("STLS", caps)
+        p.user("alice@example.org")
+        self.assertTrue(p.pass_("alice-secret").startswith(b"+OK Logged in, 1 messages"))
+        self.assertEqual(1, p.stat()[0])
+        p.quit()
 
 
 if __name__ == "__main__":
