@@ -160,6 +160,24 @@ class poplib_test(pop3_case):
         p.user("alice@example.org")
         self.assertTrue(p.pass_("alice-secret").startswith(b"+OK Logged in"))
 
+    def test_commands_pipelined_behind_stls_are_discarded(self):
+        # A man in the middle could append plain-text commands to STLS; the server must not
+        # run them inside the TLS session (CVE-2011-0411 class).
+        s = socket.create_connection(("127.0.0.1", self.b.ports["pop3"]), timeout=15)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        s.sendall(b"STLS\r\nCAPA\r\n")
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        t = self.tls.wrap_socket(s, server_hostname="localhost")
+        g = t.makefile("rb")
+        t.sendall(b"USER alice@example.org\r\n")
+        self.assertEqual(b"+OK\r\n", g.readline(), "the first answer inside TLS is USER's, not CAPA's")
+        t.sendall(b"PASS alice-secret\r\n")
+        self.assertTrue(g.readline().startswith(b"+OK Logged in"))
+        t.sendall(b"QUIT\r\n")
+        self.assertTrue(g.readline().startswith(b"+OK"))
+
     def test_wrong_password_is_auth_error(self):
         p = self.connect("bob", login=False)
         p.user("bob@example.org")
@@ -307,13 +325,12 @@ class poplib_test(pop3_case):
         r.send(b"USER gina@example.org\r\nPASS gina-secret\r\n")
         r.line()
         r.line()
+        r.send(b"RETR 1\r\nRETR 2\r\nQUIT\r\n")
         for n, sent in ((1, dots), (2, big)):
-            r.send(b"RETR %d\r\n" % n)
             status, wire = r.multi()
             stuffed = sent.replace(b"\r\n.", b"\r\n..")
             self.assertEqual(b"+OK", status[:3])
             self.assertEqual(stuffed, joined(wire)[-len(stuffed):])
-        r.send(b"QUIT\r\n")
         self.assertTrue(r.line().startswith(b"+OK"))
 
     def test_pipelined_commands_answered_in_order(self):
