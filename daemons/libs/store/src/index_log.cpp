@@ -79,6 +79,7 @@ bool apply_record(std::string_view payload, index_state& st, replay_result& r) {
         rest.empty())
       return false;
     e.base = std::string(rest);
+    e.wire_size = wire_size_in_base(e.base, e.size);
     // A UID above max_uid would wrap UIDNEXT to 0: the index is damaged.
     if (e.uid == 0 || e.uid > max_uid || (e.in_new && !e.flags.empty())) return false;
     r.max_uid_seen = std::max(r.max_uid_seen, e.uid);
@@ -113,6 +114,7 @@ bool apply_record(std::string_view payload, index_state& st, replay_result& r) {
     if (e == nullptr || (in_new && !e->flags.empty())) return false;
     e->in_new = in_new;
     e->base = std::string(rest);
+    e->wire_size = wire_size_in_base(e->base, e->size);
     return true;
   }
   if (kind == "X") {

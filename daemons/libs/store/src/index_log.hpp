@@ -11,7 +11,7 @@
 // The hamail-index file: an append-only text log, one record per line, each line
 // "<payload> <crc32 of payload, 8 lowercase hex>\n". The first line is the header
 // "hamail-index 1 uidvalidity=<n>". Records:
-//   A <uid> <modseq> <flags> <date> <size> <n|c> <base>   message added
+//   A <uid> <modseq> <flags> <date> <size> <n|c> <base>   message added (W= in <base>)
 //   F <uid> <modseq> <flags>                            flags changed (file now in cur/)
 //   R <uid> <n|c> <base>                                file moved or renamed, same flags
 //   X <uid> <modseq>                                    expunged
@@ -34,6 +34,9 @@ struct index_entry {
   stored_flags flags;
   std::int64_t date = 0;  ///< INTERNALDATE, unix seconds (the file's mtime)
   std::uint64_t size = 0;
+  /// message_info::wire_size. Not a field of its own on disk: the W= of `base`,
+  /// else `size` (see wire_size_in_base).
+  std::uint64_t wire_size = 0;
   bool in_new = false;  ///< file in new/ (and so without flags)
   /// \Recent not yet claimed. Not a field of its own on disk: a load sets it to
   /// in_new (claim_recent moves files to cur/ and records that), so a claim

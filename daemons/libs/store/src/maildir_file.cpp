@@ -78,6 +78,7 @@ std::optional<message_name> parse_message_name(std::string_view name) {
       const auto comma = rest.find(',');
       const std::string_view field = rest.substr(0, comma);
       if (field.substr(0, 2) == "S=") out.size = parse_number<std::uint64_t>(field.substr(2));
+      if (field.substr(0, 2) == "W=") out.wire_size = parse_number<std::uint64_t>(field.substr(2));
       if (field.substr(0, 2) == "U=") {
         auto uid = parse_number<std::uint32_t>(field.substr(2));
         if (uid && *uid != 0) out.uid = uid;
@@ -89,7 +90,11 @@ std::optional<message_name> parse_message_name(std::string_view name) {
   return out;
 }
 
-std::string base_with_size_and_uid(std::string_view base, std::uint64_t size, imap_uid uid) {
+namespace {
+
+// `base` without the fields (after the unique part) whose key `drop` accepts.
+template <class Drop>
+std::string base_without(std::string_view base, Drop drop) {
   std::string out;
   std::size_t start = 0;
   bool first = true;
@@ -97,15 +102,46 @@ std::string base_with_size_and_uid(std::string_view base, std::uint64_t size, im
     auto comma = base.find(',', start);
     if (comma == std::string_view::npos) comma = base.size();
     const std::string_view field = base.substr(start, comma - start);
-    if (first || (field.substr(0, 2) != "S=" && field.substr(0, 2) != "U=")) {
+    if (first || !drop(field.substr(0, 2))) {
       if (!first) out += ',';
       out += field;
     }
     first = false;
     start = comma + 1;
   }
+  return out;
+}
+
+}  // namespace
+
+std::string base_with_size_and_uid(std::string_view base, std::uint64_t size, imap_uid uid) {
+  std::string out =
+      base_without(base, [](std::string_view key) { return key == "S=" || key == "U="; });
   out += ",S=" + std::to_string(size) + ",U=" + std::to_string(uid);
   return out;
+}
+
+std::string base_with_sizes_and_uid(std::string_view base, std::uint64_t size,
+                                    std::uint64_t wire_size, imap_uid uid) {
+  std::string out = base_without(
+      base, [](std::string_view key) { return key == "W=" || key == "S=" || key == "U="; });
+  if (wire_size != size) out += ",W=" + std::to_string(wire_size);
+  out += ",S=" + std::to_string(size) + ",U=" + std::to_string(uid);
+  return out;
+}
+
+std::uint64_t wire_size_in_base(std::string_view base, std::uint64_t size) {
+  // As parse_message_name: the fields after the unique part, the last W= wins.
+  std::optional<std::uint64_t> wire;
+  std::size_t comma = base.find(',');
+  while (comma != std::string_view::npos) {
+    const std::size_t start = comma + 1;
+    comma = base.find(',', start);
+    const std::string_view field = base.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    if (field.substr(0, 2) == "W=") wire = parse_number<std::uint64_t>(field.substr(2));
+  }
+  return wire && *wire >= size ? *wire : size;
 }
 
 std::string message_relpath(std::string_view base, bool in_new, stored_flags flags) {

@@ -55,6 +55,7 @@ struct pending_commit {
   std::shared_ptr<maildir_mailbox> box;
   std::string unique;  ///< file name in tmp/, and the unique part of the final name
   std::uint64_t size = 0;
+  std::uint64_t wire_size = 0;  ///< message_info::wire_size (W= in the name when != size)
   std::int64_t date = 0;
   message_flags flags;
   quota_limits quota;

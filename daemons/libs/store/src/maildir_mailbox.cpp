@@ -386,6 +386,7 @@ message_info maildir_mailbox::info_of(const index_entry& e) const {
   m.flags = to_message_flags(e.flags, keywords_);
   m.date = internal_date(std::chrono::seconds(e.date));
   m.size = e.size;
+  m.wire_size = e.wire_size;
   m.recent = e.recent;
   return m;
 }
@@ -698,6 +699,7 @@ result<copy_result> maildir_mailbox::copy(std::span<const imap_uid> uids,
       c.box = *dest;
       c.unique = unique_message_name(store_->hostname);
       c.size = e->size;
+      c.wire_size = e->wire_size;
       c.date = e->date;
       c.flags = to_message_flags(e->flags, keywords_);
       c.quota = limits;
@@ -837,10 +839,11 @@ void maildir_mailbox::commit_locked(std::vector<pending_commit*>& commits) {
     e.modseq = modseq + 1;
     e.date = c->date;
     e.size = c->size;
+    e.wire_size = c->wire_size;
     e.in_new = e.flags.empty();
     // \Recent is "in new/": a message that arrives with flags goes to cur/.
     e.recent = e.in_new;
-    e.base = base_with_size_and_uid(c->unique, c->size, e.uid);
+    e.base = base_with_sizes_and_uid(c->unique, c->size, c->wire_size, e.uid);
     auto r = posix::rename_path(dir_ / "tmp" / c->unique, dir_ / e.relpath());
     if (!r) {
       fail(c, std::move(r).err());

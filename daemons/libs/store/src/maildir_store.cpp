@@ -17,6 +17,7 @@
 #include "hamail/store/mailbox_name.hpp"
 #include "maildir_impl.hpp"
 #include "posix_io.hpp"
+#include "wire_size.hpp"
 
 namespace hamail::store {
 
@@ -29,10 +30,16 @@ namespace {
 /// A received body in <data_dir>/tmp/, removed with the last copy of its sealed_message.
 class maildir_body final : public detail::sealed_body {
  public:
-  maildir_body(fs::path path, unique_fd fd, std::uint64_t size, internal_date date)
-      : path_(std::move(path)), fd_(std::move(fd)), size_(size), date_(date) {}
+  maildir_body(fs::path path, unique_fd fd, std::uint64_t size, std::uint64_t wire_size,
+               internal_date date)
+      : path_(std::move(path)),
+        fd_(std::move(fd)),
+        size_(size),
+        wire_size_(wire_size),
+        date_(date) {}
   ~maildir_body() override { (void)posix::unlink_path(path_, true); }
   std::uint64_t size() const noexcept override { return size_; }
+  std::uint64_t wire_size() const noexcept override { return wire_size_; }
   internal_date date() const noexcept override { return date_; }
   const fs::path& path() const noexcept { return path_; }
   int fd() const noexcept { return fd_.get(); }
@@ -41,6 +48,7 @@ class maildir_body final : public detail::sealed_body {
   fs::path path_;
   unique_fd fd_;
   std::uint64_t size_;
+  std::uint64_t wire_size_;
   internal_date date_;
 };
 
@@ -61,6 +69,7 @@ class maildir_sink final : public detail::message_sink {
       return r;
     }
     size_ += bytes.size();
+    wire_.add(std::string_view(bytes.data(), bytes.size()));
     return ok();
   }
   std::uint64_t size() const noexcept override { return size_; }
@@ -82,7 +91,7 @@ class maildir_sink final : public detail::message_sink {
     }
     finished_ = true;
     return std::shared_ptr<detail::sealed_body>(
-        std::make_shared<maildir_body>(path_, std::move(fd_), size_, date));
+        std::make_shared<maildir_body>(path_, std::move(fd_), size_, wire_.wire_size(size_), date));
   }
 
  private:
@@ -90,6 +99,7 @@ class maildir_sink final : public detail::message_sink {
   fs::path path_;
   unique_fd fd_;
   std::uint64_t size_ = 0;
+  detail::wire_counter wire_;
   bool failed_ = false;
   bool finished_ = false;
 };
@@ -573,6 +583,7 @@ result<delivered> maildir_store::impl::commit_one(const std::shared_ptr<maildir_
   c.box = box;
   c.unique = detail::unique_message_name(hostname);
   c.size = body->size();
+  c.wire_size = body->wire_size();
   c.date = date.value_or(body->date()).time_since_epoch().count();
   c.flags = flags;
   c.quota = limits;
@@ -699,6 +710,7 @@ std::vector<result<delivered>> maildir_store::deliver(const sealed_message& mess
     c.box = std::move(*box);
     c.unique = detail::unique_message_name(impl_->hostname);
     c.size = body->size();
+    c.wire_size = body->wire_size();
     c.date = t.date.value_or(body->date()).time_since_epoch().count();
     c.flags = t.flags;
     c.quota = limits;

@@ -14,6 +14,7 @@
 
 #include "common.hpp"
 #include "hamail/store/mailbox_name.hpp"
+#include "wire_size.hpp"
 
 namespace hamail::store {
 
@@ -22,11 +23,13 @@ namespace {
 using detail::subscriber_list;
 
 struct memory_body final : detail::sealed_body {
-  memory_body(std::shared_ptr<const std::string> d, internal_date t)
-      : data(std::move(d)), when(t) {}
+  memory_body(std::shared_ptr<const std::string> d, std::uint64_t w, internal_date t)
+      : data(std::move(d)), wire(w), when(t) {}
   std::uint64_t size() const noexcept override { return data->size(); }
+  std::uint64_t wire_size() const noexcept override { return wire; }
   internal_date date() const noexcept override { return when; }
   std::shared_ptr<const std::string> data;
+  std::uint64_t wire;
   internal_date when;
 };
 
@@ -36,18 +39,21 @@ class memory_sink final : public detail::message_sink {
     if (finished_)
       return error::temporary(errc::io_error, "mail storage error", "write after finish");
     buf_.append(bytes.data(), bytes.size());
+    wire_.add(std::string_view(bytes.data(), bytes.size()));
     return ok();
   }
   std::uint64_t size() const noexcept override { return buf_.size(); }
   result<std::shared_ptr<detail::sealed_body>> finish(internal_date date) override {
     if (finished_) return error::temporary(errc::io_error, "mail storage error", "finish twice");
     finished_ = true;
-    return std::shared_ptr<detail::sealed_body>(
-        std::make_shared<memory_body>(std::make_shared<const std::string>(std::move(buf_)), date));
+    const std::uint64_t wire = wire_.wire_size(buf_.size());
+    return std::shared_ptr<detail::sealed_body>(std::make_shared<memory_body>(
+        std::make_shared<const std::string>(std::move(buf_)), wire, date));
   }
 
  private:
   std::string buf_;
+  detail::wire_counter wire_;
   bool finished_ = false;
 };
 
@@ -57,6 +63,7 @@ struct memory_message {
   message_flags flags;
   internal_date date{};
   std::shared_ptr<const std::string> body;
+  std::uint64_t wire_size = 0;  ///< message_info::wire_size of body
   bool recent = false;
 };
 
@@ -217,7 +224,13 @@ class memory_mailbox final : public mailbox {
     s.uid_next = box_->uid_next;
     s.highest_modseq = box_->highest_modseq;
     for (const auto& m : box_->messages)
-      s.messages.push_back({m.uid, m.modseq, m.flags, m.date, m.body->size(), m.recent});
+      s.messages.push_back({.uid = m.uid,
+                            .modseq = m.modseq,
+                            .flags = m.flags,
+                            .date = m.date,
+                            .size = m.body->size(),
+                            .wire_size = m.wire_size,
+                            .recent = m.recent});
     return s;
   }
   result<mailbox_status> status() const override {
@@ -321,6 +334,7 @@ class memory_mailbox final : public mailbox {
     in[0].flags = flags;
     in[0].date = date.value_or(body->when);
     in[0].body = body->data;
+    in[0].wire_size = body->wire;
     std::lock_guard w(box_->write_mutex);
     std::vector<mailbox_change> changes;
     auto r = store_->add_locked_box(account_, *box_, std::move(in),
@@ -345,6 +359,7 @@ class memory_mailbox final : public mailbox {
         c.flags = m->flags;
         c.date = m->date;
         c.body = m->body;
+        c.wire_size = m->wire_size;
         in.push_back(std::move(c));
         sources.push_back(uid);
       }
@@ -443,6 +458,7 @@ std::vector<result<delivered>> memory_store::deliver(const sealed_message& messa
     in[0].flags = t.flags;
     in[0].date = t.date.value_or(body->when);
     in[0].body = body->data;
+    in[0].wire_size = body->wire;
     std::lock_guard w((*box)->write_mutex);
     std::vector<mailbox_change> changes;
     auto r = impl_->add_locked_box(t.account, **box, std::move(in),

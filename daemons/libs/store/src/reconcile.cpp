@@ -135,6 +135,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
       ne.flags = f->parsed.flags;
       ne.date = f->mtime;
       ne.size = f->parsed.size.value_or(f->st_size);
+      ne.wire_size = wire_size_in_base(f->parsed.base, ne.size);
       ne.in_new = in_new;
       ne.recent = in_new;
       ne.base = f->parsed.base;
@@ -159,6 +160,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
                              "index says " + e->relpath() + ", file is " + f->relpath()));
         e->in_new = in_new;
         e->base = f->parsed.base;
+        e->wire_size = wire_size_in_base(e->base, e->size);
         out.records.push_back(move_record(uid, e->in_new, e->base));
       }
       // The file's place decides \Recent, as in replay: in cur/ it was claimed
@@ -192,9 +194,10 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
     ne.flags = f->parsed.flags;
     ne.date = f->mtime;
     ne.size = f->parsed.size.value_or(f->st_size);
+    ne.wire_size = wire_size_in_base(f->parsed.base, ne.size);
     ne.in_new = f->target_in_new();
     ne.recent = ne.in_new;
-    ne.base = base_with_size_and_uid(f->parsed.base, ne.size, ne.uid);
+    ne.base = base_with_sizes_and_uid(f->parsed.base, ne.size, ne.wire_size, ne.uid);
     first_renames.push_back({dir / f->relpath(), dir / ne.relpath(), ne.in_new || f->in_new_dir});
     out.records.push_back(add_record(ne));
     st.insert(std::move(ne));

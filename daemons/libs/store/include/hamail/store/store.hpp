@@ -79,7 +79,12 @@ struct message_info {
   message_flags flags;
   internal_date date{};
   std::uint64_t size = 0;  ///< octets as stored (RFC822.SIZE)
-  bool recent = false;     ///< \Recent: not yet claimed by a session (see mailbox::claim_recent)
+  /// Octets of the message with every LF not preceded by CR counted as CRLF,
+  /// plus 2 when the message is non-empty and its last octet is not LF: what
+  /// POP3 RETR/TOP send before dot-stuffing and the terminator (RFC 1939 sizes).
+  /// Equal to `size` for a message already in that form.
+  std::uint64_t wire_size = 0;
+  bool recent = false;  ///< \Recent: not yet claimed by a session (see mailbox::claim_recent)
 };
 
 /// A consistent view of one mailbox at one instant.
@@ -214,6 +219,9 @@ class sealed_body {
  public:
   virtual ~sealed_body() = default;
   virtual std::uint64_t size() const noexcept = 0;
+  /// The size with bare LFs and a missing final line end counted as CRLF
+  /// (message_info::wire_size).
+  virtual std::uint64_t wire_size() const noexcept = 0;
   virtual internal_date date() const noexcept = 0;
 };
 /// Where the bytes of a message being received go; one per store implementation.
@@ -234,6 +242,8 @@ class sealed_message {
   explicit sealed_message(std::shared_ptr<detail::sealed_body> body) : body_(std::move(body)) {}
   /// Size in octets.
   std::uint64_t size() const noexcept { return body_->size(); }
+  /// Size as POP3 sends it: every line end CRLF (see message_info::wire_size).
+  std::uint64_t wire_size() const noexcept { return body_->wire_size(); }
   /// The INTERNALDATE targets get unless they say otherwise.
   internal_date date() const noexcept { return body_->date(); }
   /// The implementation's body (used by stores).
