@@ -59,6 +59,7 @@ class index_log_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(size_and_uid_fields_replaced_not_duplicated);
   CPPUNIT_TEST(hostname_cannot_break_file_names);
   CPPUNIT_TEST(maildirsize_sums_deltas_and_rejects_garbage);
+  CPPUNIT_TEST(wire_size_field_named_parsed_and_replayed);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -252,6 +253,7 @@ class index_log_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(plain);
     CPPUNIT_ASSERT(!plain->uid);
     CPPUNIT_ASSERT(!plain->size);
+    CPPUNIT_ASSERT(!plain->wire_size);
     CPPUNIT_ASSERT(!plain->has_info);
     // A malformed or zero U= is no UID.
     CPPUNIT_ASSERT(!parse_message_name("a,U=0")->uid);
@@ -287,6 +289,47 @@ class index_log_test : public CppUnit::TestFixture {
     const auto u2 = unique_message_name("h");
     CPPUNIT_ASSERT(u1 != u2);
     CPPUNIT_ASSERT(parse_message_name(u1));
+  }
+
+  void wire_size_field_named_parsed_and_replayed() {
+    auto n = parse_message_name("1700000000.M1P2Q3.host,W=1240,S=1234,U=77:2,S");
+    CPPUNIT_ASSERT(n);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{1240}, *n->wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{1234}, *n->size);
+    CPPUNIT_ASSERT_EQUAL(imap_uid{77}, *n->uid);
+
+    // W= only when the sizes differ, before S= and U=; an old W= is replaced.
+    CPPUNIT_ASSERT_EQUAL(std::string("abc,S=5,U=9"), base_with_sizes_and_uid("abc", 5, 5, 9));
+    CPPUNIT_ASSERT_EQUAL(std::string("abc,W=7,S=5,U=9"), base_with_sizes_and_uid("abc", 5, 7, 9));
+    CPPUNIT_ASSERT_EQUAL(std::string("abc,X=1,W=8,S=5,U=9"),
+                         base_with_sizes_and_uid("abc,U=3,W=7,X=1,S=1", 5, 8, 9));
+    CPPUNIT_ASSERT_EQUAL(std::string("abc,S=5,U=9"),
+                         base_with_sizes_and_uid("abc,W=7,S=5,U=9", 5, 5, 9));
+
+    // The wire size a base names; without W= (or with one below the size) the size.
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{7}, wire_size_in_base("abc,W=7,S=5,U=9", 5));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, wire_size_in_base("abc,S=5,U=9", 5));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, wire_size_in_base("abc,W=4,S=5,U=9", 5));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, wire_size_in_base("abc,W=x,S=5,U=9", 5));
+    // The unique part is no field, even when it looks like one.
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, wire_size_in_base("W=9", 5));
+
+    // The index keeps it in the base of A and R records, and through compaction.
+    std::string log = header_line(42);
+    log += seal_line(add_record(entry(1, 1, "100.M1P1Q1.host,W=104,S=100,U=1")));
+    log += seal_line(add_record(entry(2, 2, "100.M1P1Q2.host,S=200,U=2")));
+    log += seal_line(move_record(2, false, "100.M1P1Q2.host,W=230,S=200,U=2"));
+    auto r = replay_index(log);
+    CPPUNIT_ASSERT(r.outcome == replay_result::outcome_t::ok);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, r.state.entries.size());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{104}, r.state.entries[0].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{230}, r.state.entries[1].wire_size);
+    auto again = replay_index(compact_index(r.state));
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{104}, again.state.entries[0].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{230}, again.state.entries[1].wire_size);
+    // Without W=, the size.
+    r = replay_index(sample_log());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{100}, r.state.entries[0].wire_size);
   }
 
   void maildirsize_sums_deltas_and_rejects_garbage() {

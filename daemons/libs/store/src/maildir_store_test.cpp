@@ -174,6 +174,8 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(compaction_bounds_the_index_and_keeps_state);
   CPPUNIT_TEST(rename_keeps_open_sessions_working);
   CPPUNIT_TEST(failed_fsync_stops_the_process);
+  CPPUNIT_TEST(wire_size_named_in_the_file_and_kept_by_reopen_rebuild_copy_and_move);
+  CPPUNIT_TEST(foreign_file_wire_size_counted_once_and_named);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -701,9 +703,11 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(imap_uid{2}, snap.messages[1].uid);
     CPPUNIT_ASSERT(snap.messages[1].flags.has(system_flag::seen));
     CPPUNIT_ASSERT_EQUAL(std::uint64_t{8}, snap.messages[1].size);
+    // No final line end: POP3 sends 2 octets more, and the new name says so.
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{10}, snap.messages[1].wire_size);
     auto cur = files_in(box_dir("ida") / "cur");
     CPPUNIT_ASSERT_EQUAL(std::size_t{1}, cur.size());
-    CPPUNIT_ASSERT_EQUAL(std::string("1600000000.12345.other-mda,S=8,U=2:2,S"), cur[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("1600000000.12345.other-mda,W=10,S=8,U=2:2,S"), cur[0]);
     CPPUNIT_ASSERT_EQUAL(std::string("foreign!"), read_body(must(box->read_message(2))));
     CPPUNIT_ASSERT(verify_clean("ida"));
   }
@@ -1330,6 +1334,114 @@ class maildir_store_test : public CppUnit::TestFixture {
   }
 
  private:
+  void wire_size_named_in_the_file_and_kept_by_reopen_rebuild_copy_and_move() {
+    deliver_one(s(), "wen", "clean\r\n");  // uid 1: size 7, wire 7
+    deliver_one(s(), "wen", "a\nb\n");     // uid 2: size 4, wire 6
+    {
+      // uid 3: a CRLF split across writes, no final line end: size 4, wire 6.
+      const auto sealed = seal_pieces(s(), {"x\r", "\ny"});
+      delivery_target t;
+      t.account = "wen";
+      must(std::move(s().deliver(sealed, std::span<const delivery_target>(&t, 1))[0]));
+    }
+    const fs::path inbox = box_dir("wen");
+    auto names = files_in(inbox / "new");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, names.size());
+    for (const auto& n : names) {
+      // Only a message whose wire size differs carries W=, before S= and U=.
+      if (n.ends_with(",U=1")) CPPUNIT_ASSERT_MESSAGE(n, n.ends_with(".test.example,S=7,U=1"));
+      if (n.ends_with(",U=2")) CPPUNIT_ASSERT_MESSAGE(n, n.ends_with(".test.example,W=6,S=4,U=2"));
+      if (n.ends_with(",U=3")) CPPUNIT_ASSERT_MESSAGE(n, n.ends_with(".test.example,W=6,S=4,U=3"));
+    }
+    using sizes = std::vector<std::array<std::uint64_t, 3>>;  // uid, size, wire size
+    auto sizes_of = [&](const std::string& mailbox) {
+      sizes out;
+      for (const auto& m : must(must(s().open_mailbox("wen", mailbox))->snapshot()).messages)
+        out.push_back({m.uid, m.size, m.wire_size});
+      return out;
+    };
+    const sizes expected = {{1, 7, 7}, {2, 4, 6}, {3, 4, 6}};
+    CPPUNIT_ASSERT(sizes_of("INBOX") == expected);
+    // A flag change renames the file and keeps W=.
+    const imap_uid two[] = {2};
+    must(must(s().open_mailbox("wen", "INBOX"))->set_flags(two, flag_mode::add, flags_of(seen)));
+    names = files_in(inbox / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, names.size());
+    CPPUNIT_ASSERT_MESSAGE(names[0], names[0].ends_with(",W=6,S=4,U=2:2,S"));
+
+    // Replayed from the index, then rebuilt from the file names.
+    open();
+    CPPUNIT_ASSERT(sizes_of("INBOX") == expected);
+    store_.reset();
+    fs::remove(inbox / "hamail-index");
+    open();
+    CPPUNIT_ASSERT(sizes_of("INBOX") == expected);
+    CPPUNIT_ASSERT(verify_clean("wen"));
+
+    // Copies and moves carry the same W=.
+    must_ok(s().create_mailbox("wen", "Archive"));
+    auto box = must(s().open_mailbox("wen", "INBOX"));
+    const imap_uid first_two[] = {1, 2};
+    const imap_uid third[] = {3};
+    must(box->copy(first_two, "Archive"));
+    must(box->move(third, "Archive"));
+    const fs::path archive = box_dir("wen", "Archive");
+    std::vector<std::string> archived = files_in(archive / "new");
+    for (const auto& n : files_in(archive / "cur")) archived.push_back(n);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, archived.size());
+    std::size_t with_w = 0;
+    for (const auto& n : archived) {
+      if (n.find(",W=6,S=4,U=") != std::string::npos) ++with_w;
+      if (n.find(",U=1") != std::string::npos)
+        CPPUNIT_ASSERT_MESSAGE(n, n.find(",W=") == std::string::npos);
+    }
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, with_w);
+    CPPUNIT_ASSERT(sizes_of("Archive") == expected);
+    box.reset();
+    store_.reset();
+    fs::remove(archive / "hamail-index");
+    open();
+    CPPUNIT_ASSERT(sizes_of("Archive") == expected);
+    CPPUNIT_ASSERT(verify_clean("wen"));
+  }
+
+  void foreign_file_wire_size_counted_once_and_named() {
+    deliver_one(s(), "ida", "one");
+    store_.reset();
+    const fs::path box = box_dir("ida");
+    // Another MDA's file with LF line ends: its wire size is counted from its content.
+    spit(box / "cur" / "1600000000.12345.other-mda:2,S", "foreign\nmail\n");
+    // A W= below the size cannot be right: the size stands.
+    spit(box / "new" / "1600000001.12345.other-mda,W=1", "abc\r\n");
+    // A W= of its own is believed without reading.
+    spit(box / "new" / "1600000002.12345.other-mda,W=20,S=3", "xyz");
+    open();
+    auto snap = must(must(s().open_mailbox("ida", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{4}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{13}, snap.messages[1].size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{15}, snap.messages[1].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, snap.messages[2].size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, snap.messages[2].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{3}, snap.messages[3].size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{20}, snap.messages[3].wire_size);
+    const auto cur = files_in(box / "cur");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, cur.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("1600000000.12345.other-mda,W=15,S=13,U=2:2,S"), cur[0]);
+    const auto in_new = files_in(box / "new");
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, in_new.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("1600000001.12345.other-mda,S=5,U=3"), in_new[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("1600000002.12345.other-mda,W=20,S=3,U=4"), in_new[1]);
+    CPPUNIT_ASSERT(verify_clean("ida"));
+    // The names now say it all: a rebuild needs no reading.
+    store_.reset();
+    fs::remove(box / "hamail-index");
+    open();
+    const auto again = must(must(s().open_mailbox("ida", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{15}, again.messages[1].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{5}, again.messages[2].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{20}, again.messages[3].wire_size);
+  }
+
   bool verify_clean(const std::string& account) {
     auto found = must(s().verify(account), "verify " + account);
     for (const auto& d : found)

@@ -1,12 +1,17 @@
 // Reconciling an index with the message files: the files are the truth.
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
+#include <vector>
 
 #include "maildir_impl.hpp"
 #include "posix_io.hpp"
+#include "wire_size.hpp"
 
 namespace hamail::store::detail {
 
@@ -22,6 +27,30 @@ struct disk_file {
   // A message stays in new/ only while it has no flags.
   bool target_in_new() const { return in_new_dir && parsed.flags.empty(); }
 };
+
+/// The wire size of a file that gets a new name: its W=, else its size when
+/// it is named by hamail (S= and no W= means a CRLF-clean message), else
+/// counted by reading it (another MDA's file, often with bare LFs). An
+/// unreadable file counts as its size.
+std::uint64_t wire_size_of_file(const fs::path& path, const disk_file& f, std::uint64_t size) {
+  if (f.parsed.wire_size || f.parsed.size) return wire_size_in_base(f.parsed.base, size);
+  auto fd = posix::open_file(path, O_RDONLY);
+  if (!fd) return size;
+  wire_counter counter;
+  std::uint64_t read_size = 0;
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    const ssize_t n = ::read(fd->get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return size;
+    if (n == 0) break;
+    counter.add(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    read_size += static_cast<std::uint64_t>(n);
+  }
+  // Changed while read (it should not be): the size the entry gets is the truth.
+  if (read_size != size) return size;
+  return counter.wire_size(read_size);
+}
 
 discrepancy make_discrepancy(discrepancy::kind_t kind, const std::string& mailbox, imap_uid uid,
                              std::string detail) {
@@ -135,6 +164,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
       ne.flags = f->parsed.flags;
       ne.date = f->mtime;
       ne.size = f->parsed.size.value_or(f->st_size);
+      // The file keeps its name, which must say the wire size on a replay.
       ne.wire_size = wire_size_in_base(f->parsed.base, ne.size);
       ne.in_new = in_new;
       ne.recent = in_new;
@@ -194,7 +224,7 @@ result<reconcile_outcome> reconcile(index_state& st, const fs::path& dir,
     ne.flags = f->parsed.flags;
     ne.date = f->mtime;
     ne.size = f->parsed.size.value_or(f->st_size);
-    ne.wire_size = wire_size_in_base(f->parsed.base, ne.size);
+    ne.wire_size = wire_size_of_file(dir / f->relpath(), *f, ne.size);
     ne.in_new = f->target_in_new();
     ne.recent = ne.in_new;
     ne.base = base_with_sizes_and_uid(f->parsed.base, ne.size, ne.wire_size, ne.uid);

@@ -71,6 +71,8 @@ class store_behaviour_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(delivery_to_missing_folder_is_permanent_not_found);
   CPPUNIT_TEST(more_than_26_keywords_refused);
   CPPUNIT_TEST(status_counts_messages_recent_unseen_size);
+  CPPUNIT_TEST(wire_size_counts_every_line_end_as_crlf);
+  CPPUNIT_TEST(wire_size_kept_by_append_copy_and_move);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -602,6 +604,73 @@ class store_behaviour_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::uint64_t{8}, st.size);
     CPPUNIT_ASSERT_EQUAL(imap_uid{3}, st.uid_next);
     CPPUNIT_ASSERT(st.highest_modseq >= 2);
+  }
+
+  void wire_size_counts_every_line_end_as_crlf() {
+    struct sample {
+      std::initializer_list<std::string_view> pieces;
+      std::uint64_t size, wire;
+    };
+    const sample samples[] = {
+        {{"Subject: x\r\n", "\r\nbody\r\n"}, 20, 20},  // CRLF-clean
+        {{"a\nb\n"}, 4, 6},                            // bare LFs
+        {{"abc"}, 3, 5},                               // no final line end
+        {{"abc\r"}, 4, 6},                             // a lone CR at the end is content
+        {{"a\r", "\nb\r\n"}, 6, 6},                    // a CRLF split across writes
+        {{"a", "\n"}, 2, 3},                           // an LF alone at a write's start
+        {{}, 0, 0},                                    // empty
+    };
+    auto box = must(s().open_mailbox("wes", "INBOX"));
+    imap_uid uid = 0;
+    for (const auto& m : samples) {
+      auto sealed = seal_pieces(s(), m.pieces);
+      CPPUNIT_ASSERT_EQUAL(m.size, sealed.size());
+      CPPUNIT_ASSERT_EQUAL(m.wire, sealed.wire_size());
+      delivery_target t;
+      t.account = "wes";
+      auto r = s().deliver(sealed, std::span<const delivery_target>(&t, 1));
+      uid = must(std::move(r[0]), "deliver").uid;
+      const auto snap = must(box->snapshot());
+      const auto& info = snap.messages.back();
+      CPPUNIT_ASSERT_EQUAL(uid, info.uid);
+      CPPUNIT_ASSERT_EQUAL(m.size, info.size);
+      CPPUNIT_ASSERT_EQUAL(m.wire, info.wire_size);
+    }
+    CPPUNIT_ASSERT_EQUAL(imap_uid{7}, uid);
+  }
+
+  void wire_size_kept_by_append_copy_and_move() {
+    must_ok(s().create_mailbox("wes", "Drafts"));
+    must_ok(s().create_mailbox("wes", "Archive"));
+    auto drafts = must(s().open_mailbox("wes", "Drafts"));
+    // IMAP APPEND stores the literal as is.
+    const auto bare = seal(s(), "To: x\n\nhi!");
+    const auto clean = seal(s(), "To: x\r\n\r\nhi\r\n");
+    must(drafts->append(bare, flags_of(draft)));
+    must(drafts->append(clean, {}));
+    auto snap = must(drafts->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{10}, snap.messages[0].size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{14}, snap.messages[0].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{13}, snap.messages[1].size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{13}, snap.messages[1].wire_size);
+
+    const imap_uid both[] = {1, 2};
+    must(drafts->copy(both, "Archive"));
+    auto archive = must(s().open_mailbox("wes", "Archive"));
+    must(drafts->move(both, "INBOX"));
+    CPPUNIT_ASSERT(must(drafts->snapshot()).messages.empty());
+    for (const auto& box : {archive, must(s().open_mailbox("wes", "INBOX"))}) {
+      snap = must(box->snapshot());
+      CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+      CPPUNIT_ASSERT_EQUAL(std::uint64_t{14}, snap.messages[0].wire_size);
+      CPPUNIT_ASSERT_EQUAL(std::uint64_t{13}, snap.messages[1].wire_size);
+    }
+    // Renaming INBOX moves its messages: they keep their wire sizes too.
+    must_ok(s().rename_mailbox("wes", "INBOX", "Old"));
+    snap = must(must(s().open_mailbox("wes", "Old"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, snap.messages.size());
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{14}, snap.messages[0].wire_size);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{13}, snap.messages[1].wire_size);
   }
 
  private:

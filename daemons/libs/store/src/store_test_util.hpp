@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -42,6 +43,14 @@ inline sealed_message seal(mail_store& s, std::string_view body,
   // Write in two pieces to exercise streaming.
   must_ok(in.write(body.substr(0, body.size() / 2)), "write");
   must_ok(in.write(body.substr(body.size() / 2)), "write");
+  return must(in.finish(date), "finish");
+}
+
+/// Receives the concatenation of `pieces` as a sealed message, one write each.
+inline sealed_message seal_pieces(mail_store& s, std::initializer_list<std::string_view> pieces,
+                                  std::optional<internal_date> date = std::nullopt) {
+  auto in = must(s.begin_delivery(), "begin_delivery");
+  for (auto p : pieces) must_ok(in.write(p), "write");
   return must(in.finish(date), "finish");
 }
 
