@@ -14,7 +14,7 @@ import unittest
 
 from hamail_harness import Backend, ssha512
 
-USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina", "hank", "ivy")
+USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina", "hank", "ivy", "jack")
 ACCOUNTS = [{"id": u, "address": "%s@example.org" % u, "password": ssha512("%s-secret" % u)} for u in USERS]
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("pop3", "pop3", "starttls", "127.0.0.1", 0),
@@ -170,6 +170,7 @@ class poplib_test(pop3_case):
         s.sendall(b"STLS\r\nCAPA\r\n")
         self.assertTrue(f.readline().startswith(b"+OK"))
         t = self.tls.wrap_socket(s, server_hostname="localhost")
+        self.addCleanup(t.close)
         g = t.makefile("rb")
         t.sendall(b"USER alice@example.org\r\n")
         self.assertEqual(b"+OK\r\n", g.readline(), "the first answer inside TLS is USER's, not CAPA's")
@@ -300,6 +301,27 @@ class poplib_test(pop3_case):
         p.quit()
         self.assertEqual(2, len(self.b.messages("frank")))
 
+    def test_concurrent_sessions_delete_different_messages(self):
+        for i in (1, 2, 3):
+            deliver(self.b, "ivy", message("ivy", "c%d" % i))
+        stored = self.stored("ivy")
+        a = self.connect("ivy")
+        b = self.connect("ivy", implicit=True)
+        self.assertTrue(a.dele(1).startswith(b"+OK"))
+        self.assertTrue(b.dele(2).startswith(b"+OK"))
+        self.assertEqual(b"+OK Logging out, 2 messages left", a.quit())
+        # b's snapshot still lists message 1, which a's QUIT removed.
+        self.assertEqual(2, b.stat()[0])
+        with self.assertRaises(poplib.error_proto) as e:
+            b.retr(1)
+        self.assertIn("deleted by another session", str(e.exception))
+        self.assertEqual(stored[2], joined(b.retr(3)[1]))
+        self.assertTrue(b.quit().startswith(b"+OK"))
+        self.assertEqual([stored[2]], self.b.messages("ivy"))
+        c = self.connect("ivy")
+        self.assertEqual((1, len(stored[2])), c.stat())
+        c.quit()
+
     def test_dot_lines_and_large_message_round_trip(self):
         body = (".\r\n..\r\n.starts with a dot\r\n...three\r\n. \r\nmiddle\r\n.\r\nend\r\n")
         dots = message("gina", "dots", body)
@@ -372,25 +394,25 @@ class pop3_lock_test(pop3_case):
     pop3 = {"lock_mailbox": True}
 
     def test_second_login_is_in_use(self):
-        deliver(self.b, "ivy", message("ivy", "locked"))
-        p = self.connect("ivy")
-        q = self.connect("ivy", implicit=True, login=False)
-        q.user("ivy@example.org")
+        deliver(self.b, "jack", message("jack", "locked"))
+        p = self.connect("jack")
+        q = self.connect("jack", implicit=True, login=False)
+        q.user("jack@example.org")
         with self.assertRaises(poplib.error_proto) as e:
-            q.pass_("ivy-secret")
+            q.pass_("jack-secret")
         self.assertTrue(str(e.exception).startswith("b'-ERR [IN-USE] "), str(e.exception))
         p.quit()
-        q.user("ivy@example.org")
-        self.assertTrue(q.pass_("ivy-secret").startswith(b"+OK Logged in, 1 messages"))
+        q.user("jack@example.org")
+        self.assertTrue(q.pass_("jack-secret").startswith(b"+OK Logged in, 1 messages"))
         # A dropped connection releases the lock too.
         q.sock.shutdown(socket.SHUT_RDWR)
         q.close()
         deadline = time.monotonic() + 5
         while True:
-            r = self.connect("ivy", login=False)
-            r.user("ivy@example.org")
+            r = self.connect("jack", login=False)
+            r.user("jack@example.org")
             try:
-                self.assertTrue(r.pass_("ivy-secret").startswith(b"+OK Logged in, 1 messages"))
+                self.assertTrue(r.pass_("jack-secret").startswith(b"+OK Logged in, 1 messages"))
                 break
             except poplib.error_proto as e:
                 self.assertTrue(str(e).startswith("b'-ERR [IN-USE] "), str(e))
