@@ -83,12 +83,11 @@ class pop3_fetchmail_test(unittest.TestCase):
         """`got` holds each of `expected` exactly once (any order), byte for byte behind the
         store's trace fields."""
         self.assertEqual(len(expected), len(got), output)
-        ids = sorted(re.search(rb"Message-ID: <([^>]*)>", g).group(1) for g in got)
-        self.assertEqual(sorted(re.search(rb"Message-ID: <([^>]*)>", e).group(1) for e in expected), ids,
-                         "each message exactly once")
-        by_id = {re.search(rb"Message-ID: <([^>]*)>", e).group(1): e for e in expected}
+        msgid = lambda m: re.search(rb"Message-ID: <([^>]*)>", m).group(1)
+        self.assertEqual(sorted(map(msgid, expected)), sorted(map(msgid, got)), "each message exactly once")
+        by_id = {msgid(e): e for e in expected}
         for g in got:
-            sent = by_id[re.search(rb"Message-ID: <([^>]*)>", g).group(1)]
+            sent = by_id[msgid(g)]
             self.assertTrue(g.endswith(sent), (g[:400], sent))
             self.assertRegex(g[:len(g) - len(sent)],
                              rb"\AReturn-Path: <sender@remote\.test>\r\nReceived: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*\Z")
