@@ -13,7 +13,7 @@ import unittest
 
 from hamail_harness import Backend, ssha512
 
-USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina")
+USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina", "hank")
 ACCOUNTS = [{"id": u, "address": "%s@example.org" % u, "password": ssha512("%s-secret" % u)} for u in USERS]
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
@@ -185,6 +185,28 @@ class pop3_imap_agreement_test(pop3_imap_case):
         m2, uidvalidity2, exists2 = self.imap("carol")
         self.assertEqual((uidvalidity, 2), (uidvalidity2, exists2))
         self.assertEqual([uids[0], uids[2]], self.uids(m2))
+
+    def test_idle_sees_the_pop3_update(self):
+        for i in range(3):
+            deliver(self.b, "hank", "i%d" % i)
+        m, _, _ = self.imap("hank")
+        uids = self.uids(m)
+        m.send(b"i1 IDLE\r\n")
+        self.assertTrue(m.readline().startswith(b"+ "))
+        p = self.pop("hank")
+        p.retr(3)
+        p.dele(2)
+        self.assertTrue(p.quit().startswith(b"+OK"))
+        # Within the IDLE: message 3 became \Seen, message 2 went away.
+        m.sock.settimeout(10)
+        pushed = [m.readline(), m.readline()]
+        self.assertIn(b"* 2 EXPUNGE\r\n", pushed)
+        fetch = [x for x in pushed if b" FETCH " in x]
+        self.assertEqual(1, len(fetch), pushed)
+        self.assertRegex(fetch[0], rb"\A\* [23] FETCH \(.*FLAGS \([^)]*\\Seen")
+        self.assertIn(b"UID %d" % uids[2], fetch[0])
+        m.send(b"DONE\r\n")
+        self.assertTrue(m.readline().startswith(b"i1 OK"))
 
     def test_retr_sets_seen_at_quit_and_top_does_not(self):
         for i in range(3):
