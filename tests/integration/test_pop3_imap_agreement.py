@@ -13,7 +13,7 @@ import unittest
 
 from hamail_harness import Backend, ssha512
 
-USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina", "hank")
+USERS = ("alice", "bob", "carol", "dan", "erin", "frank", "gina", "hank", "ivy")
 ACCOUNTS = [{"id": u, "address": "%s@example.org" % u, "password": ssha512("%s-secret" % u)} for u in USERS]
 LISTENERS = (("lmtp", "lmtp", "none", "127.0.0.1", 0),
              ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
@@ -165,6 +165,22 @@ class pop3_imap_agreement_test(pop3_imap_case):
         self.assertEqual([(b"1", uidl(uids[0], uidvalidity)), (b"2", uidl(uids[2], uidvalidity))],
                          self.pop_uidls(p))
         p.quit()
+
+    def test_quit_succeeds_when_imap_expunged_the_retrieved_and_deleted_messages(self):
+        for i in range(3):
+            deliver(self.b, "ivy", "x%d" % i)
+        p = self.pop("ivy")
+        p.retr(1)
+        p.retr(2)
+        p.dele(2)
+        p.dele(3)
+        m, _, _ = self.imap("ivy")
+        self.ok(m.store("1:3", "+FLAGS.SILENT", r"(\Deleted)"))
+        self.ok(m.expunge())
+        # The \Seen of message 1 and the deletions of 2 and 3 meet messages already gone.
+        self.assertTrue(p.quit().startswith(b"+OK"))
+        m2, _, exists = self.imap("ivy")
+        self.assertEqual(0, exists)
 
     def test_pop3_dele_is_an_expunge_for_a_selected_imap_session(self):
         for i in range(3):
