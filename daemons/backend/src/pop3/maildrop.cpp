@@ -14,8 +14,8 @@ std::string uidl_of(std::uint32_t uid_validity, store::imap_uid uid) {
 maildrop::maildrop(const store::mailbox_snapshot& snapshot) : uid_validity_(snapshot.uid_validity) {
   messages_.reserve(snapshot.messages.size());
   for (const auto& m : snapshot.messages) {
-    messages_.push_back(maildrop_message{m.uid, m.size, false, false});
-    live_octets_ += m.size;
+    messages_.push_back(maildrop_message{m.uid, m.wire_size, false, false});
+    live_octets_ += m.wire_size;
   }
   live_count_ = static_cast<std::uint32_t>(messages_.size());
 }
