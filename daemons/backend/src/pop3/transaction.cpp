@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "hamail/core/log.hpp"
 #include "hamail/protocol/pop3/dot_stuffer.hpp"
@@ -43,11 +44,14 @@ struct next_chunk {
       if (!f) return std::move(f).err();
       t->file = std::move(*f);
     }
-    std::string out;
-    std::string buf(file_chunk, '\0');
+    // One read buffer per pool thread, never zeroed: most messages fit in one read.
+    thread_local std::unique_ptr<char[]> buf = std::make_unique_for_overwrite<char[]>(file_chunk);
+    const auto left = t->file.size > t->offset ? t->file.size - t->offset : 0;
+    // Ask for one octet more than the recorded size says is left, to notice a longer file.
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_chunk, left + 1));
     ssize_t n = 0;
     do {
-      n = ::pread(t->file.fd.get(), buf.data(), buf.size(), static_cast<off_t>(t->offset));
+      n = ::pread(t->file.fd.get(), buf.get(), want, static_cast<off_t>(t->offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       return error::temporary(
@@ -55,10 +59,11 @@ struct next_chunk {
           "pread of message " + std::to_string(uid) + ": " + std::string(std::strerror(errno)));
     }
     t->offset += static_cast<std::uint64_t>(n);
+    std::string out;
     out.reserve(2 * static_cast<std::size_t>(n) + 5);
-    t->stuffer.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)), out);
-    // The end of the file (or a file shorter than its recorded size) ends the message.
-    if (n == 0 || t->offset >= t->file.size) t->stuffer.finish(out);
+    t->stuffer.feed(std::string_view(buf.get(), static_cast<std::size_t>(n)), out);
+    // The end of the file ends the message (also one shorter than its recorded size).
+    if (static_cast<std::size_t>(n) < want) t->stuffer.finish(out);
     return out;
   }
 };
