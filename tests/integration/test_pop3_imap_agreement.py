@@ -30,6 +30,13 @@ def deliver(b, user, subject):
         c.sendmail("sender@remote.test", ["%s@example.org" % user], message(user, subject))
 
 
+def wire_form(body):
+    """A message as POP3 sends it before dot-stuffing: every line end CRLF, and a CRLF after a
+    last line that lacks one."""
+    body = re.sub(rb"(?<!\r)\n", b"\r\n", body)
+    return body if body.endswith(b"\n") or not body else body + b"\r\n"
+
+
 def uidl(uid, uidvalidity):
     return b"%08X%08X" % (uid, uidvalidity)
 
@@ -116,8 +123,9 @@ class pop3_imap_agreement_test(pop3_imap_case):
         p.quit()
 
     def test_sizes_and_bodies_match_imap(self):
-        """LIST is RFC822.SIZE and RETR is BODY[], also for APPENDed messages with bare LF line
-        ends, a line starting with "." and no CRLF at the end."""
+        """RETR is BODY[] with every line end CRLF and a CRLF after a last line without one, and
+        LIST and the RETR +OK count those octets (RFC 1939), also for APPENDed messages with bare
+        LF line ends, a line starting with "." and no CRLF at the end."""
         m, uidvalidity, _ = self.imap("frank")
         appended = (b"Subject: lf\n\nline1\n.dot\nline2", b"Subject: no final CRLF\r\n\r\nbody",
                     b"Subject: plain\r\n\r\n..two dots\r\n.\r\n")
@@ -130,16 +138,30 @@ class pop3_imap_agreement_test(pop3_imap_case):
         for u in uids:
             data = self.ok(m.uid("FETCH", str(u), "(RFC822.SIZE BODY.PEEK[])"))
             size = int(re.search(rb"RFC822\.SIZE (\d+)", data[0][0]).group(1))
-            imap.append((size, data[0][1]))
+            self.assertEqual(len(data[0][1]), size)
+            imap.append(wire_form(data[0][1]))
+        # The bare-LF message is 6 octets longer on the wire (4 LFs, no final line end), the
+        # unterminated one 2.
+        self.assertEqual(len(appended[0]) + 6, len(imap[0]))
+        self.assertEqual(len(appended[1]) + 2, len(imap[1]))
         p = self.pop("frank")
-        self.assertEqual([b"%d %d" % (i + 1, size) for i, (size, _) in enumerate(imap)], p.list()[1])
+        self.assertEqual([b"%d %d" % (i + 1, len(w)) for i, w in enumerate(imap)], p.list()[1])
         self.assertEqual([(b"%d" % (i + 1), uidl(u, uidvalidity)) for i, u in enumerate(uids)], self.pop_uidls(p))
-        for i, (size, body) in enumerate(imap):
-            resp, lines, _ = p.retr(i + 1)
-            self.assertEqual(b"+OK %d octets" % size, resp)
-            # POP3 ends the last line with CRLF before the terminating ".".
-            self.assertEqual(body if body.endswith(b"\r\n") else body + b"\r\n",
-                             b"".join(line + b"\r\n" for line in lines))
+        for i, w in enumerate(imap):
+            resp, lines, octets = p.retr(i + 1)
+            self.assertEqual(b"+OK %d octets" % len(w), resp)
+            self.assertEqual(w, b"".join(line + b"\r\n" for line in lines))
+        p.quit()
+        # On the wire, byte for byte: CRLF everywhere and the dots doubled.
+        p = self.pop("frank")
+        p._putcmd("RETR 1")
+        got = b""
+        while not got.endswith(b"\r\n.\r\n"):
+            line = p.file.readline()
+            self.assertTrue(line)
+            got += line
+        self.assertEqual(b"+OK %d octets\r\nSubject: lf\r\n\r\nline1\r\n..dot\r\nline2\r\n.\r\n" % len(imap[0]),
+                         got)
         p.quit()
 
     def test_imap_expunge_hides_the_message_from_the_next_pop3_session(self):
