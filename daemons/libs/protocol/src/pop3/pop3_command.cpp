@@ -163,7 +163,11 @@ checked_command validate(const command& cmd, session_state state) {
         if (!req.msg) return refuse(parse_error::bad_message_number, "Invalid message number");
       }
       if (spec->what == verb::top) {
-        req.lines = parse_count(cmd.args[1]);
+        // A count past 2^31-1 asks for the whole body (clients send huge ones for that).
+        const auto& l = cmd.args[1];
+        const bool digits =
+            !l.empty() && l.size() <= 40 && l.find_first_not_of("0123456789") == std::string::npos;
+        req.lines = digits && !parse_count(l) ? std::optional(max_number) : parse_count(l);
         if (!req.lines) return refuse(parse_error::bad_line_count, "Invalid line count");
       }
       break;

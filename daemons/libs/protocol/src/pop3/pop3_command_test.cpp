@@ -111,7 +111,9 @@ class pop3_command_test : public CppUnit::TestFixture {
     const std::string bad = "-ERR Invalid line count\r\n";
     CPPUNIT_ASSERT_EQUAL(std::string("ok:TOP msg=1 lines=2147483647"),
                          check("TOP 1 2147483647", after));
-    CPPUNIT_ASSERT_EQUAL(bad, check("TOP 1 2147483648", after));
+    CPPUNIT_ASSERT_EQUAL(std::string("ok:TOP msg=1 lines=2147483647"),
+                         check("TOP 1 99999999999999999999", after));
+    CPPUNIT_ASSERT_EQUAL(bad, check("TOP 1 " + std::string(41, '9'), after));
     CPPUNIT_ASSERT_EQUAL(bad, check("TOP 1 -1", after));
     CPPUNIT_ASSERT_EQUAL(bad, check("TOP 1 +1", after));
     CPPUNIT_ASSERT_EQUAL(bad, check("TOP 1 x", after));
