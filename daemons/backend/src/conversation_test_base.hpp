@@ -81,6 +81,9 @@ class client {
     while (!pred()) {
       CPPUNIT_ASSERT_MESSAGE("timed out; received so far: " + buf_,
                              std::chrono::steady_clock::now() < deadline);
+      // The loop stops when it runs out of work (every session ended); new work
+      // (the next connection) needs it restarted.
+      if (io_.stopped()) io_.restart();
       io_.run_one_for(5ms);
     }
   }

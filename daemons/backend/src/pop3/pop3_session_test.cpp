@@ -334,6 +334,14 @@ class pop3_session_test : public CppUnit::TestFixture {
     // The remaining message keeps its UIDL in a later session, now as number 1.
     auto& d = f.login();
     CPPUNIT_ASSERT_EQUAL(std::string("+OK 1 ") + u2, f.cmd(d, "UIDL 1"));
+    CPPUNIT_ASSERT(f.cmd(d, "QUIT").starts_with("+OK"));
+    d.run_until([&] { return d.closed(); });
+    // And after the index is rebuilt from the message files alone.
+    auto rebuilt = f.mail->rebuild_index("alice");
+    CPPUNIT_ASSERT(rebuilt.has_value());
+    auto& e = f.login();
+    CPPUNIT_ASSERT_EQUAL(std::string("+OK Unique-ID listing follows\r\n1 ") + u2 + "\r\n.\r\n",
+                         f.multi(e, "UIDL"));
   }
 
   void message_expunged_by_another_session() {
