@@ -91,35 +91,24 @@ class client {
   /// (a tagged response), or "* BYE" when `tag` is "*". Returns it all.
   std::string until_tagged(std::string_view tag) {
     const std::string prefix = std::string(tag) + " ";
-    std::size_t end = std::string::npos;
-    run_until([&] {
-      std::size_t pos = 0;
-      while (pos < buf_.size()) {
-        const auto nl = buf_.find("\r\n", pos);
-        if (nl == std::string::npos) return eof_;
-        if (buf_.compare(pos, prefix.size(), prefix) == 0) {
-          end = nl + 2;
-          return true;
-        }
-        pos = nl + 2;
-      }
-      return eof_;
-    });
-    if (end == std::string::npos) end = buf_.size();
-    std::string out = buf_.substr(0, end);
-    buf_.erase(0, end);
-    return out;
+    return through_line([&](std::string_view l) { return l.starts_with(prefix); });
   }
   /// Reads up to and including the first line equal to `last` (a POP3
   /// multi-line response ends with "."). Returns it all.
   std::string until_line(std::string_view last) {
+    return through_line([&](std::string_view l) { return l == last; });
+  }
+  /// Reads up to and including the first line (without CRLF) `pred` accepts,
+  /// or everything until the end of the stream. Returns it all.
+  template <class P>
+  std::string through_line(P pred) {
     std::size_t end = std::string::npos;
     run_until([&] {
       std::size_t pos = 0;
       while (pos < buf_.size()) {
         const auto nl = buf_.find("\r\n", pos);
         if (nl == std::string::npos) return eof_;
-        if (std::string_view(buf_).substr(pos, nl - pos) == last) {
+        if (pred(std::string_view(buf_).substr(pos, nl - pos))) {
           end = nl + 2;
           return true;
         }
