@@ -3,8 +3,7 @@
 // afterwards (FETCH, APPEND with a literal, IDLE), refusals, a client that
 // pipelines compressed bytes right behind COMPRESS, and corrupt input.
 
-#include <zlib.h>
-
+#include "hamail/test/zlib_peer.hpp"
 #include "imap/conversation_test_support.hpp"
 
 using namespace hamail::backend::imap_test;
@@ -37,14 +36,8 @@ class zclient {
         asio::detached);
     s_ = std::move(near);
     asio::co_spawn(io_, reader(s_, in_), asio::detached);
-    CPPUNIT_ASSERT_EQUAL(Z_OK, deflateInit2(&out_, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY));
-    CPPUNIT_ASSERT_EQUAL(Z_OK, inflateInit2(&inf_, -15));
   }
-  ~zclient() {
-    s_->close();
-    deflateEnd(&out_);
-    inflateEnd(&inf_);
-  }
+  ~zclient() { s_->close(); }
   zclient(const zclient&) = delete;
   zclient& operator=(const zclient&) = delete;
 
@@ -54,20 +47,7 @@ class zclient {
     compressed_ = true;
   }
   /// Compresses `plain` as the client's next output (a sync flush at its end).
-  std::string deflate_bytes(std::string_view plain) {
-    std::string out;
-    out_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-    out_.avail_in = static_cast<uInt>(plain.size());
-    unsigned char chunk[4096];
-    do {
-      out_.next_out = chunk;
-      out_.avail_out = sizeof chunk;
-      const int rc = ::deflate(&out_, Z_SYNC_FLUSH);
-      CPPUNIT_ASSERT(rc == Z_OK || rc == Z_BUF_ERROR);
-      out.append(reinterpret_cast<char*>(chunk), sizeof chunk - out_.avail_out);
-    } while (out_.avail_out == 0);
-    return out;
-  }
+  std::string deflate_bytes(std::string_view plain) { return z_.compress(plain); }
   /// Sends bytes as they are.
   void send_raw(std::string_view bytes) {
     auto copy = std::make_shared<std::string>(bytes);
@@ -160,16 +140,8 @@ class zclient {
       in_->raw.clear();
       return;
     }
-    inf_.next_in = reinterpret_cast<Bytef*>(in_->raw.data());
-    inf_.avail_in = static_cast<uInt>(in_->raw.size());
-    unsigned char chunk[8192];
-    do {
-      inf_.next_out = chunk;
-      inf_.avail_out = sizeof chunk;
-      const int rc = ::inflate(&inf_, Z_SYNC_FLUSH);
-      CPPUNIT_ASSERT_MESSAGE("inflate " + std::to_string(rc), rc == Z_OK || rc == Z_BUF_ERROR);
-      plain_.append(reinterpret_cast<char*>(chunk), sizeof chunk - inf_.avail_out);
-    } while (inf_.avail_out == 0 || inf_.avail_in > 0);
+    plain_ += z_.inflate_all(in_->raw);
+    CPPUNIT_ASSERT_MESSAGE("the server ended its deflate stream", !z_.input_ended());
     in_->raw.clear();
   }
 
@@ -188,8 +160,7 @@ class zclient {
   std::shared_ptr<input> in_;
   std::string plain_;
   bool compressed_ = false;
-  z_stream out_{};
-  z_stream inf_{};
+  hamail::test::zlib_peer z_;
 };
 
 /// A message of about `size` octets of text.

@@ -1,4 +1,4 @@
-// The COMPRESS=DEFLATE stream against a peer written here with zlib: round
+// The COMPRESS=DEFLATE stream against a zlib client (hamail/test/zlib_peer.hpp): round
 // trips, every write arriving whole, large transfers, corrupt input, bombs,
 // bytes read before compression began, and the connection switching to it.
 
@@ -8,68 +8,16 @@
 
 #include <random>
 
+#include "hamail/test/zlib_peer.hpp"
 #include "test_harness.hpp"
 
 using namespace hamail::net::testing;
 using hamail::errc;
 using hamail::net::deflate_stream;
 using hamail::net::memory_stream;
+using hamail::test::zlib_peer;
 
 namespace {
-
-/// The client side of RFC 4978, straight on zlib: raw deflate with a 32 KiB
-/// window both ways, the way IMAP clients set it up.
-class zlib_peer {
- public:
-  zlib_peer() {
-    CPPUNIT_ASSERT_EQUAL(Z_OK, deflateInit2(&out_, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY));
-    CPPUNIT_ASSERT_EQUAL(Z_OK, inflateInit2(&in_, -15));
-  }
-  ~zlib_peer() {
-    deflateEnd(&out_);
-    inflateEnd(&in_);
-  }
-  zlib_peer(const zlib_peer&) = delete;
-  zlib_peer& operator=(const zlib_peer&) = delete;
-
-  /// Compresses `plain`, ending with `flush` (Z_SYNC_FLUSH, Z_FINISH or Z_NO_FLUSH).
-  std::string compress(std::string_view plain, int flush = Z_SYNC_FLUSH) {
-    std::string out;
-    out_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
-    out_.avail_in = static_cast<uInt>(plain.size());
-    unsigned char chunk[4096];
-    do {
-      out_.next_out = chunk;
-      out_.avail_out = sizeof chunk;
-      const int rc = deflate(&out_, flush);
-      CPPUNIT_ASSERT(rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END);
-      out.append(reinterpret_cast<char*>(chunk), sizeof chunk - out_.avail_out);
-    } while (out_.avail_out == 0);
-    CPPUNIT_ASSERT_EQUAL(0u, out_.avail_in);
-    return out;
-  }
-
-  /// Inflates everything `compressed` gives now; fails the test on corrupt data.
-  std::string inflate_all(std::string_view compressed) {
-    std::string out;
-    in_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
-    in_.avail_in = static_cast<uInt>(compressed.size());
-    unsigned char chunk[4096];
-    do {
-      in_.next_out = chunk;
-      in_.avail_out = sizeof chunk;
-      const int rc = inflate(&in_, Z_SYNC_FLUSH);
-      CPPUNIT_ASSERT_MESSAGE("inflate " + std::to_string(rc),
-                             rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END);
-      out.append(reinterpret_cast<char*>(chunk), sizeof chunk - in_.avail_out);
-    } while (in_.avail_out == 0 || in_.avail_in > 0);
-    return out;
-  }
-
- private:
-  z_stream out_{};
-  z_stream in_{};
-};
 
 /// Everything the peer end has received so far (never waits).
 awaitable<std::string> drain(memory_stream& s) {
@@ -112,6 +60,21 @@ std::string mail_like_text(std::size_t size, unsigned seed = 1) {
   return out;
 }
 
+/// The body of a test over a deflate_stream on one end of an in-memory pipe,
+/// with a zlib client (`z`) on the other end (`peer`).
+using piped_body = awaitable<void> (*)(net_fixture& f, deflate_stream& d, memory_stream& peer,
+                                       zlib_peer& z);
+
+/// Sets up the pipe, the stream and the client, and runs `body` to completion.
+void run_piped(piped_body body) {
+  net_fixture f;
+  auto [a, b] = memory_stream::make_pair(f.io.get_executor());
+  memory_stream& peer = *b;
+  deflate_stream d(std::move(a));
+  zlib_peer z;
+  f.run([&]() { return body(f, d, peer, z); });
+}
+
 }  // namespace
 
 class deflate_stream_test : public CppUnit::TestFixture {
@@ -129,12 +92,8 @@ class deflate_stream_test : public CppUnit::TestFixture {
 
  public:
   void round_trip_with_zlib_peer() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
+    run_piped([](net_fixture& f, deflate_stream& d, memory_stream& peer,
+                 zlib_peer& z) -> awaitable<void> {
       CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress("a1 NOOP\r\n"))));
       CPPUNIT_ASSERT_EQUAL(std::string("a1 NOOP\r\n"), co_await read_plain(d, 9));
       CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(std::string_view("a1 OK NOOP\r\n"))));
@@ -157,61 +116,50 @@ class deflate_stream_test : public CppUnit::TestFixture {
   }
 
   void every_write_arrives_whole() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
-      // Each response must be decodable as soon as its write completes: an
-      // IMAP client waits for it before sending anything else.
-      for (int i = 1; i <= 300; ++i) {
-        const std::string line = "* " + std::to_string(i) + " FETCH (FLAGS (\\Seen) UID " +
-                                 std::to_string(1000 + i) + ")\r\n";
-        CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(line)));
-        CPPUNIT_ASSERT_EQUAL(line, z.inflate_all(co_await drain(peer)));
-      }
-      // Each write compresses against the ones before it.
-      CPPUNIT_ASSERT_MESSAGE(std::to_string(d.compressed_bytes_out()),
-                             d.compressed_bytes_out() < d.plain_bytes_out() / 2);
-    });
+    run_piped(
+        [](net_fixture&, deflate_stream& d, memory_stream& peer, zlib_peer& z) -> awaitable<void> {
+          // Each response must be decodable as soon as its write completes: an
+          // IMAP client waits for it before sending anything else.
+          for (int i = 1; i <= 300; ++i) {
+            const std::string line = "* " + std::to_string(i) + " FETCH (FLAGS (\\Seen) UID " +
+                                     std::to_string(1000 + i) + ")\r\n";
+            CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(line)));
+            CPPUNIT_ASSERT_EQUAL(line, z.inflate_all(co_await drain(peer)));
+          }
+          // Each write compresses against the ones before it.
+          CPPUNIT_ASSERT_MESSAGE(std::to_string(d.compressed_bytes_out()),
+                                 d.compressed_bytes_out() < d.plain_bytes_out() / 2);
+        });
   }
 
   void large_transfers_both_ways() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
-      const std::string text = mail_like_text(3 << 20);
-      // Server to client: one big write (a FETCH of a large message).
-      CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(text)));
-      const std::string wire = co_await drain(peer);
-      CPPUNIT_ASSERT(wire.size() < text.size() / 3);
-      CPPUNIT_ASSERT(text == z.inflate_all(wire));
-      CPPUNIT_ASSERT_EQUAL(static_cast<std::uint64_t>(wire.size()), d.compressed_bytes_out());
-      // Client to server (an APPEND), read in pieces of various sizes.
-      const std::string up = mail_like_text(2 << 20, 7);
-      CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress(up))));
-      CPPUNIT_ASSERT(up == co_await read_plain(d, up.size(), 16384));
-      CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress(up))));
-      CPPUNIT_ASSERT(up == co_await read_plain(d, up.size(), 7));
-      // Incompressible data grows a little but survives too.
-      std::string noise(300000, '\0');
-      std::mt19937 rng(3);
-      for (auto& ch : noise) ch = static_cast<char>(rng());
-      CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(noise)));
-      CPPUNIT_ASSERT(noise == z.inflate_all(co_await drain(peer)));
-    });
+    run_piped(
+        [](net_fixture&, deflate_stream& d, memory_stream& peer, zlib_peer& z) -> awaitable<void> {
+          const std::string text = mail_like_text(3 << 20);
+          // Server to client: one big write (a FETCH of a large message).
+          CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(text)));
+          const std::string wire = co_await drain(peer);
+          CPPUNIT_ASSERT(wire.size() < text.size() / 3);
+          CPPUNIT_ASSERT(text == z.inflate_all(wire));
+          CPPUNIT_ASSERT_EQUAL(static_cast<std::uint64_t>(wire.size()), d.compressed_bytes_out());
+          // Client to server (an APPEND), read in pieces of various sizes.
+          const std::string up = mail_like_text(2 << 20, 7);
+          CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress(up))));
+          CPPUNIT_ASSERT(up == co_await read_plain(d, up.size(), 16384));
+          CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress(up))));
+          CPPUNIT_ASSERT(up == co_await read_plain(d, up.size(), 7));
+          // Incompressible data grows a little but survives too.
+          std::string noise(300000, '\0');
+          std::mt19937 rng(3);
+          for (auto& ch : noise) ch = static_cast<char>(rng());
+          CPPUNIT_ASSERT(co_await d.async_write(asio::buffer(noise)));
+          CPPUNIT_ASSERT(noise == z.inflate_all(co_await drain(peer)));
+        });
   }
 
   void corrupt_input_is_an_error() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    f.run([&]() -> awaitable<void> {
+    run_piped([](net_fixture&, deflate_stream& d, memory_stream& peer,
+                 zlib_peer&) -> awaitable<void> {
       // A client that forgot to compress: "a1" is not a valid deflate block
       // (BTYPE 3 is reserved).
       CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(std::string_view("\xff\xff\xff\xff"))));
@@ -220,12 +168,8 @@ class deflate_stream_test : public CppUnit::TestFixture {
   }
 
   void data_after_the_end_is_an_error() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
+    run_piped([](net_fixture& f, deflate_stream& d, memory_stream& peer,
+                 zlib_peer& z) -> awaitable<void> {
       // A final block is allowed (a client finishing its stream before it closes) ...
       CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress("bye\r\n", Z_FINISH))));
       CPPUNIT_ASSERT_EQUAL(std::string("bye\r\n"), co_await read_plain(d, 5));
@@ -243,33 +187,29 @@ class deflate_stream_test : public CppUnit::TestFixture {
   }
 
   void bomb_does_not_grow_memory() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
-      // 256 MiB of one byte compresses to about 256 KiB.
-      const std::string block(1 << 20, 'A');
-      std::string bomb;
-      for (int i = 0; i < 256; ++i) bomb += z.compress(block, Z_NO_FLUSH);
-      bomb += z.compress("", Z_SYNC_FLUSH);
-      CPPUNIT_ASSERT(bomb.size() < 300 * 1024);
-      CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(bomb)));
-      std::string buf(16384, '\0');
-      std::size_t total = 0;
-      std::size_t peak = 0;
-      while (total < (std::size_t{256} << 20)) {
-        auto r = co_await d.async_read_some(asio::buffer(buf));
-        CPPUNIT_ASSERT(r.has_value());
-        CPPUNIT_ASSERT(*r <= buf.size());
-        total += *r;
-        peak = std::max(peak, d.memory_in_use());
-      }
-      CPPUNIT_ASSERT_EQUAL(std::size_t{256} << 20, total);
-      // The inflater, its 32 KiB window and the read buffer: nothing grows with the output.
-      CPPUNIT_ASSERT_MESSAGE(std::to_string(peak), peak <= 48 * 1024);
-    });
+    run_piped(
+        [](net_fixture&, deflate_stream& d, memory_stream& peer, zlib_peer& z) -> awaitable<void> {
+          // 256 MiB of one byte compresses to about 256 KiB.
+          const std::string block(1 << 20, 'A');
+          std::string bomb;
+          for (int i = 0; i < 256; ++i) bomb += z.compress(block, Z_NO_FLUSH);
+          bomb += z.compress("", Z_SYNC_FLUSH);
+          CPPUNIT_ASSERT(bomb.size() < 300 * 1024);
+          CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(bomb)));
+          std::string buf(16384, '\0');
+          std::size_t total = 0;
+          std::size_t peak = 0;
+          while (total < (std::size_t{256} << 20)) {
+            auto r = co_await d.async_read_some(asio::buffer(buf));
+            CPPUNIT_ASSERT(r.has_value());
+            CPPUNIT_ASSERT(*r <= buf.size());
+            total += *r;
+            peak = std::max(peak, d.memory_in_use());
+          }
+          CPPUNIT_ASSERT_EQUAL(std::size_t{256} << 20, total);
+          // The inflater, its 32 KiB window and the read buffer: nothing grows with the output.
+          CPPUNIT_ASSERT_MESSAGE(std::to_string(peak), peak <= 48 * 1024);
+        });
   }
 
   void bytes_read_before_compression_come_first() {
@@ -290,12 +230,8 @@ class deflate_stream_test : public CppUnit::TestFixture {
   }
 
   void idle_memory_and_delegation() {
-    net_fixture f;
-    auto [a, b] = memory_stream::make_pair(f.io.get_executor());
-    memory_stream& peer = *b;
-    deflate_stream d(std::move(a));
-    zlib_peer z;
-    f.run([&]() -> awaitable<void> {
+    run_piped([](net_fixture&, deflate_stream& d, memory_stream& peer,
+                 zlib_peer& z) -> awaitable<void> {
       const std::size_t fresh = d.memory_in_use();
       CPPUNIT_ASSERT(co_await peer.async_write(asio::buffer(z.compress("a1 NOOP\r\n"))));
       CPPUNIT_ASSERT_EQUAL(std::string("a1 NOOP\r\n"), co_await read_plain(d, 9));
