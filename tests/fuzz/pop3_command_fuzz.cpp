@@ -8,7 +8,8 @@
 //     input is cut (the AUTH continuation mode is switched the same way);
 //   - every -ERR text is one line of at most 512 octets;
 //   - validation in both states gives exactly a request or an error, and a
-//     valid request's numbers are in range.
+//     valid request's numbers are in range and XCLIENT attributes are
+//     NAME=VALUE pairs.
 
 #include <cstddef>
 #include <cstdint>
@@ -45,7 +46,7 @@ std::string render(const parse_step& step) {
   }
   require(step.cmd && !step.error, "complete step carries a command");
   const auto& cmd = *step.cmd;
-  require(!cmd.keyword.empty() && cmd.keyword.size() <= 4, "keyword of 1..4 letters");
+  require(!cmd.keyword.empty() && cmd.keyword.size() <= 8, "keyword of 1..8 letters");
   std::string out = "cmd:" + cmd.keyword;
   for (const auto& a : cmd.args) out += "|" + a;
   for (auto state : {session_state::authorization, session_state::transaction}) {
@@ -57,6 +58,10 @@ std::string render(const parse_step& step) {
     }
     if (c.req->msg) require(*c.req->msg >= 1 && *c.req->msg <= 0x7fffffffu, "message number");
     if (c.req->lines) require(*c.req->lines <= 0x7fffffffu, "line count");
+    require(c.req->attributes.empty() || c.req->what == verb::xclient,
+            "attributes only on XCLIENT");
+    for (const auto& [name, value] : c.req->attributes)
+      require(!name.empty() && name.find('=') == std::string::npos, "attribute name is NAME");
     require(to_string(c.req->what) == cmd.keyword, "verb matches keyword");
   }
   return out;
