@@ -210,43 +210,6 @@ void read_quota(config::section& root, quota_settings& out) {
   out.permanent = s->get_enum("over_quota", {"temporary", "permanent"}, "temporary") == "permanent";
 }
 
-void read_auth(config::section& root, auth_settings& out) {
-  auto s = root.table("auth");
-  if (!s) return;
-  out.max_failures_per_address =
-      static_cast<unsigned>(s->get_integer("max_failures_per_address", 10, 1, 100000));
-  out.failure_window = s->get_duration("failure_window", out.failure_window);
-  out.failure_delay = s->get_duration("failure_delay", out.failure_delay);
-  out.max_failure_delay = s->get_duration("max_failure_delay", out.max_failure_delay);
-  if (out.max_failure_delay < out.failure_delay) {
-    s->add_problem("max_failure_delay", "must not be shorter than failure_delay");
-  }
-  out.hash_threads = static_cast<unsigned>(s->get_integer("hash_threads", 2, 1, 64));
-  out.max_queued_hashes =
-      static_cast<std::size_t>(s->get_integer("max_queued_hashes", 32, 0, 100000));
-}
-
-void read_directory(config::section& root, directory_settings& out) {
-  auto s = root.table("directory");
-  if (!s) {
-    root.add_problem("directory", "missing required table [directory]");
-    return;
-  }
-  out.type = s->get_enum("type", {"ldap", "file"}, "ldap");
-  out.auth = s->get_enum("auth", {"password", "bind"}, "password");
-  if (out.auth == "bind" && out.type != "ldap") {
-    s->add_problem("auth", "\"bind\" needs type = \"ldap\"");
-  }
-  if (out.type == "file") {
-    out.accounts_file = s->require_string("accounts_file");
-    if (!out.accounts_file.empty() && !out.accounts_file.is_absolute()) {
-      s->add_problem("accounts_file", "must be an absolute path");
-    }
-  } else {
-    directory::read_ldap_settings(*s, out.ldap);
-  }
-}
-
 }  // namespace
 
 result<backend_config> load_backend_config(const std::filesystem::path& path) {
@@ -262,8 +225,8 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_imap(root, cfg.imap);
   read_pop3(root, cfg.pop3);
   read_quota(root, cfg.quota);
-  read_auth(root, cfg.auth);
-  read_directory(root, cfg.directory);
+  directory::read_auth_settings(root, cfg.auth);
+  directory::read_directory_settings(root, cfg.directory);
   read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {

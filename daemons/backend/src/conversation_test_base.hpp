@@ -21,13 +21,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/auth/password_checker.hpp"
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/directory/memory_directory.hpp"
 #include "hamail/directory/password.hpp"
 #include "hamail/net/connection.hpp"
 #include "hamail/store/maildir_store.hpp"
-#include "password_checker.hpp"
 
 namespace hamail::backend::conversation_test {
 
@@ -182,7 +182,7 @@ class client {
 /// One backend's shared state, without any protocol.
 struct backend_fixture {
   backend_fixture()
-      : passwords(password_checker::limits{}),
+      : passwords(auth::password_checker::limits{}),
         throttle(directory::login_throttle::limits{.first_delay = 0ms, .max_account_delay = 0ms}) {
     cfg.store.name = "store-a";
     cfg.store.hostname = "mail.test";
@@ -262,7 +262,7 @@ struct backend_fixture {
   backend_config cfg;
   asio::io_context io;
   asio::thread_pool blocking{2};
-  password_checker passwords;
+  auth::password_checker passwords;
   directory::login_throttle throttle;
   directory::memory_directory accounts;
   std::unique_ptr<store::maildir_store> mail;

@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/auth/password_checker.hpp"
 #include "hamail/backend/imap_service.hpp"
 #include "hamail/backend/pop3_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
@@ -25,7 +26,6 @@
 #include "hamail/store/maildir_store.hpp"
 #include "hamail/tls/context_store.hpp"
 #include "imap/structure_cache.hpp"
-#include "password_checker.hpp"
 
 namespace hamail::backend {
 
@@ -128,7 +128,7 @@ int run_daemon(const backend_config& cfg) {
       .first_delay = cfg.auth.failure_delay,
       .max_account_delay = cfg.auth.max_failure_delay,
   });
-  password_checker passwords(password_checker::limits{
+  auth::password_checker passwords(auth::password_checker::limits{
       .threads = cfg.auth.hash_threads,
       .max_queued = cfg.auth.max_queued_hashes,
   });

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "hamail/auth/login.hpp"
 #include "hamail/core/ascii.hpp"
 #include "hamail/core/base64.hpp"
 #include "imap/session.hpp"
-#include "login.hpp"
 
 namespace hamail::backend::imap_session_detail {
 
@@ -65,7 +65,7 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
       msg = co_await response(s, c, "");
       if (!msg) co_return;
     }
-    auto plain = parse_sasl_plain(*msg);
+    auto plain = auth::parse_sasl_plain(*msg);
     if (!plain) {
       s.bad(c, "Malformed PLAIN response");
       co_return;
@@ -80,9 +80,9 @@ awaitable<void> cmd_authenticate(session& s, const imap::command& c) {
       // trusted proxy address; anyone else is refused like a wrong password.
       s.conn.log().notice("AUTHENTICATE PLAIN: authorization identity {} refused for {}", authzid,
                           login);
-      login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
-      auto failed = record_failed_login(svc, s.conn, login);
-      if (co_await std::move(failed) == login_status::address_refused) {
+      auth::login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+      auto failed = auth::record_failed_login(svc, s.conn, login);
+      if (co_await std::move(failed) == auth::login_status::address_refused) {
         s.no(c, "Too many failed logins, try again later", "UNAVAILABLE");
         s.bye("Too many failed logins");
       } else {

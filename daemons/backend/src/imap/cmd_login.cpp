@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
+#include "hamail/auth/login.hpp"
 #include "imap/session.hpp"
-#include "login.hpp"
 
 namespace hamail::backend::imap_session_detail {
 
@@ -14,25 +14,25 @@ namespace {
 awaitable<std::optional<directory::account>> proxied_account(session& s, const imap::command& c,
                                                              const directory::account& proxy,
                                                              std::string authzid) {
-  auto as = act_as(s.ctx.directory, s.conn, s.trusted_proxy, s.cfg.imap.proxy_logins, proxy,
-                   std::move(authzid));
-  proxy_outcome o = co_await std::move(as);
+  auto as = auth::act_as(s.ctx.directory, s.conn, s.trusted_proxy, s.cfg.imap.proxy_logins, proxy,
+                         std::move(authzid));
+  auth::proxy_outcome o = co_await std::move(as);
   switch (o.status) {
-    case proxy_status::ok:
+    case auth::proxy_status::ok:
       co_return std::move(o.account);
-    case proxy_status::not_allowed:
+    case auth::proxy_status::not_allowed:
       s.no(c, "Not authorized to act as another user", "AUTHORIZATIONFAILED");
       break;
-    case proxy_status::unknown_account:
+    case auth::proxy_status::unknown_account:
       s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
       break;
-    case proxy_status::temporary_failure:
+    case auth::proxy_status::temporary_failure:
       s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
       break;
-    case proxy_status::moving:
+    case auth::proxy_status::moving:
       s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
       break;
-    case proxy_status::locked:
+    case auth::proxy_status::locked:
       s.no(c, "Account is " + std::string(directory::to_string(o.account.state)), "CONTACTADMIN");
       break;
   }
@@ -44,31 +44,31 @@ awaitable<std::optional<directory::account>> proxied_account(session& s, const i
 awaitable<void> finish_login(session& s, const imap::command& c, std::string login,
                              std::string password, std::string_view mechanism,
                              std::string authzid) {
-  login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
-  auto check = check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
-  login_outcome outcome = co_await std::move(check);
+  auth::login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+  auto check = auth::check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
+  auth::login_outcome outcome = co_await std::move(check);
   switch (outcome.status) {
-    case login_status::ok:
+    case auth::login_status::ok:
       break;
-    case login_status::failed:
+    case auth::login_status::failed:
       s.no(c, "Authentication failed", "AUTHENTICATIONFAILED");
       s.count_error();
       co_return;
-    case login_status::address_refused:
+    case auth::login_status::address_refused:
       s.no(c, "Too many failed logins, try again later", "UNAVAILABLE");
       s.bye("Too many failed logins");
       co_return;
-    case login_status::temporary_failure:
+    case auth::login_status::temporary_failure:
       s.no(c, "Authentication temporarily unavailable, try again later", "UNAVAILABLE");
       co_return;
-    case login_status::busy:
+    case auth::login_status::busy:
       s.no(c, "Too many logins in progress, try again later", "UNAVAILABLE");
       co_return;
-    case login_status::locked:
+    case auth::login_status::locked:
       s.no(c, "Account is " + std::string(directory::to_string(outcome.account.state)),
            "CONTACTADMIN");
       co_return;
-    case login_status::moving:
+    case auth::login_status::moving:
       s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
       co_return;
   }

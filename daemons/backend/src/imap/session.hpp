@@ -15,10 +15,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "blocking.hpp"
 #include "hamail/backend/imap_service.hpp"
 #include "hamail/directory/account.hpp"
 #include "hamail/net/connection.hpp"
+#include "hamail/net/run_blocking.hpp"
 #include "hamail/protocol/imap/command_parser.hpp"
 #include "hamail/protocol/imap/sequence_set.hpp"
 #include "hamail/protocol/imap/writer.hpp"
@@ -149,7 +149,7 @@ class session {
   /// function object (std::move(local)), see blocking.hpp.
   template <class F>
   awaitable<std::invoke_result_t<F&>> blocking(F fn) {
-    return run_blocking(ctx.blocking, std::move(fn));
+    return net::run_blocking(ctx.blocking, std::move(fn));
   }
 
  private:

@@ -5,8 +5,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "hamail/auth/login.hpp"
 #include "hamail/core/base64.hpp"
-#include "login.hpp"
 #include "pop3/session.hpp"
 
 namespace hamail::backend::pop3_session_detail {
@@ -77,8 +77,8 @@ awaitable<void> enter_transaction(session& s, directory::account a) {
 }
 
 /// Answers a failed login that the throttle has seen.
-void answer_failure(session& s, login_status st) {
-  if (st == login_status::address_refused) {
+void answer_failure(session& s, auth::login_status st) {
+  if (st == auth::login_status::address_refused) {
     s.reply(pop3::err("Too many failed logins, try again later", resp_code::sys_temp));
     s.end = ending::closed;
     return;
@@ -90,49 +90,49 @@ void answer_failure(session& s, login_status st) {
 /// Checks the credentials and, when they hold, enters the TRANSACTION state.
 awaitable<void> finish_login(session& s, std::string login, std::string password,
                              std::string_view mechanism, std::string authzid) {
-  login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
-  auto check = check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
-  login_outcome outcome = co_await std::move(check);
+  auth::login_services svc{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+  auto check = auth::check_login(svc, s.conn, std::move(login), std::move(password), mechanism);
+  auth::login_outcome outcome = co_await std::move(check);
   switch (outcome.status) {
-    case login_status::ok:
+    case auth::login_status::ok:
       break;
-    case login_status::failed:
-    case login_status::address_refused:
+    case auth::login_status::failed:
+    case auth::login_status::address_refused:
       answer_failure(s, outcome.status);
       co_return;
-    case login_status::temporary_failure:
+    case auth::login_status::temporary_failure:
       s.reply(pop3::err("Authentication temporarily unavailable, try again later",
                         resp_code::sys_temp));
       co_return;
-    case login_status::busy:
+    case auth::login_status::busy:
       s.reply(pop3::err("Too many logins in progress, try again later", resp_code::sys_temp));
       co_return;
-    case login_status::locked:
+    case auth::login_status::locked:
       s.reply(pop3::err("Account is " + std::string(directory::to_string(outcome.account.state)),
                         resp_code::sys_perm));
       co_return;
-    case login_status::moving:
+    case auth::login_status::moving:
       s.reply(pop3::err("Account is being moved, try again later", resp_code::sys_temp));
       co_return;
   }
   if (!authzid.empty()) {
-    auto as = act_as(s.ctx.directory, s.conn, s.trusted_proxy, s.cfg.proxy_logins, outcome.account,
-                     std::move(authzid));
-    proxy_outcome o = co_await std::move(as);
+    auto as = auth::act_as(s.ctx.directory, s.conn, s.trusted_proxy, s.cfg.proxy_logins,
+                           outcome.account, std::move(authzid));
+    auth::proxy_outcome o = co_await std::move(as);
     switch (o.status) {
-      case proxy_status::ok:
+      case auth::proxy_status::ok:
         outcome.account = std::move(o.account);
         break;
-      case proxy_status::not_allowed:
-      case proxy_status::unknown_account:
+      case auth::proxy_status::not_allowed:
+      case auth::proxy_status::unknown_account:
         s.reply(pop3::err("Not authorized to act as another user", resp_code::auth));
         s.count_error();
         co_return;
-      case proxy_status::temporary_failure:
-      case proxy_status::moving:
+      case auth::proxy_status::temporary_failure:
+      case auth::proxy_status::moving:
         s.reply(pop3::err("Account temporarily unavailable, try again later", resp_code::sys_temp));
         co_return;
-      case proxy_status::locked:
+      case auth::proxy_status::locked:
         s.reply(pop3::err("Account is " + std::string(directory::to_string(o.account.state)),
                           resp_code::sys_perm));
         co_return;
@@ -220,7 +220,7 @@ awaitable<void> cmd_auth(session& s, const pop3::request& r) {
       msg = co_await exchange(s, "");
       if (!msg) co_return;
     }
-    auto plain = parse_sasl_plain(*msg);
+    auto plain = auth::parse_sasl_plain(*msg);
     if (!plain) {
       s.refuse("Malformed PLAIN response");
       co_return;

@@ -12,10 +12,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "blocking.hpp"
 #include "hamail/backend/pop3_service.hpp"
 #include "hamail/directory/account.hpp"
 #include "hamail/net/connection.hpp"
+#include "hamail/net/run_blocking.hpp"
 #include "hamail/protocol/pop3/command.hpp"
 #include "hamail/protocol/pop3/command_parser.hpp"
 #include "hamail/protocol/pop3/response.hpp"
@@ -76,7 +76,7 @@ class session {
   /// function object (std::move(local)), see blocking.hpp.
   template <class F>
   awaitable<std::invoke_result_t<F&>> blocking(F fn) {
-    return run_blocking(ctx.blocking, std::move(fn));
+    return net::run_blocking(ctx.blocking, std::move(fn));
   }
 
  private:

@@ -23,17 +23,17 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "hamail/auth/password_checker.hpp"
 #include "hamail/core/base64.hpp"
 #include "hamail/directory/memory_directory.hpp"
 #include "hamail/directory/password.hpp"
 #include "hamail/store/memory_store.hpp"
-#include "password_checker.hpp"
 #include "smtp/session.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using hamail::result;
-using hamail::backend::password_checker;
+using hamail::auth::password_checker;
 using hamail::backend::smtp_context;
 using hamail::backend::smtp_session_detail::flavour;
 using hamail::net::memory_stream;

@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "blocking.hpp"
+#include "hamail/net/run_blocking.hpp"
 
 namespace hamail::backend::smtp_session_detail {
 
@@ -17,7 +17,7 @@ body_spool::~body_spool() {
 
 boost::asio::awaitable<result<void>> body_spool::open(store::mail_store& store) {
   auto begin = [&store] { return store.begin_delivery(); };
-  auto started = co_await run_blocking(pool_, std::move(begin));
+  auto started = co_await net::run_blocking(pool_, std::move(begin));
   if (!started) co_return std::move(started).err();
   message_.emplace(std::move(*started));
   co_return ok();
@@ -39,7 +39,7 @@ boost::asio::awaitable<void> body_spool::flush() {
     if (auto r = message_->write(data); !r) error_ = std::move(r).err();
     return true;
   };
-  (void)co_await run_blocking(pool_, std::move(work));
+  (void)co_await net::run_blocking(pool_, std::move(work));
 }
 
 boost::asio::awaitable<result<store::sealed_message>> body_spool::finish() {
@@ -56,7 +56,7 @@ boost::asio::awaitable<result<store::sealed_message>> body_spool::finish() {
     message_.reset();
     return sealed;
   };
-  co_return co_await run_blocking(pool_, std::move(work));
+  co_return co_await net::run_blocking(pool_, std::move(work));
 }
 
 }  // namespace hamail::backend::smtp_session_detail

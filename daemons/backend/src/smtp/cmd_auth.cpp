@@ -1,8 +1,8 @@
 // AUTH PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login) per RFC 4954,
 // checked against the account's userPassword from the directory.
 
+#include "hamail/auth/login.hpp"
 #include "hamail/core/base64.hpp"
-#include "login.hpp"
 #include "smtp/session.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -26,14 +26,14 @@ awaitable<std::optional<std::string>> response(session& s, std::string_view chal
 }
 
 /// The services a login check uses.
-login_services login_services_of(session& s) {
-  return login_services{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
+auth::login_services login_services_of(session& s) {
+  return auth::login_services{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
 }
 
 /// Answers a failed login: 454 and the end of the session once the client's
 /// address has failed too often, 535 otherwise.
-void answer_failure(session& s, login_status st) {
-  if (st == login_status::address_refused) {
+void answer_failure(session& s, auth::login_status st) {
+  if (st == auth::login_status::address_refused) {
     s.reply(smtp::reply(454, "4.7.0").add_line("Too many failed logins, try again later"));
     s.end = ending::quit;
     return;
@@ -76,7 +76,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
       msg = co_await response(s, "");
       if (!msg) co_return;
     }
-    auto plain = parse_sasl_plain(*msg);
+    auto plain = auth::parse_sasl_plain(*msg);
     if (!plain) {
       s.reply(smtp::reply(smtp::status::syntax, "Malformed PLAIN response"));
       s.count_error();
@@ -86,7 +86,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     password = std::move(plain->password);
     if (!plain->authzid.empty()) {
       // hamail has no proxy authorisation: acting as another user is refused.
-      auto failed = record_failed_login(login_services_of(s), s.conn, login);
+      auto failed = auth::record_failed_login(login_services_of(s), s.conn, login);
       answer_failure(s, co_await std::move(failed));
       co_return;
     }
@@ -111,29 +111,30 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     co_return;
   }
 
-  auto check = check_login(login_services_of(s), s.conn, login, std::move(password), c.mechanism);
-  const login_outcome outcome = co_await std::move(check);
+  auto check =
+      auth::check_login(login_services_of(s), s.conn, login, std::move(password), c.mechanism);
+  const auth::login_outcome outcome = co_await std::move(check);
   switch (outcome.status) {
-    case login_status::ok:
+    case auth::login_status::ok:
       s.authenticated = outcome.account.id;
       s.reply(smtp::status::auth_ok);
       break;
-    case login_status::failed:
-    case login_status::address_refused:
+    case auth::login_status::failed:
+    case auth::login_status::address_refused:
       answer_failure(s, outcome.status);
       break;
-    case login_status::temporary_failure:
+    case auth::login_status::temporary_failure:
       s.reply(smtp::status::auth_temp_failure);
       break;
-    case login_status::busy:
+    case auth::login_status::busy:
       s.reply(smtp::reply(454, "4.7.0").add_line("Too many logins in progress, try again later"));
       break;
-    case login_status::locked:
+    case auth::login_status::locked:
       s.reply(
           smtp::reply(535, "5.7.8")
               .add_line("Account is " + std::string(directory::to_string(outcome.account.state))));
       break;
-    case login_status::moving:
+    case auth::login_status::moving:
       s.reply(smtp::reply(454, "4.7.0").add_line("Account is being moved, try again later"));
       break;
   }

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "blocking.hpp"
+#include "hamail/net/run_blocking.hpp"
 #include "smtp/session.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -41,7 +41,7 @@ awaitable<std::optional<smtp::reply>> check_quota(session& s, const std::string&
     co_return smtp::reply(smtp::status::over_quota_perm, "Message exceeds the mailbox's quota");
   }
   auto read = [&s, &account] { return s.ctx.store.quota_usage(account); };
-  auto usage = co_await run_blocking(s.ctx.blocking, std::move(read));
+  auto usage = co_await net::run_blocking(s.ctx.blocking, std::move(read));
   if (!usage) {
     s.conn.log().debug("quota usage of {} unknown: {}", account, usage.err().describe());
     co_return std::nullopt;

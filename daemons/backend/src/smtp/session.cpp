@@ -4,7 +4,7 @@
 #include <ctime>
 #include <map>
 
-#include "blocking.hpp"
+#include "hamail/net/run_blocking.hpp"
 #include "hamail/protocol/smtp/line_reader.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -295,7 +295,7 @@ awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verd
     target_of[i] = it->second;
   }
   auto commit = [this, &sealed, &targets] { return ctx.store.deliver(*sealed, targets); };
-  auto results = co_await run_blocking(ctx.blocking, std::move(commit));
+  auto results = co_await net::run_blocking(ctx.blocking, std::move(commit));
 
   if (kind == flavour::lmtp) {
     for (std::size_t i = 0; i < tx->recipients.size(); ++i) {
@@ -367,7 +367,7 @@ awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verd
       if (!r) return std::move(r).err();
       return ok();
     };
-    auto undone = co_await run_blocking(ctx.blocking, std::move(withdraw));
+    auto undone = co_await net::run_blocking(ctx.blocking, std::move(withdraw));
     if (!undone) {
       conn.log().error("{}: could not withdraw uid {} of {}: {}", id, uid, account,
                        undone.err().describe());

@@ -1,4 +1,4 @@
-#include "login.hpp"
+#include "hamail/auth/login.hpp"
 
 #include <algorithm>
 
@@ -7,9 +7,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "password_checker.hpp"
+#include "hamail/auth/password_checker.hpp"
 
-namespace hamail::backend {
+namespace hamail::auth {
 
 boost::asio::awaitable<login_status> record_failed_login(login_services svc, net::connection& conn,
                                                          std::string login) {
@@ -143,4 +143,4 @@ boost::asio::awaitable<proxy_outcome> act_as(directory::directory& dir, net::con
   co_return out;
 }
 
-}  // namespace hamail::backend
+}  // namespace hamail::auth

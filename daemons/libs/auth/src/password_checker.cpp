@@ -1,11 +1,11 @@
-#include "password_checker.hpp"
+#include "hamail/auth/password_checker.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 
-#include "blocking.hpp"
 #include "hamail/directory/password.hpp"
+#include "hamail/net/run_blocking.hpp"
 
-namespace hamail::backend {
+namespace hamail::auth {
 
 password_checker::password_checker(limits l, verify_fn verify)
     : capacity_(static_cast<std::size_t>(l.threads) + l.max_queued),
@@ -78,12 +78,12 @@ boost::asio::awaitable<result<bool>> password_checker::verify(std::string stored
   auto work = [this, stored = std::move(stored), password = std::move(password)] {
     return check(stored, password);
   };
-  return run_blocking(pool_, std::move(work));
+  return net::run_blocking(pool_, std::move(work));
 }
 
 boost::asio::awaitable<bool> password_checker::verify_unknown(std::string password) {
   auto work = [this, password = std::move(password)] { return check_unknown(password); };
-  return run_blocking(pool_, std::move(work));
+  return net::run_blocking(pool_, std::move(work));
 }
 
-}  // namespace hamail::backend
+}  // namespace hamail::auth

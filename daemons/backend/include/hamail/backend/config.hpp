@@ -8,9 +8,12 @@
 
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
-#include "hamail/directory/ldap_settings.hpp"
+#include "hamail/directory/daemon_settings.hpp"
 
 namespace hamail::backend {
+
+using directory::auth_settings;
+using directory::directory_settings;
 
 /// Which store this daemon serves and where it keeps its files (`[store]`).
 struct store_settings {
@@ -111,26 +114,6 @@ struct quota_settings {
   std::uint64_t default_bytes = 0;     ///< 0 = unlimited
   std::uint64_t default_messages = 0;  ///< 0 = unlimited
   bool permanent = false;              ///< over quota: 552 5.2.2 instead of 452 4.2.2
-};
-
-/// Failed-login throttling (`[auth]`), see directory::login_throttle.
-struct auth_settings {
-  unsigned max_failures_per_address = 10;  ///< then the address is refused for the window
-  std::chrono::milliseconds failure_window = std::chrono::minutes(5);
-  std::chrono::milliseconds failure_delay = std::chrono::seconds(1);  ///< first failure's delay
-  std::chrono::milliseconds max_failure_delay = std::chrono::seconds(16);  ///< cap of the doubling
-  unsigned hash_threads = 2;           ///< password checks computed at once, apart from store I/O
-  std::size_t max_queued_hashes = 32;  ///< checks waiting for a thread; more get 454 4.7.0
-};
-
-/// Where accounts come from (`[directory]`).
-struct directory_settings {
-  std::string type = "ldap";            ///< "ldap" (production) or "file" (tests, small set-ups)
-  std::filesystem::path accounts_file;  ///< TOML [[account]] list for type "file"
-  /// How logins are checked: "password" compares with userPassword here; "bind" binds to
-  /// the directory as the account's entry (slapd checks the password and its policy).
-  std::string auth = "password";
-  directory::ldap_settings ldap;  ///< servers, bind and cache for type "ldap"
 };
 
 /// The whole configuration of one hamail-backend instance.

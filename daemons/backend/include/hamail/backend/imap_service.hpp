@@ -11,9 +11,11 @@
 #include "hamail/net/server.hpp"
 #include "hamail/store/store.hpp"
 
-namespace hamail::backend {
-
+namespace hamail::auth {
 class password_checker;
+}
+
+namespace hamail::backend {
 
 namespace imap_fetch {
 class structure_cache;
@@ -26,7 +28,7 @@ struct imap_context {
   directory::directory& directory;
   boost::asio::thread_pool& blocking;       ///< for store calls, message files, SEARCH and SORT
   directory::login_throttle& throttle;      ///< failed-login limits shared by every protocol
-  password_checker& passwords;              ///< password checks, on their own bounded pool
+  auth::password_checker& passwords;        ///< password checks, on their own bounded pool
   imap_fetch::structure_cache& structures;  ///< parsed MIME structures, shared by every session
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;

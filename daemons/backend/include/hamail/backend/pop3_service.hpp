@@ -15,9 +15,11 @@
 #include "hamail/net/server.hpp"
 #include "hamail/store/store.hpp"
 
-namespace hamail::backend {
-
+namespace hamail::auth {
 class password_checker;
+}
+
+namespace hamail::backend {
 
 /// What the POP3 sessions of one backend know about each other's accounts:
 /// which maildrops are held ([pop3] lock_mailbox) and when each account last
@@ -47,7 +49,7 @@ struct pop3_context {
   directory::directory& directory;
   boost::asio::thread_pool& blocking;   ///< for store calls and message files
   directory::login_throttle& throttle;  ///< failed-login limits shared by every protocol
-  password_checker& passwords;          ///< password checks, on their own bounded pool
+  auth::password_checker& passwords;    ///< password checks, on their own bounded pool
   pop3_accounts& accounts;              ///< maildrop locks and login times
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;

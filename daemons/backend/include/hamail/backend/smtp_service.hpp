@@ -11,9 +11,11 @@
 #include "hamail/net/server.hpp"
 #include "hamail/store/store.hpp"
 
-namespace hamail::backend {
-
+namespace hamail::auth {
 class password_checker;
+}
+
+namespace hamail::backend {
 
 /// What every SMTP/LMTP session of one backend shares. Outlives the sessions.
 struct smtp_context {
@@ -22,7 +24,7 @@ struct smtp_context {
   directory::directory& directory;
   boost::asio::thread_pool& blocking;   ///< for store calls and message file I/O
   directory::login_throttle& throttle;  ///< failed-login limits shared by every session
-  password_checker& passwords;          ///< password checks, on their own bounded pool
+  auth::password_checker& passwords;    ///< password checks, on their own bounded pool
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;
 };

@@ -1,6 +1,6 @@
 #pragma once
 
-// The login check every protocol of hamail-backend shares (SMTP AUTH, IMAP
+// The login check every protocol of hamail-backend and hamail-proxy shares (SMTP AUTH, IMAP
 // LOGIN/AUTHENTICATE): throttle, directory lookup, password check on its own
 // pool (or an LDAP bind as the account), account state, failure delays.
 
@@ -17,7 +17,7 @@
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/net/connection.hpp"
 
-namespace hamail::backend {
+namespace hamail::auth {
 
 class password_checker;
 
@@ -94,4 +94,4 @@ boost::asio::awaitable<proxy_outcome> act_as(directory::directory& dir, net::con
                                              const std::vector<std::string>& proxy_logins,
                                              const directory::account& proxy, std::string authzid);
 
-}  // namespace hamail::backend
+}  // namespace hamail::auth

@@ -12,7 +12,7 @@
 
 #include "hamail/core/result.hpp"
 
-namespace hamail::backend {
+namespace hamail::auth {
 
 /// Checks login passwords on a thread pool of its own, apart from the store's
 /// disk I/O pool, so that expensive hashes (argon2, yescrypt) and fsync waits
@@ -70,4 +70,4 @@ class password_checker {
   boost::asio::thread_pool pool_;
 };
 
-}  // namespace hamail::backend
+}  // namespace hamail::auth

@@ -10,7 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace hamail::backend {
+namespace hamail::net {
 
 /// Runs `fn` (a blocking call: store I/O with fsync, password hashing) on
 /// `pool` and resumes the awaiting coroutine on its own executor with the
@@ -39,4 +39,4 @@ boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(boost::asio::threa
       boost::asio::use_awaitable, std::move(fn));
 }
 
-}  // namespace hamail::backend
+}  // namespace hamail::net
