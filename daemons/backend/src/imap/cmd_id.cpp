@@ -1,5 +1,6 @@
 // ID (RFC 2971). From a trusted proxy (hamail-proxy) the client's address and
-// the proxy's session id are taken from x-originating-ip and x-session-id.
+// the proxy's session id are taken from x-originating-ip, x-originating-port
+// and x-session-id.
 
 #include <boost/asio/ip/address.hpp>
 
@@ -44,6 +45,8 @@ awaitable<void> cmd_id(session& s, const imap::command& c) {
             s.client_address = net::address_text(addr);
             s.conn.log().info("client address [{}] (from proxy)", s.client_address);
           }
+        } else if (ascii_iequals(k.text, "x-originating-port")) {
+          s.conn.log().info("client port {} (from proxy)", v.text.substr(0, 8));
         } else if (ascii_iequals(k.text, "x-session-id")) {
           s.conn.log().info("proxy session {}", v.text);
         }
