@@ -14,6 +14,7 @@ import tempfile
 import time
 
 BACKEND = os.environ.get("HAMAIL_BACKEND", "")
+PROXY = os.environ.get("HAMAIL_PROXY", "")
 ADMIN = os.environ.get("HAMAIL_ADMIN", "")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA_LDIF = os.path.join(HERE, "..", "..", "ldap-schema", "hamail.ldif")
@@ -55,7 +56,7 @@ class Backend:
     """One hamail-backend instance serving store `store` from a temporary directory."""
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None, auth=None, directory=None, listeners=None, imap=None):
+                 workdir=None, auth=None, directory=None, listeners=None, imap=None, pop3=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -92,6 +93,7 @@ class Backend:
             "limits": limits or {},
             "auth": auth or {},
             "imap": imap or {},
+            "pop3": pop3 or {},
         }
         with open(self.config, "w") as f:
             for name, values in sections.items():
@@ -205,6 +207,113 @@ class Backend:
             for d in scratch_dirs:
                 shutil.rmtree(d, ignore_errors=True)
         assert rc == 0, "backend exited %r\n%s" % (rc, log)
+
+
+def write_toml(path, sections, listeners=()):
+    """Writes `sections` ({table: {key: value}}, a list of dicts for [[table]] arrays, and
+    "a.b" names for sub-tables) and [[listener]] entries (name, protocol, tls, address, port)."""
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[%s]" % ", ".join('"%s"' % x for x in v)
+        if isinstance(v, int):
+            return "%d" % v
+        return '"%s"' % v
+
+    with open(path, "w") as f:
+        for name, values in sections.items():
+            for table in (values if isinstance(values, list) else [values]):
+                if not table:
+                    continue
+                f.write(("[[%s]]\n" if isinstance(values, list) else "[%s]\n") % name)
+                for k, v in table.items():
+                    f.write("%s = %s\n" % (k, value(v)))
+        for name, proto, tls, address, port in listeners:
+            f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "%s"\nport = %d\n'
+                    'tls = "%s"\n' % (name, proto, address, port, tls))
+
+
+class Proxy:
+    """One hamail-proxy instance in a temporary directory, stopped by its pid.
+
+    `backend`: the [backend] table (login, password_file, timeouts, tls); `stores`: pinned
+    [[backend.store]] entries; `directory`: the [directory] table. Listeners default to IMAP and
+    POP3 with STARTTLS and their implicit-TLS forms, all on port 0."""
+
+    def __init__(self, backend, directory, name="proxy-1", stores=(), imap=None, pop3=None,
+                 listeners=None, auth=None, limits=None, proxy=None):
+        if not PROXY:
+            raise RuntimeError("HAMAIL_PROXY is not set")
+        self.dir = tempfile.mkdtemp(prefix="hamail-proxy-it-")
+        self.runtime_dir = os.path.join(self.dir, "run")
+        self.log_path = os.path.join(self.dir, "proxy.log")
+        self.ca, cert, key = make_ca(self.dir)
+        self.config = os.path.join(self.dir, "proxy.toml")
+        write_toml(self.config, {
+            "proxy": dict({"name": name, "hostname": "proxy.test", "runtime_dir": self.runtime_dir},
+                          **(proxy or {})),
+            "backend": backend,
+            "backend.store": list(stores),
+            "directory": directory,
+            "tls": {"cert": cert, "key": key},
+            "log": {"level": "debug"},
+            "imap": imap or {},
+            "pop3": pop3 or {},
+            "auth": auth or {},
+            "limits": limits or {},
+        }, listeners or (("imap", "imap", "starttls", "127.0.0.1", 0),
+                         ("imaps", "imap", "implicit", "127.0.0.1", 0),
+                         ("pop3", "pop3", "starttls", "127.0.0.1", 0),
+                         ("pop3s", "pop3", "implicit", "127.0.0.1", 0)))
+        self.proc = None
+        self.ports = {}
+
+    def start(self, timeout=20):
+        listeners = os.path.join(self.runtime_dir, "listeners")
+        if os.path.exists(listeners):
+            os.unlink(listeners)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PROXY, "--config", self.config], stdout=log, stderr=log,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("hamail-proxy exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            if os.path.exists(listeners):
+                with open(listeners) as f:
+                    self.ports = {line.split()[0]: int(line.split()[3]) for line in f}
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("hamail-proxy did not start:\n" + self.log())
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-8000:]
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def ssha(password):

@@ -1,0 +1,206 @@
+// The login to a store's backend with retries, and the relay after it.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <variant>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "frontend.hpp"
+
+namespace hamail::proxy {
+
+namespace asio = boost::asio;
+using asio::experimental::awaitable_operators::operator||;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(use_tuple);
+}
+
+/// One attempt: connect, TLS when configured implicit, then the dialogue.
+awaitable<backend_session> attempt(proxy_context& ctx, const backend_target& target,
+                                   const login_dialogue& dialogue) {
+  const auto& b = ctx.config.backend;
+  backend_session out;
+  auto ex = co_await asio::this_coro::executor;
+  const auto connected_by = clock::now() + b.connect_timeout;
+  auto connecting = backend_link::connect(ex, target, connected_by);
+  auto link = co_await std::move(connecting);
+  if (!link) {
+    out.outcome = {attempt_status::retry, {}, link.err().detail};
+    co_return out;
+  }
+  const auto login_by = clock::now() + b.login_timeout;
+  if (b.tls == tls_mode::implicit) {
+    auto handshake = backend_start_tls(ctx, **link, target, login_by);
+    if (auto r = co_await std::move(handshake); !r) {
+      out.outcome = {attempt_status::retry, {}, r.err().detail};
+      co_return out;
+    }
+  }
+  auto talk = dialogue(**link, target, login_by);
+  out.outcome = co_await std::move(talk);
+  if (out.outcome.status == attempt_status::ok) out.link = std::move(*link);
+  co_return out;
+}
+
+}  // namespace
+
+awaitable<result<void>> backend_start_tls(proxy_context& ctx, backend_link& link,
+                                          const backend_target& target,
+                                          clock::time_point deadline) {
+  static const std::string no_name;
+  const auto& name = ctx.config.backend.verify_name ? target.tls_name : no_name;
+  auto handshake = link.start_tls(ctx.backend_tls, name, deadline);
+  co_return co_await std::move(handshake);
+}
+
+awaitable<backend_session> open_backend(proxy_context& ctx, net::connection& conn,
+                                        const std::string& login, directory::account& account,
+                                        service svc, const login_dialogue& dialogue) {
+  const auto& b = ctx.config.backend;
+  const auto give_up = clock::now() + b.retry_for;
+  auto delay = b.retry_delay;
+  backend_session last;
+  for (unsigned n = 1;; ++n) {
+    auto routing = ctx.routes.target(account.owning_store, svc);
+    auto target = co_await std::move(routing);
+    if (!target) {
+      last.outcome = {attempt_status::retry, {}, target.err().detail};
+    } else {
+      auto trying = attempt(ctx, *target, dialogue);
+      last = co_await std::move(trying);
+      if (last.outcome.status == attempt_status::ok) {
+        if (n > 1) conn.log().info("backend {} answered at attempt {}", target->store, n);
+        co_return last;
+      }
+      if (last.outcome.status == attempt_status::refused) co_return last;
+      ctx.routes.forget(target->store);
+      if (last.outcome.status == attempt_status::wrong_store) {
+        // The account moved: its record (cached here) is stale.
+        conn.log().notice("backend of store {} says {} is not its account; looking it up again",
+                          target->store, account.id);
+        if (ctx.cache) ctx.cache->invalidate(login);
+        auto lookup = ctx.logins.directory.find_by_login(login);
+        auto fresh = co_await std::move(lookup);
+        if (fresh && *fresh && (*fresh)->id == account.id) {
+          const bool moved = (*fresh)->owning_store != account.owning_store;
+          account = std::move(**fresh);
+          if (account.state == directory::account_state::moving) {
+            last.outcome = {attempt_status::retry, {}, "account is being moved"};
+          } else if (moved) {
+            continue;  // straight to the new store
+          }
+        }
+      }
+    }
+    conn.log().info("backend attempt {} for {} failed: {}", n, account.id, last.outcome.detail);
+    if (clock::now() + delay > give_up) break;
+    co_await sleep_for(delay);
+    delay = std::min(delay * 2, b.retry_max_delay);
+  }
+  conn.log().warning("store {} unavailable for {} after {} ms: {}", account.owning_store,
+                     account.id, b.retry_for.count(), last.outcome.detail);
+  last.link.reset();
+  last.outcome.status = attempt_status::retry;
+  co_return last;
+}
+
+void goodbye_watch::feed(std::string_view piece) noexcept {
+  for (char ch : piece) {
+    if (seen_) return;
+    if (ch == '\n') {
+      at_line_start_ = true;
+      matched_ = 0;
+      continue;
+    }
+    if (!at_line_start_) continue;
+    const char want = prefix_[matched_];
+    const bool same = ignore_case_ ? std::toupper(static_cast<unsigned char>(ch)) ==
+                                         std::toupper(static_cast<unsigned char>(want))
+                                   : ch == want;
+    if (!same) {
+      at_line_start_ = false;
+      continue;
+    }
+    if (++matched_ == prefix_.size()) seen_ = true;
+  }
+}
+
+namespace {
+
+constexpr std::size_t client_chunk = 4 * 1024;
+constexpr std::size_t backend_chunk = 16 * 1024;
+
+awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream& backend,
+                                       std::chrono::milliseconds idle, const std::string& first,
+                                       goodbye_watch* watch) {
+  if (!first.empty()) {
+    if (watch) watch->feed(first);
+    auto w = co_await backend.async_write(asio::buffer(first));
+    if (!w) co_return relay_end::backend_closed;
+  }
+  std::string buf(client_chunk, '\0');
+  for (;;) {
+    // in_command: a drain does not cut a proxied session mid-command; the
+    // drain deadline closes it with the shutdown reply.
+    auto r = co_await client.read_some(asio::buffer(buf), net::read_mode::in_command,
+                                       clock::now() + idle);
+    if (!r) co_return r.err().code == errc::timed_out ? relay_end::idle : relay_end::client_closed;
+    const std::string_view piece(buf.data(), *r);
+    if (watch) watch->feed(piece);
+    auto w = co_await backend.async_write(asio::buffer(piece));
+    if (!w) co_return relay_end::backend_closed;
+  }
+}
+
+awaitable<relay_end> backend_to_client(net::connection& client, net::byte_stream& backend,
+                                       const std::string& first, goodbye_watch* watch) {
+  if (!first.empty()) {
+    if (watch) watch->feed(first);
+    auto w = co_await client.write(first);
+    if (!w) co_return relay_end::client_closed;
+  }
+  std::string buf(backend_chunk, '\0');
+  for (;;) {
+    auto r = co_await backend.async_read_some(asio::buffer(buf));
+    if (!r) co_return relay_end::backend_closed;
+    const std::string_view piece(buf.data(), *r);
+    if (watch) watch->feed(piece);
+    auto w = co_await client.write(piece);
+    if (!w) co_return relay_end::client_closed;
+  }
+}
+
+}  // namespace
+
+awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
+                           std::chrono::milliseconds idle, const std::string& to_backend,
+                           const std::string& to_client, goodbye_watch* client_watch,
+                           goodbye_watch* backend_watch) {
+  // Whichever direction ends first ends the relay; the other is cancelled.
+  auto up = client_to_backend(client, backend, idle, to_backend, client_watch);
+  auto down = backend_to_client(client, backend, to_client, backend_watch);
+  auto ended = co_await (std::move(up) || std::move(down));
+  co_return std::visit([](relay_end e) { return e; }, ended);
+}
+
+std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit) {
+  if (limit.count() <= 0) return std::chrono::milliseconds(0);
+  std::uniform_int_distribution<std::int64_t> d(0, limit.count());
+  return std::chrono::milliseconds(d(ctx.random));
+}
+
+}  // namespace hamail::proxy

@@ -1,0 +1,134 @@
+#pragma once
+
+// What the IMAP and POP3 frontends of hamail-proxy share: the context every
+// session sees, the client's identity as forwarded to the backend, the login
+// to the owning store's backend with retries, and the relay that carries the
+// session once it is logged in.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "backend_link.hpp"
+#include "hamail/auth/login.hpp"
+#include "hamail/directory/account.hpp"
+#include "hamail/directory/cached_directory.hpp"
+#include "hamail/net/connection.hpp"
+#include "hamail/net/server.hpp"
+#include "hamail/proxy/config.hpp"
+#include "router.hpp"
+
+namespace hamail::proxy {
+
+using boost::asio::awaitable;
+
+/// What every frontend session of one proxy shares. Outlives the sessions.
+struct proxy_context {
+  const proxy_config& config;
+  auth::login_services logins;         ///< directory, throttle, password pool
+  directory::cached_directory* cache;  ///< to forget an account after "not mine"; may be null
+  router& routes;                      ///< store name -> backend address
+  std::shared_ptr<boost::asio::ssl::context> backend_tls;  ///< null when [backend] tls = none
+  std::minstd_rand random{std::random_device{}()};         ///< disconnect spreading
+};
+
+/// Who the client is, as the backend is told (IMAP ID, POP3 XCLIENT).
+struct client_identity {
+  std::string address;     ///< the client's IP (from the connection, PROXY or an upstream proxy)
+  std::uint16_t port = 0;  ///< the client's port
+  std::string session_id;  ///< this proxy's session id, for matching log lines
+  unsigned ttl = 0;        ///< proxies this login may still cross
+};
+
+/// How one login attempt on a connected backend ended.
+enum class attempt_status {
+  ok,           ///< logged in; attempt_outcome::reply is the backend's success line
+  retry,        ///< a temporary failure: try again after a delay
+  wrong_store,  ///< the backend said the account is not its own: look the account up again
+  refused,      ///< a definitive answer to pass on (reply holds the backend's line)
+};
+
+/// The result of one login dialogue.
+struct attempt_outcome {
+  attempt_status status = attempt_status::retry;
+  std::string reply;   ///< ok/refused: the backend's line (protocol-specific use)
+  std::string detail;  ///< for the log
+};
+
+/// The protocol's login dialogue on a connected backend: greeting, STARTTLS,
+/// client identity, SASL PLAIN as the proxy for the user; every read and write
+/// before `deadline`.
+using login_dialogue = std::function<awaitable<attempt_outcome>(
+    backend_link&, const backend_target&, clock::time_point deadline)>;
+
+/// Upgrades `link` with STARTTLS/STLS done: the TLS handshake to `target`
+/// under [backend] ca_file and verify_name.
+awaitable<result<void>> backend_start_tls(proxy_context& ctx, backend_link& link,
+                                          const backend_target& target, clock::time_point deadline);
+
+/// A logged-in backend, or why there is none.
+struct backend_session {
+  std::unique_ptr<backend_link> link;  ///< set on success
+  attempt_outcome outcome;             ///< ok (reply = success line) or why not
+};
+
+/// Connects to the backend of `account`'s store and logs in through
+/// `dialogue`, retrying connection failures, timeouts and temporary refusals
+/// with backoff for [backend] retry_for, and looking the account up again
+/// (once per attempt) when a backend says it is not the account's store.
+/// On failure the outcome is retry (give the client the protocol's temporary
+/// failure) or refused (pass the reply on).
+awaitable<backend_session> open_backend(proxy_context& ctx, net::connection& conn,
+                                        const std::string& login, directory::account& account,
+                                        service svc, const login_dialogue& dialogue);
+
+/// How a relay ended.
+enum class relay_end {
+  client_closed,   ///< the client went away (or a write to it failed)
+  backend_closed,  ///< the backend closed or failed
+  idle,            ///< nothing either way for relay_idle_timeout
+};
+
+/// Watches the bytes a relay carries for the protocol's normal end, so that a
+/// backend closing after LOGOUT/QUIT is not mistaken for a failure.
+class goodbye_watch {
+ public:
+  /// Looks for `prefix` at the start of a line.
+  explicit goodbye_watch(std::string prefix, bool ignore_case) noexcept
+      : prefix_(std::move(prefix)), ignore_case_(ignore_case) {}
+  /// Feeds the next piece of the watched direction.
+  void feed(std::string_view piece) noexcept;
+  /// True once a line started with the prefix.
+  bool seen() const noexcept { return seen_; }
+
+ private:
+  std::string prefix_;
+  bool ignore_case_;
+  std::size_t matched_ = 0;  ///< prefix octets matched at the current line start
+  bool at_line_start_ = true;
+  bool seen_ = false;
+};
+
+/// Carries bytes both ways between `client` and `backend` with backpressure
+/// (a direction reads again only once its last write finished) until one side
+/// ends. `to_backend` and `to_client` are sent first (octets read beyond the
+/// login on either side; the caller keeps them alive). The watches, when
+/// given, see each direction.
+awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
+                           std::chrono::milliseconds idle, const std::string& to_backend,
+                           const std::string& to_client, goodbye_watch* client_watch,
+                           goodbye_watch* backend_watch);
+
+/// A random delay in [0, limit] (spreads the disconnects of a failed store).
+std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit);
+
+/// The IMAP and POP3 frontends, for net::server.
+net::protocol_factories frontend_protocols(proxy_context& ctx);
+
+}  // namespace hamail::proxy

@@ -1,0 +1,345 @@
+"""hamail-proxy in front of two stores, with a real slapd: accounts on both stores reached through
+either of two proxies by imaplib, poplib and curl; the backend sees the client's address and the
+proxy's session; a stopped backend gives temporary failures (never an authentication failure) and,
+once back, the same clients succeed; an established session whose backend dies gets * BYE; a
+backend that accepts TCP and never answers hangs neither the proxy nor other clients; an account
+moved to another store is followed after its old backend says it is not its own."""
+
+import base64
+import imaplib
+import os
+import poplib
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from hamail_harness import (ADMIN, ROOT_DN, ROOT_PW, SUFFIX, Backend, Proxy, Slapd, free_port,
+                            ssha512)
+
+PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
+             "proxy": "proxy-secret"}
+# The stores' ports are recorded in the directory before the backends start.
+STORES = {name: {"imap": free_port(), "pop3": free_port(), "lmtp": free_port()}
+          for name in ("store-a", "store-b")}
+HANG_PORT = free_port()  # store-c: accepts TCP, never says a word
+
+
+def message(to, subject, body="Hello.\r\n"):
+    return ("From: Sender <sender@remote.test>\r\nTo: %s\r\nSubject: %s\r\n"
+            "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\n%s" % (to, subject, body)).encode()
+
+
+class proxy_test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hamail-proxy-it-")
+        cls.slapd = Slapd(os.path.join(cls.tmp, "slapd"))
+        cls.secret = os.path.join(cls.tmp, "bind.secret")
+        with open(cls.secret, "w") as f:
+            f.write(ROOT_PW + "\n")
+        os.chmod(cls.secret, 0o600)
+        cls.env = dict(os.environ, HAMAIL_LDAP_URI=cls.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
+                       HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=cls.secret)
+        cls.admin_config = os.path.join(cls.tmp, "admin.toml")
+        open(cls.admin_config, "w").close()
+        for name, ports in STORES.items():
+            cls.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
+                      "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
+                      "--lmtp-port", str(ports["lmtp"]), "--weight", "1")
+        cls.admin("store", "add", "store-c", "--host", "localhost", "--address", "127.0.0.1",
+                  "--imap-port", str(HANG_PORT), "--pop3-port", str(HANG_PORT), "--weight", "0")
+        for user, store in (("alice", "store-a"), ("bob", "store-b"), ("carol", "store-c"),
+                            ("proxy", "store-a")):
+            pw = os.path.join(cls.tmp, user + ".pw")
+            with open(pw, "w") as f:
+                f.write(PASSWORDS[user] + "\n")
+            cls.admin("account", "add", user, "--address", "%s@example.org" % user,
+                      "--password-file", pw, "--store", store)
+        ldap = {"type": "ldap", "uris": [cls.slapd.uri], "base_dn": SUFFIX, "bind_dn": ROOT_DN,
+                "bind_secret_file": cls.secret, "timeout": "2s", "cache_ttl": "1s",
+                "negative_cache_ttl": "1s"}
+        trust = {"trusted_proxies": ["127.0.0.1"], "proxy_logins": ["proxy"]}
+        cls.backends = {}
+        for name, ports in STORES.items():
+            cls.backends[name] = Backend(
+                [], store=name, directory=ldap, imap=dict(trust), pop3=dict(trust),
+                listeners=(("imap", "imap", "starttls", "127.0.0.1", ports["imap"]),
+                           ("pop3", "pop3", "starttls", "127.0.0.1", ports["pop3"]),
+                           ("lmtp", "lmtp", "none", "127.0.0.1", ports["lmtp"]))).start()
+        # The backends' own CA: the proxies verify their certificates (STARTTLS to the backend).
+        proxy_pw = os.path.join(cls.tmp, "proxy.secret")
+        with open(proxy_pw, "w") as f:
+            f.write(PASSWORDS["proxy"] + "\n")
+        ca_bundle = os.path.join(cls.tmp, "backend-ca.pem")
+        with open(ca_bundle, "w") as out:
+            for b in cls.backends.values():
+                with open(b.ca) as f:
+                    out.write(f.read())
+        proxy_ldap = dict(ldap, cache_ttl="60s")  # long: the moved-account test needs a stale entry
+        cls.proxies = [Proxy({"login": "proxy", "password_file": proxy_pw, "tls": "starttls",
+                              "ca_file": ca_bundle, "retry_for": "2s", "retry_delay": "100ms",
+                              "login_timeout": "1s", "connect_timeout": "1s",
+                              "disconnect_delay": "500ms"},
+                             proxy_ldap, name="proxy-%d" % i).start() for i in (1, 2)]
+        cls.tls = ssl.create_default_context(cafile=cls.proxies[0].ca)
+        cls.tls2 = ssl.create_default_context(cafile=cls.proxies[1].ca)
+        # store-c's "backend": a socket that accepts and never answers.
+        cls.hang = socket.socket()
+        cls.hang.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        cls.hang.bind(("127.0.0.1", HANG_PORT))
+        cls.hang.listen(64)
+        cls.hung = []
+        cls.hang_stop = False
+
+        def accept():
+            cls.hang.settimeout(0.2)
+            while not cls.hang_stop:
+                try:
+                    cls.hung.append(cls.hang.accept()[0])
+                except OSError:
+                    pass
+        cls.hang_thread = threading.Thread(target=accept, daemon=True)
+        cls.hang_thread.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hang_stop = True
+        cls.hang_thread.join()
+        for s in cls.hung:
+            s.close()
+        cls.hang.close()
+        logs = []
+        rcs = []
+        for p in cls.proxies:
+            rcs.append(p.stop())
+            logs.append(p.log())
+            p.cleanup()
+        for b in cls.backends.values():
+            rcs.append(b.stop())
+            logs.append(b.log())
+            b.cleanup()
+        cls.slapd.stop()
+        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert rcs == [0] * len(rcs), "exit codes %r\n%s" % (rcs, "\n".join(logs))
+
+    @classmethod
+    def admin(cls, *args):
+        r = subprocess.run([ADMIN, "--config", cls.admin_config] + list(args), env=cls.env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, "hamail-admin %s: %s%s" % (args, r.stdout, r.stderr)
+
+    def deliver(self, user, subject, body="Hello.\r\n"):
+        store = "store-a" if user == "alice" else "store-b"
+        with smtplib.LMTP("127.0.0.1", STORES[store]["lmtp"]) as c:
+            c.sendmail("sender@remote.test", ["%s@example.org" % user],
+                       message("%s@example.org" % user, subject, body))
+
+    def imap(self, proxy=0, user="alice", implicit=False):
+        p = self.proxies[proxy]
+        ctx = self.tls if proxy == 0 else self.tls2
+        if implicit:
+            m = imaplib.IMAP4_SSL("127.0.0.1", p.ports["imaps"], ssl_context=ctx, timeout=30)
+        else:
+            m = imaplib.IMAP4("127.0.0.1", p.ports["imap"], timeout=30)
+            m.starttls(ctx)
+        if user:
+            m.login(user, PASSWORDS[user])
+        return m
+
+    def test_1_imap_through_either_proxy_to_either_store(self):
+        for proxy in (0, 1):
+            for user in ("alice", "bob"):
+                token = "imap-token-%s-%d" % (user, proxy)
+                self.deliver(user, token)
+                m = self.imap(proxy, user=None, implicit=proxy == 1)
+                typ, data = m.login(user, PASSWORDS[user])
+                # The tagged OK carries the backend's capabilities, not the proxy's.
+                self.assertIn(b"[CAPABILITY ", data[0])
+                self.assertIn(b" IDLE ", data[0])
+                self.assertIn("UIDPLUS", m.capability()[1][0].decode())
+                typ, data = m.select("INBOX")
+                self.assertEqual("OK", typ)
+                typ, data = m.uid("SEARCH", None, "SUBJECT", token)
+                self.assertEqual("OK", typ)
+                uids = data[0].split()
+                self.assertEqual(1, len(uids), data)
+                typ, data = m.uid("FETCH", uids[0], "(BODY.PEEK[])")
+                self.assertIn(token.encode(), data[0][1])
+                # APPEND (a literal) through the relay.
+                typ, _ = m.append("INBOX", None, None, message("x@y", "appended-" + token))
+                self.assertEqual("OK", typ)
+                m.logout()
+        # Each account's mail is on its own store only.
+        self.assertTrue(self.backends["store-a"].messages("alice"))
+        self.assertFalse(self.backends["store-a"].messages("bob"))
+        self.assertTrue(self.backends["store-b"].messages("bob"))
+
+    def test_2_pop3_through_the_proxy_retr_and_dele(self):
+        for proxy, implicit in ((0, False), (1, True)):
+            self.deliver("bob", "pop3-token")
+            p = self.proxies[proxy]
+            ctx = self.tls if proxy == 0 else self.tls2
+            if implicit:
+                c = poplib.POP3_SSL("127.0.0.1", p.ports["pop3s"], context=ctx, timeout=30)
+            else:
+                c = poplib.POP3("127.0.0.1", p.ports["pop3"], timeout=30)
+                caps = c.capa()
+                self.assertIn("STLS", caps)
+                self.assertNotIn("USER", caps, "no passwords before TLS")
+                c.stls(ctx)
+            c.user("bob")
+            c.pass_(PASSWORDS["bob"])
+            count, _ = c.stat()
+            self.assertGreaterEqual(count, 1)
+            uidls = c.uidl()[1]
+            self.assertEqual(count, len(uidls))
+            found = [i + 1 for i in range(count)
+                     if b"pop3-token" in b"\r\n".join(c.retr(i + 1)[1])]
+            self.assertEqual(1, len(found))
+            c.dele(found[0])
+            c.quit()
+        # The deletion at QUIT reached the store.
+        self.assertFalse(any(b"pop3-token" in m for m in self.backends["store-b"].messages("bob")))
+
+    def test_3_auth_plain_wrong_password_and_plaintext_refusal(self):
+        m = imaplib.IMAP4("127.0.0.1", self.proxies[0].ports["imap"], timeout=30)
+        self.assertIn("LOGINDISABLED", m.capabilities)
+        self.assertNotIn("IDLE", m.capabilities, "before login only what the proxy handles")
+        typ, data = m._simple_command("LOGIN", "alice", PASSWORDS["alice"])
+        self.assertEqual("NO", typ)
+        self.assertIn(b"PRIVACYREQUIRED", m.untagged_responses.get("NO", [b""])[0] + b"".join(
+            x for x in data if isinstance(x, bytes)))
+        m.starttls(self.tls)
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            m.login("alice", "wrong")
+        self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
+        m.authenticate("PLAIN", lambda _: b"\0alice\0" + PASSWORDS["alice"].encode())
+        self.assertEqual("AUTH", m.state)
+        self.assertEqual("OK", m.select("INBOX")[0])
+        m.logout()
+
+    def test_4_curl_lists_the_inbox_through_the_proxy(self):
+        self.deliver("alice", "curl-token")
+        p = self.proxies[1]
+        r = subprocess.run(["curl", "-s", "--ssl-reqd", "--cacert", p.ca, "--user",
+                            "alice:" + PASSWORDS["alice"],
+                            "imap://localhost:%d/INBOX?SUBJECT%%20curl-token" % p.ports["imap"]],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertRegex(r.stdout, r"\* SEARCH \d+")
+
+    def test_5_backend_sees_the_client_address_and_the_proxy_session(self):
+        m = self.imap(0, "alice")
+        m.logout()
+        log = self.backends["store-a"].log()
+        self.assertIn("client address [127.0.0.1] (from proxy)", log)
+        self.assertIn("proxy session ", log)
+        c = poplib.POP3_SSL("127.0.0.1", self.proxies[0].ports["pop3s"], context=self.tls,
+                            timeout=30)
+        c.user("alice")
+        c.pass_(PASSWORDS["alice"])
+        c.quit()
+        self.assertIn("client port", self.backends["store-a"].log())
+
+    def test_6_stopped_backend_is_temporary_then_the_same_client_succeeds(self):
+        b = self.backends["store-b"]
+        b.stop()
+        try:
+            m = imaplib.IMAP4_SSL("127.0.0.1", self.proxies[0].ports["imaps"], ssl_context=self.tls,
+                                  timeout=30)
+            started = time.monotonic()
+            with self.assertRaises(imaplib.IMAP4.error) as e:
+                m.login("bob", PASSWORDS["bob"])
+            waited = time.monotonic() - started
+            self.assertIn("[UNAVAILABLE]", str(e.exception))
+            self.assertGreaterEqual(waited, 1.5, "retried for retry_for (2s)")
+            c = poplib.POP3_SSL("127.0.0.1", self.proxies[1].ports["pop3s"], context=self.tls2,
+                                timeout=30)
+            c.user("bob")
+            with self.assertRaises(poplib.error_proto) as pe:
+                c.pass_(PASSWORDS["bob"])
+            self.assertIn(b"[SYS/TEMP]", pe.exception.args[0])
+        finally:
+            b.start()
+        # The same connections, unchanged, now succeed.
+        m.login("bob", PASSWORDS["bob"])
+        self.assertEqual("OK", m.select("INBOX")[0])
+        m.logout()
+        c.user("bob")  # a failed PASS starts the AUTHORIZATION state again (RFC 1939 §7)
+        c.pass_(PASSWORDS["bob"])
+        c.stat()
+        c.quit()
+
+    def test_7_backend_that_hangs_does_not_hang_the_proxy(self):
+        results = {}
+
+        def hung_login():
+            m = imaplib.IMAP4_SSL("127.0.0.1", self.proxies[0].ports["imaps"], ssl_context=self.tls,
+                                  timeout=60)
+            started = time.monotonic()
+            try:
+                m.login("carol", PASSWORDS["carol"])
+                results["carol"] = "logged in"
+            except imaplib.IMAP4.error as e:
+                results["carol"] = str(e)
+            results["carol_time"] = time.monotonic() - started
+            m.shutdown()
+
+        t = threading.Thread(target=hung_login)
+        t.start()
+        time.sleep(0.3)
+        # Meanwhile other clients are served at once.
+        started = time.monotonic()
+        m = self.imap(0, "alice", implicit=True)
+        m.select("INBOX")
+        m.logout()
+        self.assertLess(time.monotonic() - started, 1.5)
+        t.join(60)
+        self.assertIn("[UNAVAILABLE]", results["carol"])
+        # login_timeout (1s) bounds each attempt, retry_for (2s) all of them.
+        self.assertLess(results["carol_time"], 6)
+
+    def test_8_established_session_gets_bye_when_its_backend_dies(self):
+        m = self.imap(1, "bob", implicit=True)
+        m.select("INBOX")
+        b = self.backends["store-b"]
+        b.kill()
+        try:
+            typ, data = m.noop()
+            # The proxy waits up to disconnect_delay, then says BYE and closes.
+            self.fail("NOOP answered %r %r" % (typ, data))
+        except (imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError) as e:
+            self.assertIn("Mail store connection lost", str(e))
+        finally:
+            b.start()
+        self.assertIn("closed the session of bob", self.proxies[1].log())
+        m = self.imap(1, "bob", implicit=True)
+        m.logout()
+
+    def test_9_moved_account_is_followed(self):
+        # proxy-2 caches alice on store-a (cache_ttl 60s); the move changes only the directory.
+        m = self.imap(1, "alice")
+        m.logout()
+        self.admin("account", "move", "alice", "--to", "store-b", "--placement-only")
+        try:
+            self.deliver("bob", "unused")  # store-b is up
+            time.sleep(1.2)  # the backends' own caches (1s) see the move
+            m = self.imap(1, "alice")
+            self.assertEqual("OK", m.select("INBOX")[0])
+            m.logout()
+            self.assertIn("is not its account; looking it up again", self.proxies[1].log())
+            self.assertIn("login alice -> store store-b", self.proxies[1].log())
+        finally:
+            self.admin("account", "move", "alice", "--to", "store-a", "--placement-only")
+            time.sleep(1.2)
+
+
+if __name__ == "__main__":
+    unittest.main()
