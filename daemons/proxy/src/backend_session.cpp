@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -141,25 +142,55 @@ void goodbye_watch::feed(std::string_view piece) noexcept {
 
 namespace {
 
-constexpr std::size_t client_chunk = 4 * 1024;
-constexpr std::size_t backend_chunk = 16 * 1024;
+/// A read buffer that follows the traffic: it doubles while reads fill it
+/// (bulk transfers, up to `max`) and drops back to `min` after a short read,
+/// so an idle session holds `min` octets per direction.
+class adaptive_buffer {
+ public:
+  adaptive_buffer(std::size_t min, std::size_t max) : min_(min), max_(max), size_(min) {}
+  asio::mutable_buffer get() {
+    if (!data_ || allocated_ != size_) {
+      data_ = std::make_unique<char[]>(size_);
+      allocated_ = size_;
+    }
+    return asio::buffer(data_.get(), size_);
+  }
+  std::string_view filled(std::size_t n) {
+    const std::string_view piece(data_.get(), n);
+    if (n == size_ && size_ < max_) {
+      size_ *= 2;
+    } else if (n < size_ / 4) {
+      size_ = min_;
+    }
+    return piece;
+  }
+
+ private:
+  std::size_t min_, max_, size_;
+  std::size_t allocated_ = 0;
+  std::unique_ptr<char[]> data_;
+};
+
+constexpr std::size_t min_chunk = 1024;
+constexpr std::size_t max_client_chunk = 16 * 1024;
+constexpr std::size_t max_backend_chunk = 64 * 1024;
 
 awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream& backend,
-                                       std::chrono::milliseconds idle, const std::string& first,
+                                       std::chrono::milliseconds idle, std::string& first,
                                        goodbye_watch* watch) {
   if (!first.empty()) {
     if (watch) watch->feed(first);
     auto w = co_await backend.async_write(asio::buffer(first));
     if (!w) co_return relay_end::backend_closed;
   }
-  std::string buf(client_chunk, '\0');
+  std::string().swap(first);
+  adaptive_buffer buf(min_chunk, max_client_chunk);
   for (;;) {
     // in_command: a drain does not cut a proxied session mid-command; the
     // drain deadline closes it with the shutdown reply.
-    auto r = co_await client.read_some(asio::buffer(buf), net::read_mode::in_command,
-                                       clock::now() + idle);
+    auto r = co_await client.read_some(buf.get(), net::read_mode::in_command, clock::now() + idle);
     if (!r) co_return r.err().code == errc::timed_out ? relay_end::idle : relay_end::client_closed;
-    const std::string_view piece(buf.data(), *r);
+    const auto piece = buf.filled(*r);
     if (watch) watch->feed(piece);
     auto w = co_await backend.async_write(asio::buffer(piece));
     if (!w) co_return relay_end::backend_closed;
@@ -167,17 +198,18 @@ awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream
 }
 
 awaitable<relay_end> backend_to_client(net::connection& client, net::byte_stream& backend,
-                                       const std::string& first, goodbye_watch* watch) {
+                                       std::string& first, goodbye_watch* watch) {
   if (!first.empty()) {
     if (watch) watch->feed(first);
     auto w = co_await client.write(first);
     if (!w) co_return relay_end::client_closed;
   }
-  std::string buf(backend_chunk, '\0');
+  std::string().swap(first);
+  adaptive_buffer buf(min_chunk, max_backend_chunk);
   for (;;) {
-    auto r = co_await backend.async_read_some(asio::buffer(buf));
+    auto r = co_await backend.async_read_some(buf.get());
     if (!r) co_return relay_end::backend_closed;
-    const std::string_view piece(buf.data(), *r);
+    const auto piece = buf.filled(*r);
     if (watch) watch->feed(piece);
     auto w = co_await client.write(piece);
     if (!w) co_return relay_end::client_closed;
@@ -187,8 +219,8 @@ awaitable<relay_end> backend_to_client(net::connection& client, net::byte_stream
 }  // namespace
 
 awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
-                           std::chrono::milliseconds idle, const std::string& to_backend,
-                           const std::string& to_client, goodbye_watch* client_watch,
+                           std::chrono::milliseconds idle, std::string& to_backend,
+                           std::string& to_client, goodbye_watch* client_watch,
                            goodbye_watch* backend_watch) {
   // Whichever direction ends first ends the relay; the other is cancelled.
   auto up = client_to_backend(client, backend, idle, to_backend, client_watch);

@@ -118,11 +118,13 @@ class goodbye_watch {
 /// Carries bytes both ways between `client` and `backend` with backpressure
 /// (a direction reads again only once its last write finished) until one side
 /// ends. `to_backend` and `to_client` are sent first (octets read beyond the
-/// login on either side; the caller keeps them alive). The watches, when
-/// given, see each direction.
+/// login on either side; the caller keeps them alive; they are emptied once
+/// sent). The watches, when given, see each direction. Read buffers start at
+/// 1 KiB and grow while reads fill them (16 KiB towards the backend, 64 KiB
+/// towards the client), back to 1 KiB after a short read.
 awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
-                           std::chrono::milliseconds idle, const std::string& to_backend,
-                           const std::string& to_client, goodbye_watch* client_watch,
+                           std::chrono::milliseconds idle, std::string& to_backend,
+                           std::string& to_client, goodbye_watch* client_watch,
                            goodbye_watch* backend_watch);
 
 /// A random delay in [0, limit] (spreads the disconnects of a failed store).

@@ -531,10 +531,13 @@ class imap_login_session {
     if (!co_await flush()) co_return;
     conn_.set_idle_timeout(ctx_.config.backend.relay_idle_timeout);
     // Commands the client pipelined after its login go to the backend first.
-    const std::string to_backend = in_.substr(in_pos_);
-    const std::string to_client = backend.link->take_buffered();
-    in_.clear();
+    std::string to_backend = in_.substr(in_pos_);
+    std::string to_client = backend.link->take_buffered();
+    // Nothing of the login phase stays allocated while the session is relayed.
+    std::string().swap(in_);
+    std::string().swap(out_);
     in_pos_ = 0;
+    parser_.reset();
     goodbye_watch bye_seen("* BYE", false);
     auto relaying = relay(conn_, backend.link->stream(), ctx_.config.backend.relay_idle_timeout,
                           to_backend, to_client, nullptr, &bye_seen);

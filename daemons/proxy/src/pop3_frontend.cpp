@@ -471,10 +471,13 @@ class pop3_login_session {
     out_ += backend.outcome.reply + "\r\n";
     if (!co_await flush()) co_return;
     conn_.set_idle_timeout(ctx_.config.backend.relay_idle_timeout);
-    const std::string to_backend = in_.substr(in_pos_);
-    const std::string to_client = backend.link->take_buffered();
-    in_.clear();
+    std::string to_backend = in_.substr(in_pos_);
+    std::string to_client = backend.link->take_buffered();
+    // Nothing of the login phase stays allocated while the session is relayed.
+    std::string().swap(in_);
+    std::string().swap(out_);
     in_pos_ = 0;
+    parser_.reset();
     goodbye_watch quit_sent("QUIT", true);
     auto relaying = relay(conn_, backend.link->stream(), ctx_.config.backend.relay_idle_timeout,
                           to_backend, to_client, &quit_sent, nullptr);
