@@ -1,9 +1,14 @@
-"""The README's demo command: the stack starts, delivers its welcome message,
-reuses its state on a second start, and its stop ends exactly what it started."""
+"""The README's demo command: slapd, two stores and a proxy start; welcome messages are delivered
+to an account on each store; the endpoints file and the printed client instructions work through
+the proxy (imaplib, poplib, the printed curl command); a second start reuses the state; the stop
+command ends exactly what it started."""
 
+import imaplib
 import os
+import poplib
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import unittest
@@ -12,15 +17,17 @@ from hamail_harness import free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEMO = os.path.join(HERE, "..", "..", "appliance-image", "demo", "demo.sh")
+PIDFILES = ("slapd/slapd.pid", "store-a/run/hamail-backend.pid", "store-b/run/hamail-backend.pid",
+            "proxy/run/hamail-proxy.pid")
 
 
 class demo_test(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="hamail-demo-it-")
         self.env = dict(os.environ, HAMAIL_DEMO_DIR=os.path.join(self.dir, "state"),
-                        HAMAIL_BUILD_DIR=os.environ["HAMAIL_BUILD_DIR"],
-                        HAMAIL_DEMO_LDAP_PORT=str(free_port()), HAMAIL_DEMO_SMTP_PORT=str(free_port()),
-                        HAMAIL_DEMO_SUBMISSION_PORT=str(free_port()), HAMAIL_DEMO_LMTP_PORT=str(free_port()))
+                        HAMAIL_BUILD_DIR=os.environ["HAMAIL_BUILD_DIR"])
+        for name in ("LDAP", "SMTP", "SUBMISSION", "LMTP", "IMAP", "IMAPS", "POP3", "POP3S"):
+            self.env["HAMAIL_DEMO_%s_PORT" % name] = str(free_port())
 
     def tearDown(self):
         self.demo("stop")
@@ -32,40 +39,77 @@ class demo_test(unittest.TestCase):
     def pids(self):
         state = self.env["HAMAIL_DEMO_DIR"]
         out = []
-        for f in ("slapd/slapd.pid", "store-a/run/hamail-backend.pid"):
+        for f in PIDFILES:
             with open(os.path.join(state, f)) as p:
                 out.append(int(p.read().split()[0]))
         return out
+
+    def endpoints(self):
+        with open(os.path.join(self.env["HAMAIL_DEMO_DIR"], "endpoints.env")) as f:
+            return dict(line.strip().split("=", 1) for line in f if "=" in line and not line.startswith("#"))
+
+    def check_clients(self, out):
+        e = self.endpoints()
+        tls = ssl.create_default_context(cafile=e["CA_FILE"])
+        # Both accounts, on two stores, through the one proxy: IMAP with STARTTLS and implicit TLS.
+        for user, password, port, implicit in ((e["USER1"], e["PASSWORD1"], e["IMAP_PORT"], False),
+                                               (e["USER2"], e["PASSWORD2"], e["IMAPS_PORT"], True)):
+            if implicit:
+                m = imaplib.IMAP4_SSL(e["IMAP_HOST"], int(port), ssl_context=tls, timeout=30)
+            else:
+                m = imaplib.IMAP4(e["IMAP_HOST"], int(port), timeout=30)
+                m.starttls(tls)
+            m.login(user, password)
+            typ, data = m.select("INBOX")
+            self.assertEqual("OK", typ)
+            typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            self.assertIn(b"Welcome to hamail", data[0][1])
+            m.logout()
+        p = poplib.POP3_SSL(e["POP3_HOST"], int(e["POP3S_PORT"]), context=tls, timeout=30)
+        p.user(e["USER2"])
+        p.pass_(e["PASSWORD2"])
+        self.assertIn(b"Welcome to hamail", b"\n".join(p.retr(1)[1]))
+        p.quit()
+        # The printed curl command, as printed.
+        curl = re.search(r"^\s+try\s+(curl .*)$", out, re.M).group(1)
+        r = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, r.returncode, curl + "\n" + r.stderr)
+        self.assertIn("Welcome to hamail", r.stdout)
 
     def test_start_reuse_stop(self):
         r = self.demo("start")
         self.assertEqual(0, r.returncode, r.stdout + r.stderr)
         self.assertIn("welcome message delivered to demo@hamail.test", r.stdout)
+        self.assertIn("welcome message delivered to demo2@hamail.test", r.stdout)
         landed = re.search(r"^\s+welcome\s+(/\S+)", r.stdout, re.M).group(1)
         with open(landed, "rb") as f:
             msg = f.read()
         self.assertIn(b"Subject: Welcome to hamail", msg)
         self.assertIn(b"with ESMTPS id", msg)
-        slapd, backend = self.pids()
+        self.assertIn("/store-a/", landed)
+        self.check_clients(r.stdout)
+        pids = self.pids()
 
         r = self.demo("start")
         self.assertEqual(0, r.returncode, r.stderr)
         self.assertIn("already running", r.stdout)
-        self.assertEqual([slapd, backend], self.pids())
+        self.assertEqual(pids, self.pids())
 
         r = self.demo("stop")
         self.assertEqual(0, r.returncode, r.stderr)
-        for pid in (slapd, backend):
+        for pid in pids:
             self.assertFalse(os.path.exists("/proc/%d" % pid) and
                              open("/proc/%d/stat" % pid).read().split()[2] != "Z", "pid %d still runs" % pid)
         self.assertEqual(3, self.demo("status").returncode)
 
-        # Started again, it reuses the state: same account, no second welcome.
+        # Started again, it reuses the state: same accounts, no second welcome.
         r = self.demo("start")
         self.assertEqual(0, r.returncode, r.stdout + r.stderr)
         self.assertNotIn("creating the demo", r.stdout)
         self.assertNotIn("welcome message delivered", r.stdout)
-        self.assertIn(landed, r.stdout)
+        # The same message (read since: the Maildir flags in its name changed).
+        self.assertIn(os.path.basename(landed).split(",")[0], r.stdout)
+        self.check_clients(r.stdout)
 
 
 if __name__ == "__main__":
