@@ -35,6 +35,43 @@ def message(to, subject, body="Hello.\r\n"):
             "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\n%s" % (to, subject, body)).encode()
 
 
+class Raw:
+    """A line-oriented client on the proxy's plain listener (STARTTLS on demand), for exact
+    replies to bad input."""
+
+    def __init__(self, port, tls):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        self.tls = tls
+        self.f = self.s.makefile("rb")
+
+    def line(self):
+        return self.f.readline().decode()
+
+    def send(self, text):
+        self.s.sendall(text.encode() if isinstance(text, str) else text)
+
+    def cmd(self, text, tag=None):
+        """Sends a line; returns every line up to the tagged one (IMAP) or the first (POP3)."""
+        self.send(text + "\r\n")
+        lines = [self.line()]
+        while tag and not lines[-1].startswith(tag + " ") and lines[-1]:
+            lines.append(self.line())
+        return lines
+
+    def starttls(self):
+        self.s = self.tls.wrap_socket(self.s, server_hostname="localhost")
+        self.f = self.s.makefile("rb")
+
+    def closed(self):
+        try:
+            return self.s.recv(1) == b""
+        except OSError:
+            return True
+
+    def close(self):
+        self.s.close()
+
+
 class proxy_test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -339,6 +376,95 @@ class proxy_test(unittest.TestCase):
         finally:
             self.admin("account", "move", "alice", "--to", "store-a", "--placement-only")
             time.sleep(1.2)
+
+    def test_10_imap_bad_input_before_login(self):
+        c = Raw(self.proxies[0].ports["imap"], self.tls)
+        self.assertTrue(c.line().startswith("* OK [CAPABILITY IMAP4rev1 "))
+        self.assertEqual(["a OK NOOP completed\r\n"], c.cmd("a NOOP", "a"))
+        self.assertTrue(c.cmd("b LOGIN alice x", "b")[-1].startswith("b NO [PRIVACYREQUIRED]"))
+        self.assertTrue(c.cmd("c AUTHENTICATE PLAIN", "c")[-1].startswith("c NO [PRIVACYREQUIRED]"))
+        # Bytes pipelined after STARTTLS are dropped, never read as sent over TLS.
+        c.send("d STARTTLS\r\ne CAPABILITY\r\n")
+        self.assertEqual("d OK Begin TLS negotiation now\r\n", c.line())
+        c.starttls()
+        self.assertEqual(["f OK NOOP completed\r\n"], c.cmd("f NOOP", "f"))
+        caps = c.cmd("g CAPABILITY", "g")
+        self.assertIn("AUTH=PLAIN", caps[0])
+        self.assertNotIn("STARTTLS", caps[0])
+        self.assertTrue(c.cmd("h STARTTLS", "h")[-1].startswith("h BAD"))
+        self.assertTrue(c.cmd("i AUTHENTICATE XOAUTH2", "i")[-1].startswith("i NO [CANNOT]"))
+        self.assertTrue(c.cmd("j AUTHENTICATE PLAIN !!!", "j")[-1].startswith("j BAD Invalid base64"))
+        c.send("k AUTHENTICATE PLAIN\r\n")
+        self.assertEqual("+ \r\n", c.line())
+        self.assertEqual(["k BAD Authentication cancelled\r\n"], c.cmd("*", "k"))
+        # Asking the proxy to act as another user is refused like a bad login.
+        token = base64.b64encode(b"bob\0alice\0" + PASSWORDS["alice"].encode()).decode()
+        self.assertTrue(c.cmd("l AUTHENTICATE PLAIN " + token, "l")[-1].startswith(
+            "l NO [AUTHORIZATIONFAILED]"))
+        # Commands of the authenticated state are refused, and errors add up to a BYE.
+        lines = c.cmd("m SELECT INBOX", "m") + c.cmd("n FOO", "n")
+        self.assertTrue(lines[-1].startswith("n BAD"), lines)
+        self.assertTrue(lines[0].startswith("m BAD Log in first"), lines)
+        out = c.cmd("o UID FETCH 1 FLAGS", "o") + c.cmd("p BAR", "p")
+        self.assertIn("* BYE Too many invalid commands\r\n", out + [c.line()])
+        self.assertTrue(c.closed())
+
+    def test_11_imap_logout_and_literal_login(self):
+        c = Raw(self.proxies[0].ports["imaps"], self.tls)
+        c.s = self.tls.wrap_socket(c.s, server_hostname="localhost")
+        c.f = c.s.makefile("rb")
+        c.line()
+        # LOGIN with a synchronizing literal as the password, then the session relayed.
+        pw = PASSWORDS["alice"]
+        c.send("a LOGIN alice {%d}\r\n" % len(pw))
+        self.assertTrue(c.line().startswith("+ "))
+        lines = c.cmd(pw, "a")
+        self.assertTrue(lines[-1].startswith("a OK [CAPABILITY IMAP4rev1 "), lines)
+        lines = c.cmd("b LOGOUT", "b")
+        self.assertTrue(lines[0].startswith("* BYE"), lines)
+        self.assertTrue(lines[-1].startswith("b OK"), lines)
+        self.assertTrue(c.closed())
+        self.assertNotIn("closed the session of alice", self.proxies[0].log(),
+                         "a LOGOUT is not a lost backend")
+
+    def test_12_pop3_bad_input_before_login(self):
+        c = Raw(self.proxies[0].ports["pop3"], self.tls)
+        self.assertTrue(c.line().startswith("+OK "))
+        self.assertTrue(c.cmd("USER alice")[0].startswith("-ERR [AUTH] Plaintext"))
+        self.assertTrue(c.cmd("STAT")[0].startswith("-ERR"))
+        c.send("STLS\r\nUSER alice\r\n")
+        self.assertTrue(c.line().startswith("+OK"))
+        c.starttls()
+        self.assertTrue(c.cmd("PASS x")[0].startswith("-ERR No user name given"))
+        self.assertEqual("+OK Methods supported\r\n", c.cmd("AUTH")[0])
+        self.assertEqual(["PLAIN\r\n", "LOGIN\r\n", ".\r\n"], [c.line(), c.line(), c.line()])
+        self.assertTrue(c.cmd("AUTH CRAM-MD5")[0].startswith("-ERR"))
+        # The fifth error before login ends the session.
+        self.assertTrue(c.cmd("XCLIENT ADDR=192.0.2.1")[0].startswith(
+            "-ERR XCLIENT is only for trusted proxies"))
+        self.assertEqual("-ERR Too many invalid commands\r\n", c.line())
+        self.assertTrue(c.closed())
+        c = Raw(self.proxies[0].ports["pop3"], self.tls)
+        c.line()
+        c.cmd("STLS")
+        c.starttls()
+        self.assertEqual("+OK\r\n", c.cmd("USER alice")[0])
+        self.assertTrue(c.cmd("PASS wrong")[0].startswith("-ERR [AUTH] Authentication failed"))
+        self.assertTrue(c.cmd("QUIT")[0].startswith("+OK"))
+        self.assertTrue(c.closed())
+
+    def test_13_pop3_login_then_quit_through_the_relay(self):
+        c = Raw(self.proxies[1].ports["pop3"], self.tls2)
+        c.line()
+        c.cmd("STLS")
+        c.starttls()
+        token = base64.b64encode(b"\0alice\0" + PASSWORDS["alice"].encode()).decode()
+        # AUTH PLAIN with an initial response, and STAT pipelined behind it.
+        c.send("AUTH PLAIN %s\r\nSTAT\r\n" % token)
+        self.assertTrue(c.line().startswith("+OK"))
+        self.assertRegex(c.line(), r"^\+OK \d+ \d+\r\n$")
+        self.assertTrue(c.cmd("QUIT")[0].startswith("+OK"))
+        self.assertTrue(c.closed())
 
 
 if __name__ == "__main__":
