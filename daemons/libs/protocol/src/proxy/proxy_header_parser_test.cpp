@@ -206,6 +206,7 @@ class proxy_header_parser_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(v2_tlvs_authority_unique_id_ssl_and_others);
   CPPUNIT_TEST(v2_other_tlvs_are_kept_up_to_the_limit);
   CPPUNIT_TEST(v2_crc32c_is_checked);
+  CPPUNIT_TEST(v2_haproxy_send_proxy_v2_layouts);
   CPPUNIT_TEST(v2_bad_signature_version_command_family);
   CPPUNIT_TEST(v2_length_limit_refuses_before_buffering);
   CPPUNIT_TEST(v2_truncated_address_block);
@@ -372,6 +373,40 @@ class proxy_header_parser_test : public CppUnit::TestFixture {
       bad[i] = static_cast<char>(bad[i] ^ 0x01);
       check_error(bad, "bad_checksum", hdr.size());
     }
+  }
+  void v2_haproxy_send_proxy_v2_layouts() {
+    // The layout HAProxy's make_proxy_line_v2 (src/connection.c) writes for
+    // "send-proxy-v2 proxy-v2-options crc32c,authority,unique-id,ssl,ssl-cn,
+    // cert-key,cert-sig,ssl-cipher", octet by octet: the CRC32C TLV first,
+    // then ALPN, AUTHORITY, UNIQUE_ID and SSL with its sub-TLVs in the order
+    // VERSION, CN, KEY_ALG, SIG_ALG, CIPHER. Built by hand (no haproxy here).
+    const std::string ssl = octets({0x07, 0, 0, 0, 0}) + tlv_bytes(0x21, "TLSv1.3") +
+                            tlv_bytes(0x22, "alice") + tlv_bytes(0x25, "RSA2048") +
+                            tlv_bytes(0x24, "RSA-SHA256") +
+                            tlv_bytes(0x23, "TLS_AES_256_GCM_SHA384");
+    std::string hdr = v2(0x21, 0x11,
+                         inet_block + tlv_bytes(0x03, octets({0, 0, 0, 0})) +
+                             tlv_bytes(0x01, "imap") + tlv_bytes(0x02, "imap.example.org") +
+                             tlv_bytes(0x05, "7F000001:C3A2") + tlv_bytes(0x20, ssl));
+    // The CRC (big-endian, over the header with its field zeroed) sits
+    // right after the address block here.
+    const std::size_t at = 16 + 12 + 3;
+    const std::uint32_t crc = crc32c(hdr);
+    for (int k = 0; k < 4; ++k) hdr[at + k] = static_cast<char>((crc >> (24 - 8 * k)) & 0xff);
+    check_header(hdr, inet_text + " authority=imap.example.org uid=" + hex("7F000001:C3A2") +
+                          " ssl=7/0/TLSv1.3/alice/TLS_AES_256_GCM_SHA384/RSA-SHA256/RSA2048"
+                          " tlv1=696d6170 crc32c");
+    // Its health checks: LOCAL with UNSPEC, yet followed by the TLVs it was
+    // told to send; all of it is skipped.
+    check_header(v2(0x20, 0x00, tlv_bytes(0x03, octets({1, 2, 3, 4})) + tlv_bytes(0x02, "x")),
+                 "v2 local unspec unspec");
+    // An IPv4 client reaching an IPv6 address: both sent as IPv6, the
+    // client v4-mapped.
+    const std::string mixed =
+        octets({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1}) + inet6_block.substr(16);
+    check_header(v2(0x21, 0x21, mixed),
+                 "v2 proxy inet6 stream [00000000000000000000ffffc0000201]:12345>"
+                 "[20010db8000000000000000000000002]:993");
   }
   void v2_bad_signature_version_command_family() {
     std::string sig(v2_signature);
