@@ -213,10 +213,11 @@ class header_parser {
 /// header is present: a listener takes it always or never).
 bool looks_like_proxy_header(std::string_view first_bytes) noexcept;
 
-/// Writes a v2 header. command::local gives the bare 16 octets (family and
-/// addresses not sent); otherwise the address block of `fam`, then the
-/// authority, unique id, SSL, other TLVs and, when hdr.crc32c, a CRC32C TLV.
-/// Aborts if a TLV or the whole header exceeds 65535 octets.
+/// Writes a v2 header. command::local, and a PROXY header whose family and
+/// transport have no address block (unspec), give the bare 16 octets;
+/// otherwise the address block of `fam`, then the authority, unique id, SSL,
+/// other TLVs and, when hdr.crc32c, a CRC32C TLV. Aborts (a caller's bug) if
+/// a TLV or the whole header exceeds 65535 octets or a UNIX path 108.
 std::string encode_v2(const header& hdr);
 
 /// Writes a v1 line: TCP4 for inet, TCP6 for inet6 (RFC 5952 text), and
