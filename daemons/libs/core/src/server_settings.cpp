@@ -186,6 +186,22 @@ std::optional<std::string> parse_address(const std::string& text, std::string& r
   return std::nullopt;
 }
 
+/// An address from parse_address() as text, an IPv4-mapped IPv6 address as
+/// IPv4 (as connections show their peers).
+std::string address_text(const std::string& bytes) {
+  char text[INET6_ADDRSTRLEN] = {};
+  const auto* raw = reinterpret_cast<const unsigned char*>(bytes.data() + 1);
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (bytes[0] == '4') {
+    ::inet_ntop(AF_INET, raw, text, sizeof text);
+  } else if (std::equal(mapped, mapped + 12, raw)) {
+    ::inet_ntop(AF_INET, raw + 12, text, sizeof text);
+  } else {
+    ::inet_ntop(AF_INET6, raw, text, sizeof text);
+  }
+  return text;
+}
+
 std::string protocol_list(const std::vector<std::string>& allowed) {
   std::string out;
   for (const auto& p : allowed) {
@@ -248,6 +264,15 @@ void read_listeners(config::section& root, const std::vector<std::string>& allow
       }
     }
     read_listener_limits(l, limits, listener);
+    for (const auto& a : l.get_string_list("proxy_protocol_from")) {
+      std::string reason;
+      auto bytes = parse_address(a, reason);
+      if (!bytes) {
+        l.add_problem("proxy_protocol_from", std::move(reason));
+        continue;
+      }
+      listener.proxy_protocol_from.push_back(address_text(*bytes));
+    }
     out.push_back(std::move(listener));
   }
 }

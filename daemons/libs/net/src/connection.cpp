@@ -35,6 +35,13 @@ error closed_error() {
 
 }  // namespace
 
+void connection::set_relayed_endpoints(const asio::ip::tcp::endpoint& client,
+                                       const asio::ip::tcp::endpoint& destination) {
+  if (!info_.balancer) info_.balancer = info_.remote;
+  info_.remote = client;
+  info_.local = destination;
+}
+
 std::string address_text(const asio::ip::address& address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();

@@ -18,6 +18,7 @@
 #include "hamail/core/log.hpp"
 #include "hamail/core/shutdown_gate.hpp"
 #include "hamail/net/limits.hpp"
+#include "hamail/protocol/proxy/header_parser.hpp"
 #include "hamail/tls/context_store.hpp"
 
 namespace hamail::net {
@@ -196,6 +197,7 @@ struct session_context {
   session_slot slot;
   std::shared_ptr<protocol> proto;
   std::shared_ptr<connection> conn;
+  bool proxy_header = false;  ///< the peer is a load balancer that sends a PROXY header first
 };
 
 void log_exception(std::exception_ptr e, std::string_view what) {
@@ -209,10 +211,86 @@ void log_exception(std::exception_ptr e, std::string_view what) {
   }
 }
 
+/// Reads exactly `n` octets into `out` before `deadline`.
+asio::awaitable<result<void>> read_exactly(connection& conn, char* out, std::size_t n,
+                                           clock::time_point deadline) {
+  while (n > 0) {
+    auto r = co_await conn.read_some(asio::buffer(out, n), read_mode::in_command, deadline);
+    if (!r) co_return std::move(r).err();
+    out += *r;
+    n -= *r;
+  }
+  co_return result<void>{};
+}
+
+tcp::endpoint endpoint_of(const proxy_protocol::endpoint& e, proxy_protocol::family f) {
+  if (f == proxy_protocol::family::inet) {
+    asio::ip::address_v4::bytes_type b;
+    std::copy_n(e.address.begin(), 4, b.begin());
+    return {asio::ip::address_v4(b), e.port};
+  }
+  asio::ip::address_v6::bytes_type b;
+  std::copy_n(e.address.begin(), 16, b.begin());
+  return {asio::ip::address_v6(b), e.port};
+}
+
+/// Reads the PROXY header a load balancer sends before anything else, reading
+/// never past its end (the bytes after it are the client's, a TLS ClientHello
+/// maybe), within the handshake timeout; applies its addresses to `conn`.
+asio::awaitable<result<void>> read_proxy_header(connection& conn) {
+  const auto deadline = clock::now() + conn.limits().handshake;
+  proxy_protocol::header_parser parser;
+  // 15 octets: the shortest header ("PROXY UNKNOWN\r\n"); then exactly what is missing.
+  std::string got(15, '\0');
+  auto first = co_await read_exactly(conn, got.data(), got.size(), deadline);
+  if (!first) co_return std::move(first).err();
+  auto step = parser.feed(got);
+  while (step.status == proxy_protocol::parse_status::need_more) {
+    std::size_t want = 1;  // v1: a line, octet by octet (at most 107)
+    if (got.compare(0, 12, proxy_protocol::v2_signature) == 0) {
+      want = got.size() < 16
+                 ? 16 - got.size()
+                 : 16 +
+                       (static_cast<std::size_t>(static_cast<unsigned char>(got[14])) << 8 |
+                        static_cast<unsigned char>(got[15])) -
+                       got.size();
+    }
+    const auto old = got.size();
+    got.resize(old + want);
+    auto more = co_await read_exactly(conn, got.data() + old, want, deadline);
+    if (!more) co_return std::move(more).err();
+    step = parser.feed(std::string_view(got).substr(old));
+  }
+  if (step.status == proxy_protocol::parse_status::error) {
+    co_return proxy_protocol::to_error(*step.error);
+  }
+  const auto& h = *step.hdr;
+  if (h.cmd == proxy_protocol::command::proxy &&
+      (h.fam == proxy_protocol::family::inet || h.fam == proxy_protocol::family::inet6)) {
+    conn.set_relayed_endpoints(endpoint_of(h.source, h.fam), endpoint_of(h.destination, h.fam));
+  }
+  co_return result<void>{};
+}
+
 asio::awaitable<void> serve(session_context ctx) {
   connection& conn = *ctx.conn;
-  conn.log().info("connect from {} to {} (listener {}, {})", endpoint_text(conn.info().remote),
-                  endpoint_text(conn.info().local), conn.info().listener, conn.info().protocol);
+  if (ctx.proxy_header) {
+    auto r = co_await read_proxy_header(conn);
+    if (!r) {
+      conn.log().notice("disconnect: no valid PROXY header from balancer {}: {}",
+                        endpoint_text(conn.info().remote), r.err().describe());
+      co_return;
+    }
+  }
+  if (conn.info().balancer) {
+    conn.log().info("connect from {} to {} via balancer {} (listener {}, {})",
+                    endpoint_text(conn.info().remote), endpoint_text(conn.info().local),
+                    endpoint_text(*conn.info().balancer), conn.info().listener,
+                    conn.info().protocol);
+  } else {
+    conn.log().info("connect from {} to {} (listener {}, {})", endpoint_text(conn.info().remote),
+                    endpoint_text(conn.info().local), conn.info().listener, conn.info().protocol);
+  }
   if (conn.info().tls == tls_mode::implicit) {
     auto r = co_await conn.start_tls(conn.tls_context());
     if (!r) {
@@ -371,8 +449,13 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   const auto local = socket.local_endpoint(ec);
   if (ec) return;
 
-  connection_info info{remote, local, slot.name, slot.settings.protocol, slot.settings.tls};
+  connection_info info{remote, local, slot.name, slot.settings.protocol, slot.settings.tls, {}};
   std::string client = client_key(remote.address(), limits.ipv4_prefix, limits.ipv6_prefix);
+  // A load balancer carries many clients: its connections count towards the
+  // listener's limit only (the real client is known after its PROXY header).
+  const auto& balancers = slot.settings.proxy_protocol_from;
+  const bool from_balancer = std::find(balancers.begin(), balancers.end(),
+                                       address_text(remote.address())) != balancers.end();
   const auto from_client = slot.per_client.find(client);
   const std::size_t client_count = from_client == slot.per_client.end() ? 0 : from_client->second;
 
@@ -380,7 +463,7 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   if (slot.active >= slot.max_connections) {
     over = fmt::format("{} connections on this listener (limit {})", slot.active,
                        slot.max_connections);
-  } else if (client_count >= slot.max_connections_per_ip) {
+  } else if (!from_balancer && client_count >= slot.max_connections_per_ip) {
     over = fmt::format("{} connections from {} (limit {})", client_count, client,
                        slot.max_connections_per_ip);
   }
@@ -410,7 +493,7 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   session_context ctx{
       task_guard(self),
       session_slot(self, sessions.begin(), index, std::move(client), std::move(*ticket)),
-      slot.proto, std::move(conn)};
+      slot.proto, std::move(conn), from_balancer};
   asio::co_spawn(io, serve(std::move(ctx)),
                  [](std::exception_ptr e) { log_exception(e, "session"); });
 }

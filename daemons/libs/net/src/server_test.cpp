@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "hamail/protocol/proxy/header_parser.hpp"
 #include "test_harness.hpp"
 
 using namespace hamail::net::testing;
@@ -20,6 +21,8 @@ class server_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(global_connection_limit_sends_busy_reply);
   CPPUNIT_TEST(busy_reply_on_implicit_tls_listener_is_sent_over_tls);
   CPPUNIT_TEST(per_ip_limit_counts_per_address);
+  CPPUNIT_TEST(proxy_header_from_a_balancer_names_the_client);
+  CPPUNIT_TEST(bad_or_missing_proxy_header_closes_the_connection);
   CPPUNIT_TEST(slot_freed_after_disconnect);
   CPPUNIT_TEST(each_listener_counts_its_own_connections);
   CPPUNIT_TEST(per_ip_limit_counts_ipv4_prefix_when_configured);
@@ -254,6 +257,75 @@ class server_test : public CppUnit::TestFixture {
       CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await other.read_line());
       CPPUNIT_ASSERT_EQUAL(std::size_t{2}, srv.active_connections());
       CPPUNIT_ASSERT_EQUAL(std::size_t{1}, srv.rejected_connections());
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
+  }
+
+  void proxy_header_from_a_balancer_names_the_client() {
+    net_fixture f;
+    auto lim = net_fixture::limits();
+    lim.max_connections_per_ip = 1;
+    auto l = net_fixture::listener("127.0.0.1");
+    l.proxy_protocol_from = {"127.0.0.1"};
+    f.start_server({l}, lim);
+    namespace pp = hamail::proxy_protocol;
+    pp::header h;
+    h.cmd = pp::command::proxy;
+    h.fam = pp::family::inet;
+    h.proto = pp::transport::stream;
+    h.source.address = {192, 0, 2, 7};
+    h.source.port = 4242;
+    h.destination.address = {198, 51, 100, 1};
+    h.destination.port = 143;
+    f.run([&]() -> awaitable<void> {
+      // v2, with the client's first command in the same segment: the header is
+      // taken, the command is not.
+      line_client a(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await a.connect(f.endpoint(), "127.0.0.1"));
+      co_await a.write(pp::encode_v2(h) + "WHO\r\n");
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await a.read_line());
+      CPPUNIT_ASSERT_EQUAL(std::string("192.0.2.7:4242 via 127.0.0.1"), co_await a.read_line());
+      // v1 from the same balancer: the per-address limit (1) does not count balancers.
+      line_client b(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await b.connect(f.endpoint(), "127.0.0.1"));
+      co_await b.write("PROXY TCP6 2001:db8::5 2001:db8::1 5555 993\r\nWHO\r\n");
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await b.read_line());
+      CPPUNIT_ASSERT_EQUAL(std::string("2001:db8::5:5555 via 127.0.0.1"), co_await b.read_line());
+      // A LOCAL header (the balancer's health check) keeps the real endpoints.
+      pp::header local;
+      line_client c(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await c.connect(f.endpoint(), "127.0.0.1"));
+      co_await c.write(pp::encode_v2(local) + "WHO\r\n");
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await c.read_line());
+      CPPUNIT_ASSERT((co_await c.read_line()).starts_with("127.0.0.1:"));
+      // Anyone else is served as it comes, without a header.
+      line_client d(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await d.connect(f.endpoint(), "127.0.0.2"));
+      CPPUNIT_ASSERT_EQUAL(std::string("+OK ready"), co_await d.read_line());
+      co_await d.write("WHO\r\n");
+      CPPUNIT_ASSERT((co_await d.read_line()).starts_with("127.0.0.2:"));
+      CPPUNIT_ASSERT(co_await f.stop_server());
+    });
+  }
+
+  void bad_or_missing_proxy_header_closes_the_connection() {
+    net_fixture f;
+    auto l = net_fixture::listener("127.0.0.1");
+    l.proxy_protocol_from = {"127.0.0.1"};
+    auto opts = net_fixture::options();
+    opts.handshake_timeout = std::chrono::milliseconds(300);
+    f.start_server({l}, net_fixture::limits(), nullptr, opts);
+    f.run([&]() -> awaitable<void> {
+      // Not a header: closed before the greeting, nothing served.
+      line_client a(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await a.connect(f.endpoint(), "127.0.0.1"));
+      co_await a.write("WHO\r\nWHO\r\nWHO\r\nWHO\r\n");
+      CPPUNIT_ASSERT_EQUAL(std::string("<EOF>"), co_await a.read_line());
+      // A header that never ends: closed at the handshake timeout.
+      line_client b(f.io.get_executor());
+      CPPUNIT_ASSERT(!co_await b.connect(f.endpoint(), "127.0.0.1"));
+      co_await b.write("PROXY TCP4 192.0.2.1");
+      CPPUNIT_ASSERT_EQUAL(std::string("<EOF>"), co_await b.read_line());
       CPPUNIT_ASSERT(co_await f.stop_server());
     });
   }

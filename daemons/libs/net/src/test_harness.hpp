@@ -143,6 +143,11 @@ class line_protocol final : public protocol {
         // must not be taken as sent over TLS (CVE-2011-0411).
         buffer.clear();
         if (!co_await conn.start_tls(conn.tls_context())) co_return;
+      } else if (line == "WHO") {
+        // Who the connection says the client is (after a PROXY header: the relayed client).
+        std::string answer = conn.remote_address() + ":" + std::to_string(conn.remote_port());
+        if (conn.info().balancer) answer += " via " + conn.info().balancer->address().to_string();
+        if (!co_await conn.write(answer + "\r\n")) co_return;
       } else if (line == "TLS?") {
         const std::string answer =
             conn.is_tls() ? conn.tls_protocol() + " " + conn.tls_cipher() : "plain";

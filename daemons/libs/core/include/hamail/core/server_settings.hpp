@@ -45,6 +45,12 @@ struct listener_settings {
   std::optional<std::size_t> max_connections_per_ip;
   /// This listener's whole-session deadline; unset: [limits] session_timeout.
   std::optional<std::chrono::milliseconds> session_timeout;
+  /// Load balancers (HAProxy, ...) that begin every connection with a PROXY
+  /// protocol header (v1 or v2) naming the real client: their IP addresses, in
+  /// the form connection::remote_address() gives. A connection from one of
+  /// them must start with the header; connections from anywhere else are
+  /// served as they come (a header from them is just bad protocol input).
+  std::vector<std::string> proxy_protocol_from;
 };
 
 /// Connection admission and timing (`[limits]`). Each listener counts its own

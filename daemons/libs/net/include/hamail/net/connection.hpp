@@ -54,6 +54,9 @@ struct connection_info {
   std::string listener;  ///< listener name, for logs
   std::string protocol;  ///< listener protocol ("smtp", "imap", ...)
   tls_mode tls = tls_mode::none;
+  /// Set when a load balancer relayed the connection with a PROXY header: the
+  /// balancer's own endpoint (`remote` and `local` are then the client's).
+  std::optional<boost::asio::ip::tcp::endpoint> balancer;
 };
 
 /// One client connection, handed to protocol code: reads with idle timeout and
@@ -83,6 +86,10 @@ class connection {
   const connection_info& info() const noexcept { return info_; }
   /// The client's address as text (IPv4-mapped IPv6 shown as IPv4).
   std::string remote_address() const;
+  /// Records what a load balancer's PROXY header said: `client` connected to
+  /// `destination`; the balancer's endpoint moves to info().balancer.
+  void set_relayed_endpoints(const boost::asio::ip::tcp::endpoint& client,
+                             const boost::asio::ip::tcp::endpoint& destination);
   /// The client's port.
   std::uint16_t remote_port() const noexcept { return info_.remote.port(); }
   /// The local address the client connected to.
