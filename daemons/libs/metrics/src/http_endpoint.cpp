@@ -1,6 +1,7 @@
 #include "hamail/metrics/http_endpoint.hpp"
 
 #include <exception>
+#include <tuple>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -177,6 +178,8 @@ awaitable<void> http_endpoint::run(net::connection& conn) {
       if (step.status == http::parse_status::need_more) break;
       if (step.status == http::parse_status::error) {
         conn.log().info("http: refused request: {}", to_string(*step.error));
+        // The server then sends FIN before it closes, so the response is
+        // read before any reset that unread octets cause.
         (void)co_await conn.write(
             error_response(http::status_code(*step.error), http::describe(*step.error)));
         co_return;

@@ -102,10 +102,12 @@ std::string curl(std::vector<std::string> args) {
   return r.out;
 }
 
-/// Sends `request` on a fresh connection and returns everything the server
-/// sent until it closed; "<TIMEOUT>" appended if it did not close within `limit`.
+/// Sends `request` on a fresh connection (then shuts down its sending side
+/// when `half_close`) and returns everything the server sent until it closed;
+/// "<RESET>" appended when it reset the connection, "<TIMEOUT>" when it did
+/// not close within `limit`.
 std::string raw_exchange(std::uint16_t port, const std::string& request,
-                         std::chrono::milliseconds limit = 10s) {
+                         std::chrono::milliseconds limit = 10s, bool half_close = true) {
   asio::io_context io;
   tcp::socket socket(io);
   std::string got;
@@ -118,10 +120,13 @@ std::string raw_exchange(std::uint16_t port, const std::string& request,
             tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), t);
         if (ec) co_return;
         if (!request.empty()) co_await asio::async_write(socket, asio::buffer(request), t);
+        boost::system::error_code ignored;
+        if (half_close) socket.shutdown(tcp::socket::shutdown_send, ignored);
         char buf[4096];
         for (;;) {
           auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), t);
           got.append(buf, n);
+          if (rec == asio::error::connection_reset) got += "<RESET>";
           if (rec) break;
         }
         closed = true;
@@ -324,6 +329,11 @@ class http_endpoint_test : public CppUnit::TestFixture {
         {"GET / HTTP/1.1\r\nX: " + std::string(9000, 'v') + "\r\n\r\n",
          "HTTP/1.1 431 Request Header Fields Too Large\r\n"},
         {"GET / HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+        // A body the server refuses to read: the response still arrives whole,
+        // ended by FIN rather than a reset.
+        {"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 50000\r\n\r\n" +
+             std::string(50000, 'b'),
+         "HTTP/1.1 400 Bad Request\r\n"},
         // What follows an error is never read as a request.
         {"BAD\r\n\r\nGET /live HTTP/1.0\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
     };
@@ -331,7 +341,7 @@ class http_endpoint_test : public CppUnit::TestFixture {
       const auto r = raw_exchange(e.port, c.request);
       CPPUNIT_ASSERT_MESSAGE(r, r.rfind(c.status, 0) == 0);
       CPPUNIT_ASSERT_MESSAGE(r, has(r, "\r\nConnection: close\r\n"));
-      CPPUNIT_ASSERT_MESSAGE(r, !has(r, "<TIMEOUT>") && !has(r, "live\n"));
+      CPPUNIT_ASSERT_MESSAGE(r, !has(r, "<TIMEOUT>") && !has(r, "<RESET>") && !has(r, "live\n"));
     }
   }
 
@@ -354,20 +364,20 @@ class http_endpoint_test : public CppUnit::TestFixture {
     opts.idle_timeout = 300ms;
     running_endpoint e(opts);
     const auto start = std::chrono::steady_clock::now();
-    const auto r = raw_exchange(e.port, "GET /live HTTP/1.1\r\nHost: a\r\n\r\n", 10s);
+    const auto r = raw_exchange(e.port, "GET /live HTTP/1.1\r\nHost: a\r\n\r\n", 10s, false);
     const auto took = std::chrono::steady_clock::now() - start;
     CPPUNIT_ASSERT_MESSAGE(r, !has(r, "<TIMEOUT>"));
     CPPUNIT_ASSERT_EQUAL(std::string("live\n"), body_of(r));
     CPPUNIT_ASSERT(took >= 250ms);
     // A client that connects and says nothing is closed silently too.
-    CPPUNIT_ASSERT_EQUAL(std::string(), raw_exchange(e.port, ""));
+    CPPUNIT_ASSERT_EQUAL(std::string(), raw_exchange(e.port, "", 10s, false));
   }
 
   void slow_request_head_gets_408() {
     endpoint_options opts;
     opts.request_timeout = 300ms;
     running_endpoint e(opts);
-    const auto r = raw_exchange(e.port, "GET /live HTTP/1.1\r\nHost: a\r\n", 10s);
+    const auto r = raw_exchange(e.port, "GET /live HTTP/1.1\r\nHost: a\r\n", 10s, false);
     CPPUNIT_ASSERT_MESSAGE(r, r.rfind("HTTP/1.1 408 Request Timeout\r\n", 0) == 0);
     CPPUNIT_ASSERT_MESSAGE(r, has(r, "\r\nConnection: close\r\n") && !has(r, "<TIMEOUT>"));
   }
