@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "hamail/core/utf8.hpp"
+
 namespace hamail::metrics {
 
 namespace detail {
@@ -333,10 +335,24 @@ format negotiate(std::string_view accept) noexcept {
   return format::prometheus;
 }
 
+// OpenMetrics text is UTF-8: a label value that is not (bytes from a peer)
+// has its non-ASCII octets replaced by '?', so the exposition stays valid.
+std::vector<std::string> valid_values(const std::vector<std::string>& values) {
+  std::vector<std::string> out = values;
+  for (auto& v : out) {
+    if (is_valid_utf8(v)) continue;
+    for (auto& c : v)
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  return out;
+}
+
 template <class M>
-M& family<M>::with(const std::vector<std::string>& values) {
+M& family<M>::with(const std::vector<std::string>& raw_values) {
   auto& base = *base_;
-  if (values.size() != base.label_names.size()) refuse(base.name, "wrong number of label values");
+  if (raw_values.size() != base.label_names.size())
+    refuse(base.name, "wrong number of label values");
+  const auto values = valid_values(raw_values);
   std::lock_guard lock(base.mutex);
   auto& series = base.series(static_cast<M*>(nullptr));
   if (auto it = series.find(values); it != series.end()) return *it->second;
@@ -375,6 +391,7 @@ family_base& registry::add(std::string_view name, std::string_view help, std::st
                            int type, std::vector<std::string> label_names,
                            std::vector<double> bounds) {
   if (!valid_metric_name(name)) refuse(name, "invalid name");
+  if (!is_valid_utf8(help)) refuse(name, "help text is not UTF-8");
   if (!unit.empty()) {
     if (!std::all_of(unit.begin(), unit.end(), name_char))
       refuse(name, "invalid unit " + std::string(unit));

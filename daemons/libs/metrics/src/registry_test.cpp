@@ -21,6 +21,7 @@ class registry_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(prometheus_text_is_exact);
   CPPUNIT_TEST(empty_registry_renders_only_eof);
   CPPUNIT_TEST(label_values_and_help_are_escaped);
+  CPPUNIT_TEST(label_values_are_kept_utf8);
   CPPUNIT_TEST(numbers_render_in_prometheus_client_form);
   CPPUNIT_TEST(histogram_buckets_are_cumulative_with_inclusive_bounds);
   CPPUNIT_TEST(histogram_ignores_nan_and_clamps_negative);
@@ -122,6 +123,20 @@ class registry_test : public CppUnit::TestFixture {
                     "# TYPE x_failures_total counter\n"
                     "x_failures_total{kind=\"a\\\"b\",peer=\"c\\\\d\\ne\"} 1\n"),
         r.render(format::prometheus));
+  }
+
+  void label_values_are_kept_utf8() {
+    registry r;
+    auto& f = r.counters("x_failures", "X.", {"kind"});
+    f.with({"caf\xc3\xa9"}).inc();
+    f.with({"bad\xff\xc3"}).inc();
+    CPPUNIT_ASSERT(&f.with({"bad\xff\xc3"}) == &f.with({"bad??"}));
+    f.with({"bad??"}).inc(2);
+    CPPUNIT_ASSERT_EQUAL(std::string("# HELP x_failures X.\n# TYPE x_failures counter\n"
+                                     "x_failures_total{kind=\"bad??\"} 3\n"
+                                     "x_failures_total{kind=\"caf\xc3\xa9\"} 1\n# EOF\n"),
+                         r.render(format::openmetrics));
+    CPPUNIT_ASSERT_THROW(r.add_counter("y", "bad \xff help"), std::invalid_argument);
   }
 
   void numbers_render_in_prometheus_client_form() {
