@@ -95,7 +95,8 @@ class running_endpoint {
 
 /// Runs curl (never through a shell) and returns its stdout.
 std::string curl(std::vector<std::string> args) {
-  args.insert(args.begin(), {"curl", "-s", "--max-time", "20"});
+  // --noproxy: an http_proxy in the environment must not divert loopback requests.
+  args.insert(args.begin(), {"curl", "-s", "--noproxy", "*", "--max-time", "20"});
   const auto r = test::run_command(args, 30s);
   CPPUNIT_ASSERT_MESSAGE("curl failed: exit " + std::to_string(r.exit_code) + " " + r.err,
                          r.exit_code == 0);
