@@ -229,9 +229,11 @@ def write_toml(path, sections, listeners=()):
                 f.write(("[[%s]]\n" if isinstance(values, list) else "[%s]\n") % name)
                 for k, v in table.items():
                     f.write("%s = %s\n" % (k, value(v)))
-        for name, proto, tls, address, port in listeners:
+        for name, proto, tls, address, port, *extra in listeners:
             f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "%s"\nport = %d\n'
                     'tls = "%s"\n' % (name, proto, address, port, tls))
+            for k, v in (extra[0] if extra else {}).items():
+                f.write("%s = %s\n" % (k, value(v)))
 
 
 class Proxy:
@@ -239,7 +241,8 @@ class Proxy:
 
     `backend`: the [backend] table (login, password_file, timeouts, tls); `stores`: pinned
     [[backend.store]] entries; `directory`: the [directory] table. Listeners default to IMAP and
-    POP3 with STARTTLS and their implicit-TLS forms, all on port 0."""
+    POP3 with STARTTLS and their implicit-TLS forms, and the HTTP endpoint (/metrics, /ready), all
+    on port 0. A listener tuple may carry a sixth element: a dict of further keys."""
 
     def __init__(self, backend, directory, name="proxy-1", stores=(), imap=None, pop3=None,
                  listeners=None, auth=None, limits=None, proxy=None):
@@ -265,7 +268,8 @@ class Proxy:
         }, listeners or (("imap", "imap", "starttls", "127.0.0.1", 0),
                          ("imaps", "imap", "implicit", "127.0.0.1", 0),
                          ("pop3", "pop3", "starttls", "127.0.0.1", 0),
-                         ("pop3s", "pop3", "implicit", "127.0.0.1", 0)))
+                         ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
+                         ("metrics", "http", "none", "127.0.0.1", 0)))
         self.proc = None
         self.ports = {}
 

@@ -6,6 +6,7 @@ backend that accepts TCP and never answers hangs neither the proxy nor other cli
 moved to another store is followed after its old backend says it is not its own."""
 
 import base64
+import http.client
 import imaplib
 import os
 import poplib
@@ -465,6 +466,36 @@ class proxy_test(unittest.TestCase):
         self.assertRegex(c.line(), r"^\+OK \d+ \d+\r\n$")
         self.assertTrue(c.cmd("QUIT")[0].startswith("+OK"))
         self.assertTrue(c.closed())
+
+    def test_z_metrics_and_readiness_after_the_rest(self):
+        m = self.imap(1, "alice")
+        m.logout()
+        c = http.client.HTTPConnection("127.0.0.1", self.proxies[1].ports["metrics"], timeout=30)
+        c.request("GET", "/ready")
+        r = c.getresponse()
+        self.assertEqual((200, b"ready\n"), (r.status, r.read()))
+        c.request("GET", "/metrics", headers={"Accept": "application/openmetrics-text"})
+        r = c.getresponse()
+        text = r.read().decode()
+        self.assertEqual(200, r.status)
+        self.assertTrue(text.endswith("# EOF\n"))
+        counts = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                counts[name] = float(value)
+        self.assertGreater(counts['hamail_proxy_logins_total{protocol="imap",result="ok"}'], 0)
+        self.assertGreaterEqual(counts["hamail_proxy_connections_active"], 1)
+        self.assertGreater(counts['hamail_proxy_backend_login_seconds_count{protocol="imap"}'], 0)
+        # Earlier tests (stopped and hung stores) made failures and retries on proxy-1.
+        c.close()
+        c = http.client.HTTPConnection("127.0.0.1", self.proxies[0].ports["metrics"], timeout=30)
+        c.request("GET", "/metrics")
+        text = c.getresponse().read().decode()
+        self.assertIn('hamail_proxy_backend_failures_total{kind="login"}', text)
+        self.assertIn('hamail_proxy_logins_total{protocol="imap",result="failed"}', text)
+        self.assertRegex(text, r"hamail_proxy_backend_retries_total [1-9]")
+        c.close()
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_quota(root, cfg.quota);
   directory::read_auth_settings(root, cfg.auth);
   directory::read_directory_settings(root, cfg.directory);
-  read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3"}, cfg.server);
+  read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3", "http"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

@@ -21,6 +21,7 @@
 #include "hamail/directory/accounts_file.hpp"
 #include "hamail/directory/cached_directory.hpp"
 #include "hamail/directory/ldap_directory.hpp"
+#include "hamail/metrics/http_endpoint.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/net/signals.hpp"
 #include "hamail/store/maildir_store.hpp"
@@ -150,8 +151,22 @@ int run_daemon(const backend_config& cfg) {
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
   protocols.merge(pop3_protocols(pop3_ctx));
+  // The operational endpoint (docs/metrics.md) for listeners with protocol = "http":
+  // ready while serving (the endpoint answers 503 once draining).
+  metrics::registry registry;
+  protocols["http"] = metrics::http_endpoint_factory(registry, {});
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   std::move(protocols));
+  // Read at scrape time on this thread, where the endpoint renders.
+  registry.add_callback_gauge("hamail_backend_connections_active",
+                              "Sessions admitted and not yet ended, all listeners.",
+                              [&srv] { return static_cast<double>(srv.active_connections()); });
+  registry.add_callback_counter("hamail_backend_connections_accepted",
+                                "Sessions admitted since start, all listeners.",
+                                [&srv] { return std::uint64_t(srv.accepted_connections()); });
+  registry.add_callback_counter("hamail_backend_connections_rejected",
+                                "Connections turned away at a connection limit since start.",
+                                [&srv] { return std::uint64_t(srv.rejected_connections()); });
   if (auto r = srv.listen(); !r) {
     log::critical("{}", r.err().describe());
     return exit_unavailable;

@@ -40,14 +40,14 @@ awaitable<backend_session> attempt(proxy_context& ctx, const backend_target& tar
   auto connecting = backend_link::connect(ex, target, connected_by);
   auto link = co_await std::move(connecting);
   if (!link) {
-    out.outcome = {attempt_status::retry, {}, link.err().detail};
+    out.outcome = {attempt_status::retry, "connect", {}, link.err().detail};
     co_return out;
   }
   const auto login_by = clock::now() + b.login_timeout;
   if (b.tls == tls_mode::implicit) {
     auto handshake = backend_start_tls(ctx, **link, target, login_by);
     if (auto r = co_await std::move(handshake); !r) {
-      out.outcome = {attempt_status::retry, {}, r.err().detail};
+      out.outcome = {attempt_status::retry, "tls", {}, r.err().detail};
       co_return out;
     }
   }
@@ -76,15 +76,21 @@ awaitable<backend_session> open_backend(proxy_context& ctx, net::connection& con
   auto delay = b.retry_delay;
   backend_session last;
   for (unsigned n = 1;; ++n) {
+    if (n > 1 && ctx.stats) ctx.stats->retries.inc();
+    const auto started = clock::now();
     auto routing = ctx.routes.target(account.owning_store, svc);
     auto target = co_await std::move(routing);
     if (!target) {
-      last.outcome = {attempt_status::retry, {}, target.err().detail};
+      last.outcome = {attempt_status::retry, "route", {}, target.err().detail};
     } else {
       auto trying = attempt(ctx, *target, dialogue);
       last = co_await std::move(trying);
       if (last.outcome.status == attempt_status::ok) {
         if (n > 1) conn.log().info("backend {} answered at attempt {}", target->store, n);
+        if (ctx.stats) {
+          (svc == service::pop3 ? ctx.stats->pop3_backend_login : ctx.stats->imap_backend_login)
+              .observe(clock::now() - started);
+        }
         co_return last;
       }
       if (last.outcome.status == attempt_status::refused) co_return last;
@@ -106,6 +112,11 @@ awaitable<backend_session> open_backend(proxy_context& ctx, net::connection& con
           }
         }
       }
+    }
+    if (ctx.stats) {
+      ctx.stats->backend_failure(last.outcome.status == attempt_status::wrong_store
+                                     ? std::string_view("wrong_store")
+                                     : last.outcome.failure);
     }
     conn.log().info("backend attempt {} for {} failed: {}", n, account.id, last.outcome.detail);
     if (clock::now() + delay > give_up) break;
@@ -227,6 +238,32 @@ awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
   auto down = backend_to_client(client, backend, to_client, backend_watch);
   auto ended = co_await (std::move(up) || std::move(down));
   co_return std::visit([](relay_end e) { return e; }, ended);
+}
+
+proxy_metrics::proxy_metrics(metrics::registry& r)
+    : proxy_metrics(r,
+                    r.histograms("hamail_proxy_backend_login_seconds",
+                                 "From connecting to a store's backend to being logged in there.",
+                                 {"protocol"})) {}
+
+proxy_metrics::proxy_metrics(metrics::registry& r, metrics::family<metrics::histogram>& login)
+    : retries(r.add_counter("hamail_proxy_backend_retries",
+                            "Backend login attempts after the first, for any session.")),
+      lost(r.add_counter("hamail_proxy_backend_lost",
+                         "Relayed sessions ended because their backend connection dropped.")),
+      imap_backend_login(login.with({"imap"})),
+      pop3_backend_login(login.with({"pop3"})),
+      logins_(r.counters("hamail_proxy_logins", "Client logins by protocol and result.",
+                         {"protocol", "result"})),
+      failures_(r.counters("hamail_proxy_backend_failures",
+                           "Failed backend login attempts by the step that failed.", {"kind"})) {}
+
+void proxy_metrics::login(service svc, std::string_view result) {
+  logins_.with({svc == service::pop3 ? "pop3" : "imap", std::string(result)}).inc();
+}
+
+void proxy_metrics::backend_failure(std::string_view kind) {
+  failures_.with({std::string(kind)}).inc();
 }
 
 std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit) {

@@ -173,7 +173,7 @@ result<proxy_config> load_proxy_config(const std::filesystem::path& path) {
   read_login_phase(root, "pop3", cfg.pop3);
   directory::read_auth_settings(root, cfg.auth);
   directory::read_directory_settings(root, cfg.directory);
-  read_server_settings(root, {"imap", "pop3"}, cfg.server);
+  read_server_settings(root, {"imap", "pop3", "http"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

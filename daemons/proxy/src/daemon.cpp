@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include "frontend.hpp"
 #include "hamail/auth/password_checker.hpp"
@@ -18,6 +19,7 @@
 #include "hamail/directory/ldap_directory.hpp"
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/directory/memory_directory.hpp"
+#include "hamail/metrics/http_endpoint.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/net/signals.hpp"
 #include "hamail/tls/context_store.hpp"
@@ -111,6 +113,8 @@ int run_daemon(const proxy_config& cfg) {
     find_store = [l = ldap.get()](const std::string& name) { return l->find_store(name); };
   }
   router routes(cfg.backend, std::move(find_store));
+  metrics::registry registry;
+  proxy_metrics stats(registry);
   proxy_context ctx{
       .config = cfg,
       .logins = auth::login_services{*dir, throttle, passwords,
@@ -118,9 +122,42 @@ int run_daemon(const proxy_config& cfg) {
       .cache = cache.get(),
       .routes = routes,
       .backend_tls = backend_tls,
+      .stats = &stats,
   };
+  auto protocols = frontend_protocols(ctx);
+  // GET /ready (docs/metrics.md): the directory answers (asked directly, not
+  // from the cache) and at least one store's IMAP backend accepts a connection.
+  directory::directory* uncached = ldap ? static_cast<directory::directory*>(ldap.get()) : dir;
+  protocols["http"] = metrics::http_endpoint_factory(
+      registry, [&cfg, &routes, uncached]() -> boost::asio::awaitable<metrics::readiness> {
+        auto lookup = uncached->find_by_login(cfg.backend.login);
+        auto found = co_await std::move(lookup);
+        if (!found) co_return metrics::readiness::not_ready("directory unreachable");
+        std::vector<std::string> stores;
+        if (*found && !(*found)->owning_store.empty()) stores.push_back((*found)->owning_store);
+        for (const auto& st : cfg.backend.stores) stores.push_back(st.name);
+        auto ex = co_await boost::asio::this_coro::executor;
+        for (const auto& name : stores) {
+          auto routing = routes.target(name, service::imap);
+          auto target = co_await std::move(routing);
+          if (!target) continue;
+          auto connecting =
+              backend_link::connect(ex, *target, clock::now() + std::chrono::seconds(1));
+          if (auto link = co_await std::move(connecting); link) co_return metrics::readiness::ok();
+        }
+        co_return metrics::readiness::not_ready("no store answers");
+      });
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
-                  frontend_protocols(ctx));
+                  std::move(protocols));
+  registry.add_callback_gauge("hamail_proxy_connections_active",
+                              "Client sessions admitted and not yet ended, all listeners.",
+                              [&srv] { return static_cast<double>(srv.active_connections()); });
+  registry.add_callback_counter("hamail_proxy_connections_accepted",
+                                "Client sessions admitted since start, all listeners.",
+                                [&srv] { return std::uint64_t(srv.accepted_connections()); });
+  registry.add_callback_counter("hamail_proxy_connections_rejected",
+                                "Connections turned away at a connection limit since start.",
+                                [&srv] { return std::uint64_t(srv.rejected_connections()); });
   if (auto r = srv.listen(); !r) {
     log::critical("{}", r.err().describe());
     return exit_unavailable;

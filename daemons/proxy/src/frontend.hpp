@@ -19,6 +19,7 @@
 #include "hamail/auth/login.hpp"
 #include "hamail/directory/account.hpp"
 #include "hamail/directory/cached_directory.hpp"
+#include "hamail/metrics/registry.hpp"
 #include "hamail/net/connection.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/proxy/config.hpp"
@@ -28,6 +29,31 @@ namespace hamail::proxy {
 
 using boost::asio::awaitable;
 
+/// The proxy's own metrics (docs/metrics.md), registered once at start-up.
+class proxy_metrics {
+ public:
+  explicit proxy_metrics(metrics::registry& r);
+  proxy_metrics(const proxy_metrics&) = delete;
+  proxy_metrics& operator=(const proxy_metrics&) = delete;
+  /// A finished login attempt of a client: result "ok", "failed" (credentials),
+  /// "refused" (locked account, the backend's own refusal), "unavailable"
+  /// (directory or store down: a temporary failure).
+  void login(service svc, std::string_view result);
+  /// A failed attempt on a backend: kind "route" (no address for the store),
+  /// "connect", "tls", "login" (greeting or login exchange, timeouts included),
+  /// "wrong_store".
+  void backend_failure(std::string_view kind);
+  metrics::counter& retries;               ///< attempts after the first
+  metrics::counter& lost;                  ///< relayed sessions whose backend dropped them
+  metrics::histogram& imap_backend_login;  ///< connect to logged in, IMAP
+  metrics::histogram& pop3_backend_login;  ///< connect to logged in, POP3
+
+ private:
+  proxy_metrics(metrics::registry& r, metrics::family<metrics::histogram>& backend_login);
+  metrics::family<metrics::counter>& logins_;
+  metrics::family<metrics::counter>& failures_;
+};
+
 /// What every frontend session of one proxy shares. Outlives the sessions.
 struct proxy_context {
   const proxy_config& config;
@@ -35,6 +61,7 @@ struct proxy_context {
   directory::cached_directory* cache;  ///< to forget an account after "not mine"; may be null
   router& routes;                      ///< store name -> backend address
   std::shared_ptr<boost::asio::ssl::context> backend_tls;  ///< null when [backend] tls = none
+  proxy_metrics* stats = nullptr;                          ///< null in tests without metrics
   std::minstd_rand random{std::random_device{}()};         ///< disconnect spreading
 };
 
@@ -57,6 +84,8 @@ enum class attempt_status {
 /// The result of one login dialogue.
 struct attempt_outcome {
   attempt_status status = attempt_status::retry;
+  std::string_view failure =
+      "login";         ///< retry: which step failed (proxy_metrics::backend_failure)
   std::string reply;   ///< ok/refused: the backend's line (protocol-specific use)
   std::string detail;  ///< for the log
 };

@@ -60,7 +60,7 @@ awaitable<result<std::string>> tagged_reply(backend_link& link, std::string_view
 }
 
 attempt_outcome retry(std::string detail) {
-  return attempt_outcome{attempt_status::retry, {}, std::move(detail)};
+  return attempt_outcome{attempt_status::retry, "login", {}, std::move(detail)};
 }
 
 /// What the backend is told about the login.
@@ -114,10 +114,10 @@ awaitable<attempt_outcome> imap_backend_login(proxy_context& ctx, const imap_log
   auto reply = co_await std::move(login_answer);
   if (!reply) co_return retry(reply.err().detail);
   if (starts_with(*reply, "OK ")) {
-    co_return attempt_outcome{attempt_status::ok, reply->substr(3), {}};
+    co_return attempt_outcome{attempt_status::ok, "login", reply->substr(3), {}};
   }
   if (reply->find(wrong_store_text) != std::string::npos) {
-    co_return attempt_outcome{attempt_status::wrong_store, {}, *reply};
+    co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
   }
   const auto code = code_of(*reply);
   if (code == "UNAVAILABLE" || code == "AUTHENTICATIONFAILED" || code == "AUTHORIZATIONFAILED" ||
@@ -130,7 +130,7 @@ awaitable<attempt_outcome> imap_backend_login(proxy_context& ctx, const imap_log
     }
     co_return retry(fmt::format("{}: {}", link.peer(), *reply));
   }
-  co_return attempt_outcome{attempt_status::refused, *reply,
+  co_return attempt_outcome{attempt_status::refused, "login", *reply,
                             fmt::format("{}: {}", link.peer(), *reply)};
 }
 
@@ -479,6 +479,7 @@ class imap_login_session {
                            std::string_view mechanism) {
     auto check = auth::check_login(ctx_.logins, conn_, login, std::move(password), mechanism);
     auth::login_outcome outcome = co_await std::move(check);
+    count_login(outcome.status);
     switch (outcome.status) {
       case auth::login_status::ok:
         break;
@@ -504,6 +505,7 @@ class imap_login_session {
     }
     if (who_.ttl <= 1) {
       conn_.log().error("proxy loop for {}: no hops left", outcome.account.id);
+      count(service::imap, "unavailable");
       no(c, "Proxy loop detected", "UNAVAILABLE");
       co_return;
     }
@@ -517,6 +519,8 @@ class imap_login_session {
     auto opening = open_backend(ctx_, conn_, login, outcome.account, service::imap, dialogue);
     backend_session backend = co_await std::move(opening);
     if (!backend.link) {
+      count(service::imap,
+            backend.outcome.status == attempt_status::refused ? "refused" : "unavailable");
       if (backend.outcome.status == attempt_status::refused) {
         // The backend's own answer ("NO [CONTACTADMIN] ..."), under the client's tag.
         out_ += c.tag + " " + backend.outcome.reply + "\r\n";
@@ -525,6 +529,7 @@ class imap_login_session {
       }
       co_return;
     }
+    count(service::imap, "ok");
     conn_.log().info("login {} -> store {} ({}) via {}", outcome.account.id,
                      outcome.account.owning_store, backend.link->peer(), mechanism);
     out_ += c.tag + " " + "OK " + backend.outcome.reply + "\r\n";
@@ -545,6 +550,7 @@ class imap_login_session {
     done_ = true;
     closed_ = true;  // nothing more from this session unless said below
     if (end == relay_end::backend_closed && !bye_seen.seen()) {
+      if (ctx_.stats) ctx_.stats->lost.inc();
       const auto wait = spread(ctx_, ctx_.config.backend.disconnect_delay);
       conn_.log().notice(
           "backend {} of store {} closed the session of {}; telling the client in {} ms",
@@ -561,6 +567,29 @@ class imap_login_session {
                      end == relay_end::client_closed    ? "client closed"
                      : end == relay_end::backend_closed ? "backend closed"
                                                         : "idle");
+  }
+
+  void count(service svc, std::string_view result) {
+    if (ctx_.stats) ctx_.stats->login(svc, result);
+  }
+  /// Counts the directory's verdict when it ends the login (not ok).
+  void count_login(auth::login_status st) {
+    switch (st) {
+      case auth::login_status::ok:
+        break;
+      case auth::login_status::failed:
+      case auth::login_status::address_refused:
+        count(service::imap, "failed");
+        break;
+      case auth::login_status::locked:
+        count(service::imap, "refused");
+        break;
+      case auth::login_status::temporary_failure:
+      case auth::login_status::busy:
+      case auth::login_status::moving:
+        count(service::imap, "unavailable");
+        break;
+    }
   }
 
   proxy_context& ctx_;

@@ -32,7 +32,7 @@ constexpr std::string_view wrong_store_text = "Account is served by another stor
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 attempt_outcome retry(std::string detail) {
-  return attempt_outcome{attempt_status::retry, {}, std::move(detail)};
+  return attempt_outcome{attempt_status::retry, "login", {}, std::move(detail)};
 }
 
 /// What the backend is told about the login.
@@ -101,13 +101,14 @@ awaitable<attempt_outcome> pop3_backend_login(proxy_context& ctx, const pop3_log
   auto login_answer = status_line(link, deadline);
   auto reply = co_await std::move(login_answer);
   if (!reply) co_return retry(reply.err().detail);
-  if (starts_with(*reply, "+OK")) co_return attempt_outcome{attempt_status::ok, *reply, {}};
+  if (starts_with(*reply, "+OK"))
+    co_return attempt_outcome{attempt_status::ok, "login", *reply, {}};
   if (reply->find(wrong_store_text) != std::string::npos) {
-    co_return attempt_outcome{attempt_status::wrong_store, {}, *reply};
+    co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
   }
   if (starts_with(*reply, "-ERR [IN-USE]") || starts_with(*reply, "-ERR [LOGIN-DELAY]")) {
     // The user's own condition: the client should hear it as it is.
-    co_return attempt_outcome{attempt_status::refused, *reply, *reply};
+    co_return attempt_outcome{attempt_status::refused, "login", *reply, *reply};
   }
   if (!starts_with(*reply, "-ERR [SYS/TEMP]")) {
     log::error("backend {} refused the proxy login {} for {}: {}", link.peer(), b.login,
@@ -420,6 +421,7 @@ class pop3_login_session {
   awaitable<void> login_as(std::string login, std::string password, std::string_view mechanism) {
     auto check = auth::check_login(ctx_.logins, conn_, login, std::move(password), mechanism);
     auth::login_outcome outcome = co_await std::move(check);
+    count_login(outcome.status);
     switch (outcome.status) {
       case auth::login_status::ok:
         break;
@@ -446,6 +448,7 @@ class pop3_login_session {
     }
     if (who_.ttl <= 1) {
       conn_.log().error("proxy loop for {}: no hops left", outcome.account.id);
+      count(service::pop3, "unavailable");
       out_ += pop3::err("Proxy loop detected", resp_code::sys_temp);
       co_return;
     }
@@ -458,6 +461,8 @@ class pop3_login_session {
     auto opening = open_backend(ctx_, conn_, login, outcome.account, service::pop3, dialogue);
     backend_session backend = co_await std::move(opening);
     if (!backend.link) {
+      count(service::pop3,
+            backend.outcome.status == attempt_status::refused ? "refused" : "unavailable");
       if (backend.outcome.status == attempt_status::refused) {
         out_ += backend.outcome.reply + "\r\n";
       } else {
@@ -466,6 +471,7 @@ class pop3_login_session {
       }
       co_return;
     }
+    count(service::pop3, "ok");
     conn_.log().info("login {} -> store {} ({}) via {}", outcome.account.id,
                      outcome.account.owning_store, backend.link->peer(), mechanism);
     out_ += backend.outcome.reply + "\r\n";
@@ -485,6 +491,7 @@ class pop3_login_session {
     done_ = true;
     closed_ = true;
     if (end == relay_end::backend_closed && !quit_sent.seen()) {
+      if (ctx_.stats) ctx_.stats->lost.inc();
       const auto wait = spread(ctx_, ctx_.config.backend.disconnect_delay);
       conn_.log().notice(
           "backend {} of store {} closed the session of {}; telling the client in {} ms",
@@ -500,6 +507,29 @@ class pop3_login_session {
                      end == relay_end::client_closed    ? "client closed"
                      : end == relay_end::backend_closed ? "backend closed"
                                                         : "idle");
+  }
+
+  void count(service svc, std::string_view result) {
+    if (ctx_.stats) ctx_.stats->login(svc, result);
+  }
+  /// Counts the directory's verdict when it ends the login (not ok).
+  void count_login(auth::login_status st) {
+    switch (st) {
+      case auth::login_status::ok:
+        break;
+      case auth::login_status::failed:
+      case auth::login_status::address_refused:
+        count(service::pop3, "failed");
+        break;
+      case auth::login_status::locked:
+        count(service::pop3, "refused");
+        break;
+      case auth::login_status::temporary_failure:
+      case auth::login_status::busy:
+      case auth::login_status::moving:
+        count(service::pop3, "unavailable");
+        break;
+    }
   }
 
   proxy_context& ctx_;
