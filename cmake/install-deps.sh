@@ -21,6 +21,10 @@ packages=(
   # test-time programs: a real directory server and real mail clients
   slapd ldap-utils openssl python3 curl swaks libnet-ssleay-perl libio-socket-ssl-perl
   isync neomutt tmux fetchmail
+  # load balancers in front of hamail-proxy: HAProxy in the proxy tests, keepalived (LVS) to
+  # check the example configuration (their services stay as Debian installs them: no
+  # configuration of theirs is used)
+  haproxy keepalived
   procps iproute2
   # the cluster: Pacemaker, Corosync and their tools, the agents hamail's configuration uses,
   # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)

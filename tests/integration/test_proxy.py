@@ -29,6 +29,54 @@ PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secre
 STORES = {name: {"imap": free_port(), "pop3": free_port(), "lmtp": free_port()}
           for name in ("store-a", "store-b")}
 HANG_PORT = free_port()  # store-c: accepts TCP, never says a word
+# What HAProxy reaches on each proxy (fixed, so a restarted proxy is found again): listeners that
+# take a PROXY v2 header from 127.0.0.1, and the readiness endpoint.
+LB_PORTS = [{"imap": free_port(), "imaps": free_port(), "metrics": free_port()} for _ in (1, 2)]
+HAPROXY_PORTS = {"imap": free_port(), "imaps": free_port()}
+
+
+def proxy_listeners(i):
+    lb = {"proxy_protocol_from": ["127.0.0.1"]}
+    return (("imap", "imap", "starttls", "127.0.0.1", 0),
+            ("imaps", "imap", "implicit", "127.0.0.1", 0),
+            ("pop3", "pop3", "starttls", "127.0.0.1", 0),
+            ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
+            ("metrics", "http", "none", "127.0.0.1", LB_PORTS[i]["metrics"]),
+            ("imap-lb", "imap", "starttls", "127.0.0.1", LB_PORTS[i]["imap"], lb),
+            ("imaps-lb", "imap", "implicit", "127.0.0.1", LB_PORTS[i]["imaps"], lb))
+
+
+class SourceIMAP4(imaplib.IMAP4):
+    """imaplib from a chosen source address (127.0.0.2: not the balancer's 127.0.0.1)."""
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout,
+                                        source_address=("127.0.0.2", 0))
+
+
+class SourceIMAP4_SSL(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self.host, self.port), timeout,
+                                        source_address=("127.0.0.2", 0))
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def haproxy_config(path):
+    """HAProxy as crm-config/haproxy/haproxy.cfg sets it up, on loopback ports."""
+    with open(path, "w") as f:
+        f.write("global\n    maxconn 1000\n\ndefaults\n    mode tcp\n    timeout connect 2s\n"
+                "    timeout client 35m\n    timeout server 35m\n    retries 2\n"
+                "    option redispatch\n\n")
+        for name in ("imap", "imaps"):
+            f.write("frontend %s\n    bind 127.0.0.1:%d\n    default_backend p_%s\n\n"
+                    % (name, HAPROXY_PORTS[name], name))
+            f.write("backend p_%s\n    balance leastconn\n    option httpchk\n"
+                    "    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host proxy\n"
+                    "    http-check expect status 200\n" % name)
+            for i, ports in enumerate(LB_PORTS):
+                f.write("    server proxy%d 127.0.0.1:%d send-proxy-v2 check port %d inter 300ms "
+                        "fall 2 rise 1\n" % (i + 1, ports[name], ports["metrics"]))
+            f.write("\n")
 
 
 def message(to, subject, body="Hello.\r\n"):
@@ -124,7 +172,8 @@ class proxy_test(unittest.TestCase):
                               "ca_file": ca_bundle, "retry_for": "2s", "retry_delay": "100ms",
                               "login_timeout": "1s", "connect_timeout": "1s",
                               "disconnect_delay": "500ms"},
-                             proxy_ldap, name="proxy-%d" % i).start() for i in (1, 2)]
+                             proxy_ldap, name="proxy-%d" % (i + 1),
+                             listeners=proxy_listeners(i)).start() for i in (0, 1)]
         cls.tls = ssl.create_default_context(cafile=cls.proxies[0].ca)
         cls.tls2 = ssl.create_default_context(cafile=cls.proxies[1].ca)
         # store-c's "backend": a socket that accepts and never answers.
@@ -144,9 +193,18 @@ class proxy_test(unittest.TestCase):
                     pass
         cls.hang_thread = threading.Thread(target=accept, daemon=True)
         cls.hang_thread.start()
+        # HAProxy in front of both proxies (TCP mode, PROXY v2, GET /ready checks).
+        cfg = os.path.join(cls.tmp, "haproxy.cfg")
+        haproxy_config(cfg)
+        cls.haproxy_log = open(os.path.join(cls.tmp, "haproxy.log"), "ab")
+        cls.haproxy = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=cls.haproxy_log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
 
     @classmethod
     def tearDownClass(cls):
+        cls.haproxy.terminate()
+        cls.haproxy.wait(15)
+        cls.haproxy_log.close()
         cls.hang_stop = True
         cls.hang_thread.join()
         for s in cls.hung:
@@ -466,6 +524,45 @@ class proxy_test(unittest.TestCase):
         self.assertRegex(c.line(), r"^\+OK \d+ \d+\r\n$")
         self.assertTrue(c.cmd("QUIT")[0].startswith("+OK"))
         self.assertTrue(c.closed())
+
+    def haproxy_login(self, implicit, user="alice"):
+        if implicit:
+            m = SourceIMAP4_SSL("localhost", HAPROXY_PORTS["imaps"], ssl_context=self.tls, timeout=30)
+        else:
+            m = SourceIMAP4("localhost", HAPROXY_PORTS["imap"], timeout=30)
+            m.starttls(self.tls)
+        m.login(user, PASSWORDS[user])
+        self.assertEqual("OK", m.select("INBOX")[0])
+        m.logout()
+
+    def test_y_haproxy_in_front_of_two_proxies_keeps_the_client_address(self):
+        # Both proxies use the same CA file name but different CAs: trust both.
+        self.tls.load_verify_locations(self.proxies[1].ca)
+        deadline = time.monotonic() + 30
+        while True:  # until HAProxy's first checks passed
+            try:
+                self.haproxy_login(False)
+                break
+            except (OSError, imaplib.IMAP4.error):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        for _ in range(4):
+            self.haproxy_login(False)
+            self.haproxy_login(True)  # PROXY header, then the TLS handshake
+        for p in self.proxies:
+            self.assertRegex(p.log(), r"connect from 127\.0\.0\.2:\d+ to 127\.0\.0\.1:\d+ via "
+                                      r"balancer 127\.0\.0\.1")
+        # The store's log shows the client behind HAProxy and the proxy.
+        self.assertIn("client address [127.0.0.2] (from proxy)", self.backends["store-a"].log())
+        # A dead proxy is skipped.
+        self.proxies[1].stop()
+        try:
+            for _ in range(6):
+                self.haproxy_login(False)
+                self.haproxy_login(True)
+        finally:
+            self.proxies[1].start()
 
     def test_z_metrics_and_readiness_after_the_rest(self):
         m = self.imap(1, "alice")
