@@ -261,6 +261,24 @@ class smtp_intake_test(unittest.TestCase):
         (m,) = self.find("bdat-token")
         self.assertTrue(m.endswith(part1 + part2))
 
+    def test_lmtp_bdat_last_after_a_failed_chunk_answers_each_recipient(self):
+        # RFC 2033 §4.2: after the last chunk an LMTP server owes one reply per accepted
+        # recipient, a refusal included; a client counting replies must not wait forever.
+        r = raw(self.b.ports["lmtp"])
+        r.reply()
+        r.send("LHLO x\r\n")
+        r.reply()
+        big = b"x" * 70000  # over max_message_size (65536)
+        r.send(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<alice@example.org>\r\n"
+               b"RCPT TO:<bob@example.org>\r\nBDAT %d\r\n" % len(big) + big)
+        self.assertEqual([250, 250, 250], [r.reply()[0] for _ in range(3)])
+        self.assertEqual(552, r.reply()[0])
+        r.send(b"BDAT 5 LAST\r\nend\r\n")
+        self.assertEqual([503, 503], [r.reply()[0] for _ in range(2)])
+        r.send(b"RSET\r\n")
+        self.assertEqual(250, r.reply()[0], "exactly two replies to BDAT LAST")
+        r.close()
+
     def test_bad_commands_get_errors_then_421_after_too_many(self):
         r = raw(self.b.ports["smtp"])
         r.reply()

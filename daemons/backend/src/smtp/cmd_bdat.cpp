@@ -43,6 +43,9 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
     if (!co_await read_chunk(s, c.size, [](std::string_view) {})) co_return;
     if (*refusal == '\0') {
       s.reply(smtp::status::no_valid_recipients);
+    } else if (c.last) {
+      // The end of the message: LMTP owes each accepted recipient its reply.
+      s.refuse_message(smtp::reply(smtp::status::bad_sequence, refusal));
     } else {
       s.reply(smtp::reply(smtp::status::bad_sequence, refusal));
     }
@@ -56,7 +59,11 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
     if (auto opened = co_await body->open(s.ctx.store); !opened) {
       s.conn.log().error("cannot receive a message: {}", opened.err().describe());
       if (!co_await read_chunk(s, c.size, [](std::string_view) {})) co_return;
-      s.reply(smtp::status::insufficient_storage);
+      if (c.last) {
+        s.refuse_message(smtp::reply(smtp::status::insufficient_storage));
+      } else {
+        s.reply(smtp::status::insufficient_storage);
+      }
       tx.bdat_failed = true;
       co_return;
     }

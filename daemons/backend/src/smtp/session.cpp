@@ -252,13 +252,15 @@ smtp::reply failure_reply(const session& s, const error& e) {
 
 }  // namespace
 
+void session::refuse_message(const smtp::reply& r) {
+  const std::size_t n =
+      kind == flavour::lmtp && tx ? std::max<std::size_t>(1, tx->recipients.size()) : 1;
+  for (std::size_t i = 0; i < n; ++i) reply(r);
+}
+
 awaitable<void> session::deliver(body_spool& body, const smtp::data_result& verdict, bool binary) {
   const std::string id = next_message_id();
-  // A refusal of the whole message: LMTP still owes one reply per recipient (RFC 2033 §4.2).
-  const auto refuse = [this](const smtp::reply& r) {
-    const std::size_t n = kind == flavour::lmtp ? tx->recipients.size() : 1;
-    for (std::size_t i = 0; i < n; ++i) reply(r);
-  };
+  const auto refuse = [this](const smtp::reply& r) { refuse_message(r); };
   if (verdict.status != smtp::data_status::ok) {
     conn.log().notice("message refused: {} ({} octets)", smtp::to_string(verdict.status),
                       verdict.octets);

@@ -117,6 +117,9 @@ class session {
   std::string dsn_summary(std::size_t i) const;
   /// Return-Path and Received header fields for the current transaction.
   std::string trace_headers(std::string_view message_id) const;
+  /// Refuses the whole message after its data (DATA's final dot, BDAT LAST):
+  /// one reply, or for LMTP one per accepted recipient (RFC 2033 §4.2), at least one.
+  void refuse_message(const smtp::reply& r);
   /// Receives the message through the store and answers (one reply, or one per
   /// recipient for LMTP). `body` is sealed here; `binary` (BODY=BINARYMIME) allows NULs.
   awaitable<void> deliver(body_spool& body, const smtp::data_result& verdict, bool binary = false);
