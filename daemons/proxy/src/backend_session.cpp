@@ -266,6 +266,53 @@ void proxy_metrics::backend_failure(std::string_view kind) {
   failures_.with({std::string(kind)}).inc();
 }
 
+awaitable<void> carry_session(proxy_context& ctx, net::connection& client, backend_session& backend,
+                              const directory::account& account, std::string& to_backend,
+                              std::string& to_client, goodbye_watch& ended_normally,
+                              bool watch_client, const goodbyes& say) {
+  const auto& b = ctx.config.backend;
+  auto relaying =
+      relay(client, backend.link->stream(), b.relay_idle_timeout, to_backend, to_client,
+            watch_client ? &ended_normally : nullptr, watch_client ? nullptr : &ended_normally);
+  const relay_end end = co_await std::move(relaying);
+  if (end == relay_end::backend_closed && !ended_normally.seen()) {
+    if (ctx.stats) ctx.stats->lost.inc();
+    const auto wait = spread(ctx, b.disconnect_delay);
+    client.log().notice(
+        "backend {} of store {} closed the session of {}; telling the client in {} ms",
+        backend.link->peer(), account.owning_store, account.id, wait.count());
+    backend.link.reset();
+    co_await sleep_for(wait);
+    (void)co_await client.write(say.lost);
+  } else if (end == relay_end::idle && !say.idle.empty()) {
+    (void)co_await client.write(say.idle);
+  }
+  client.log().info("disconnect {}: {}", account.id,
+                    end == relay_end::client_closed    ? "client closed"
+                    : end == relay_end::backend_closed ? "backend closed"
+                                                       : "idle");
+}
+
+void count_check(proxy_context& ctx, service svc, auth::login_status st) {
+  if (!ctx.stats) return;
+  switch (st) {
+    case auth::login_status::ok:
+      break;
+    case auth::login_status::failed:
+    case auth::login_status::address_refused:
+      ctx.stats->login(svc, "failed");
+      break;
+    case auth::login_status::locked:
+      ctx.stats->login(svc, "refused");
+      break;
+    case auth::login_status::temporary_failure:
+    case auth::login_status::busy:
+    case auth::login_status::moving:
+      ctx.stats->login(svc, "unavailable");
+      break;
+  }
+}
+
 std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit) {
   if (limit.count() <= 0) return std::chrono::milliseconds(0);
   std::uniform_int_distribution<std::int64_t> d(0, limit.count());

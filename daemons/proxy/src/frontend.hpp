@@ -159,6 +159,23 @@ awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
 /// A random delay in [0, limit] (spreads the disconnects of a failed store).
 std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit);
 
+/// What a frontend tells its client when a relayed session ends abnormally.
+struct goodbyes {
+  std::string_view lost;  ///< the backend connection dropped (after the spread delay)
+  std::string_view idle;  ///< nothing either way for relay_idle_timeout; empty: say nothing
+};
+
+/// Relays a logged-in session until it ends (see relay()); when the backend
+/// dropped it without its protocol's goodbye (`ended_normally`), waits the
+/// spread delay and sends `say.lost`. Counts and logs the end.
+awaitable<void> carry_session(proxy_context& ctx, net::connection& client, backend_session& backend,
+                              const directory::account& account, std::string& to_backend,
+                              std::string& to_client, goodbye_watch& ended_normally,
+                              bool watch_client, const goodbyes& say);
+
+/// Counts a login the directory's check ended (anything but ok) in `ctx`'s metrics.
+void count_check(proxy_context& ctx, service svc, auth::login_status st);
+
 /// The IMAP and POP3 frontends, for net::server.
 net::protocol_factories frontend_protocols(proxy_context& ctx);
 

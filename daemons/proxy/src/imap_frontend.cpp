@@ -544,53 +544,19 @@ class imap_login_session {
     in_pos_ = 0;
     parser_.reset();
     goodbye_watch bye_seen("* BYE", false);
-    auto relaying = relay(conn_, backend.link->stream(), ctx_.config.backend.relay_idle_timeout,
-                          to_backend, to_client, nullptr, &bye_seen);
-    const relay_end end = co_await std::move(relaying);
     done_ = true;
-    closed_ = true;  // nothing more from this session unless said below
-    if (end == relay_end::backend_closed && !bye_seen.seen()) {
-      if (ctx_.stats) ctx_.stats->lost.inc();
-      const auto wait = spread(ctx_, ctx_.config.backend.disconnect_delay);
-      conn_.log().notice(
-          "backend {} of store {} closed the session of {}; telling the client in {} ms",
-          backend.link->peer(), outcome.account.owning_store, outcome.account.id, wait.count());
-      backend.link.reset();
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      t.expires_after(wait);
-      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      (void)co_await conn_.write("* BYE Mail store connection lost, reconnect\r\n");
-    } else if (end == relay_end::idle) {
-      (void)co_await conn_.write("* BYE Autologout; idle for too long\r\n");
-    }
-    conn_.log().info("disconnect {}: {}", outcome.account.id,
-                     end == relay_end::client_closed    ? "client closed"
-                     : end == relay_end::backend_closed ? "backend closed"
-                                                        : "idle");
+    closed_ = true;  // the relay and carry_session() say what is left to say
+    static constexpr goodbyes say{"* BYE Mail store connection lost, reconnect\r\n",
+                                  "* BYE Autologout; idle for too long\r\n"};
+    auto carrying = carry_session(ctx_, conn_, backend, outcome.account, to_backend, to_client,
+                                  bye_seen, false, say);
+    co_await std::move(carrying);
   }
 
   void count(service svc, std::string_view result) {
     if (ctx_.stats) ctx_.stats->login(svc, result);
   }
-  /// Counts the directory's verdict when it ends the login (not ok).
-  void count_login(auth::login_status st) {
-    switch (st) {
-      case auth::login_status::ok:
-        break;
-      case auth::login_status::failed:
-      case auth::login_status::address_refused:
-        count(service::imap, "failed");
-        break;
-      case auth::login_status::locked:
-        count(service::imap, "refused");
-        break;
-      case auth::login_status::temporary_failure:
-      case auth::login_status::busy:
-      case auth::login_status::moving:
-        count(service::imap, "unavailable");
-        break;
-    }
-  }
+  void count_login(auth::login_status st) { count_check(ctx_, service::imap, st); }
 
   proxy_context& ctx_;
   const login_phase_settings& cfg_;
