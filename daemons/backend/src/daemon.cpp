@@ -1,6 +1,5 @@
 #include "hamail/backend/daemon.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -18,10 +17,9 @@
 #include "hamail/backend/pop3_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
 #include "hamail/core/log.hpp"
-#include "hamail/directory/accounts_file.hpp"
-#include "hamail/directory/cached_directory.hpp"
-#include "hamail/directory/ldap_directory.hpp"
+#include "hamail/directory/daemon_directory.hpp"
 #include "hamail/metrics/http_endpoint.hpp"
+#include "hamail/net/runtime_files.hpp"
 #include "hamail/net/server.hpp"
 #include "hamail/net/signals.hpp"
 #include "hamail/store/maildir_store.hpp"
@@ -31,21 +29,6 @@
 namespace hamail::backend {
 
 namespace {
-
-/// Writes `text` to `path` atomically (temporary file, fsync, rename).
-bool write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
-}
 
 store::maildir_options store_options(const backend_config& cfg) {
   store::maildir_options o;
@@ -88,25 +71,13 @@ int run_daemon(const backend_config& cfg) {
   }
 
   // The directory: LDAP behind a cache in production, an accounts file otherwise.
-  directory::memory_directory accounts;
-  std::unique_ptr<directory::ldap_directory> ldap;
-  std::unique_ptr<directory::cached_directory> cache;
-  directory::directory* dir = &accounts;
-  if (cfg.directory.type == "file") {
-    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
-      log::critical("accounts file: {}", r.err().detail);
-      return exit_config;
-    }
-  } else {
-    auto l = directory::ldap_directory::create(cfg.directory.ldap);
-    if (!l) {
-      log::critical("directory: {}", l.err().describe());
-      return exit_config;
-    }
-    ldap = std::move(*l);
-    cache = std::make_unique<directory::cached_directory>(*ldap, cfg.directory.ldap.cache);
-    dir = cache.get();
+  auto directory = directory::daemon_directory::open(cfg.directory);
+  if (!directory) {
+    log::critical("directory: {}", directory.err().describe());
+    return exit_config;
   }
+  directory::directory* dir = &(*directory)->lookups();
+  directory::ldap_directory* ldap = (*directory)->ldap();
 
   std::unique_ptr<store::maildir_store> st;
   if (int rc = open_store(cfg, st); rc != exit_ok) return rc;
@@ -133,21 +104,16 @@ int run_daemon(const backend_config& cfg) {
       .threads = cfg.auth.hash_threads,
       .max_queued = cfg.auth.max_queued_hashes,
   });
-  smtp_context ctx{cfg,
-                   *st,
-                   *dir,
-                   blocking,
-                   throttle,
-                   passwords,
-                   cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+  smtp_context ctx{
+      cfg, *st, *dir, blocking, throttle, passwords, cfg.directory.auth == "bind" ? ldap : nullptr};
   imap_fetch::structure_cache structures(cfg.imap.structure_cache_size);
   imap_context imap_ctx{
       cfg,      *st,       *dir,       blocking,
-      throttle, passwords, structures, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+      throttle, passwords, structures, cfg.directory.auth == "bind" ? ldap : nullptr};
   pop3_accounts pop3_state;
   pop3_context pop3_ctx{
       cfg,      *st,       *dir,       blocking,
-      throttle, passwords, pop3_state, cfg.directory.auth == "bind" ? ldap.get() : nullptr};
+      throttle, passwords, pop3_state, cfg.directory.auth == "bind" ? ldap : nullptr};
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
   protocols.merge(pop3_protocols(pop3_ctx));
@@ -157,62 +123,29 @@ int run_daemon(const backend_config& cfg) {
   protocols["http"] = metrics::http_endpoint_factory(registry, {});
   net::server srv(io, cfg.server.listeners, cfg.server.limits, tls_store.get(),
                   std::move(protocols));
-  // Read at scrape time on this thread, where the endpoint renders.
-  registry.add_callback_gauge("hamail_backend_connections_active",
-                              "Sessions admitted and not yet ended, all listeners.",
-                              [&srv] { return static_cast<double>(srv.active_connections()); });
-  registry.add_callback_counter("hamail_backend_connections_accepted",
-                                "Sessions admitted since start, all listeners.",
-                                [&srv] { return std::uint64_t(srv.accepted_connections()); });
-  registry.add_callback_counter("hamail_backend_connections_rejected",
-                                "Connections turned away at a connection limit since start.",
-                                [&srv] { return std::uint64_t(srv.rejected_connections()); });
+  metrics::add_connection_metrics(registry, "hamail_backend", srv);
   if (auto r = srv.listen(); !r) {
     log::critical("{}", r.err().describe());
     return exit_unavailable;
   }
 
   // What is bound, for tests (port 0), the resource agent and operators.
-  std::string bound;
-  const auto endpoints = srv.bound_endpoints();
-  for (std::size_t i = 0; i < endpoints.size(); ++i) {
-    const auto& l = cfg.server.listeners[i];
-    bound += (l.name.empty() ? l.protocol : l.name) + " " + l.protocol + " " +
-             endpoints[i].address().to_string() + " " + std::to_string(endpoints[i].port()) + "\n";
-  }
-  const auto listeners_file = cfg.store.runtime_dir / "listeners";
-  if (!write_file_atomically(listeners_file, bound) ||
-      !write_file_atomically(cfg.store.pid_file, std::to_string(::getpid()) + "\n")) {
-    log::critical("cannot write {} or {}", listeners_file.string(), cfg.store.pid_file.string());
+  auto listeners_file = net::write_runtime_files(srv, cfg.server.listeners, cfg.store.runtime_dir,
+                                                 cfg.store.pid_file);
+  if (!listeners_file) {
+    log::critical("{}", listeners_file.err().detail);
     return exit_os;
   }
 
   net::signal_handler signals(io, srv, tls_store.get(), cfg.server.limits.drain_timeout);
-  signals.on_reload([&cfg, &accounts, &cache] {
-    if (cache) {
-      cache->clear();
-      log::notice("SIGHUP: directory cache cleared");
-      return;
-    }
-    directory::memory_directory fresh;
-    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, fresh); !r) {
-      log::error("SIGHUP: accounts file not reloaded: {}", r.err().detail);
-      return;
-    }
-    // Re-read into the live directory: accounts are replaced one by one.
-    if (auto r = directory::load_accounts_file(cfg.directory.accounts_file, accounts); !r) {
-      log::error("SIGHUP: accounts file reload failed: {}", r.err().detail);
-      return;
-    }
-    log::notice("SIGHUP: accounts file reloaded");
-  });
+  signals.on_reload([&directory] { (*directory)->reload(); });
   if (auto r = signals.start(); !r) {
     log::critical("signals: {}", r.err().describe());
     return exit_software;
   }
 
   log::notice("store {} serving {} on {} listener(s), data in {}", cfg.store.name,
-              cfg.store.hostname, endpoints.size(), cfg.store.data_dir.string());
+              cfg.store.hostname, cfg.server.listeners.size(), cfg.store.data_dir.string());
   boost::asio::co_spawn(
       io,
       [&]() -> boost::asio::awaitable<void> {
@@ -224,9 +157,8 @@ int run_daemon(const backend_config& cfg) {
   blocking.join();
   passwords.join();
   // The LDAP workers resume coroutines on `io`: they go before it does.
-  cache.reset();
-  ldap.reset();
-  ::unlink(listeners_file.c_str());
+  (*directory)->reset();
+  ::unlink(listeners_file->c_str());
   ::unlink(cfg.store.pid_file.c_str());
   log::notice("store {} stopped", cfg.store.name);
   return exit_ok;

@@ -220,4 +220,17 @@ net::protocol_factory http_endpoint_factory(registry& reg, readiness_check ready
   };
 }
 
+void add_connection_metrics(registry& reg, std::string_view prefix, const net::server& srv) {
+  const std::string p(prefix);
+  reg.add_callback_gauge(p + "_connections_active",
+                         "Sessions admitted and not yet ended, all listeners.",
+                         [&srv] { return static_cast<double>(srv.active_connections()); });
+  reg.add_callback_counter(p + "_connections_accepted",
+                           "Sessions admitted since start, all listeners.",
+                           [&srv] { return std::uint64_t(srv.accepted_connections()); });
+  reg.add_callback_counter(p + "_connections_rejected",
+                           "Connections turned away at a connection limit since start.",
+                           [&srv] { return std::uint64_t(srv.rejected_connections()); });
+}
+
 }  // namespace hamail::metrics

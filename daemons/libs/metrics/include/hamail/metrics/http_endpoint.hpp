@@ -89,4 +89,9 @@ class http_endpoint final : public net::protocol {
 net::protocol_factory http_endpoint_factory(registry& reg, readiness_check ready,
                                             endpoint_options opts = {});
 
+/// Registers `<prefix>_connections_active` (gauge) and
+/// `<prefix>_connections_accepted_total` / `_rejected_total` (counters), read
+/// from `srv` at scrape time on the io_context thread. `srv` must outlive `reg`'s scrapes.
+void add_connection_metrics(registry& reg, std::string_view prefix, const net::server& srv);
+
 }  // namespace hamail::metrics
