@@ -52,8 +52,75 @@ def make_ca(directory):
     return ca_cert, cert, key
 
 
-class Backend:
+class Daemon:
+    """What Backend and Proxy share: start a hamail daemon on its configuration, wait for its
+    runtime listeners file (ports chosen by the kernel), stop exactly that process by its pid."""
+
+    label = "hamail daemon"
+
+    def binary(self):
+        raise NotImplementedError
+
+    def start(self, timeout=20):
+        listeners = os.path.join(self.runtime_dir, "listeners")
+        if os.path.exists(listeners):
+            os.unlink(listeners)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary(), "--config", self.config], stdout=log, stderr=log,
+                                     start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.label + " exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            if os.path.exists(listeners):
+                self.ports = {}
+                with open(listeners) as f:
+                    for line in f:
+                        name, _proto, _addr, port = line.split()
+                        self.ports[name] = int(port)
+                return self
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(self.label + " did not start:\n" + self.log())
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait (graceful drain); SIGKILL if it does not end."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def kill(self):
+        """A crash: SIGKILL, no drain."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-8000:]
+        except OSError:
+            return ""
+
+
+class Backend(Daemon):
     """One hamail-backend instance serving store `store` from a temporary directory."""
+
+    label = "hamail-backend"
+
+    def binary(self):
+        return BACKEND
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
                  workdir=None, auth=None, directory=None, listeners=None, imap=None, pop3=None):
@@ -119,60 +186,8 @@ class Backend:
         self.proc = None
         self.ports = {}
 
-    def start(self, timeout=20):
-        listeners = os.path.join(self.runtime_dir, "listeners")
-        if os.path.exists(listeners):
-            os.unlink(listeners)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BACKEND, "--config", self.config], stdout=log, stderr=log,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("hamail-backend exited with %d:\n%s" % (self.proc.returncode, self.log()))
-            if os.path.exists(listeners):
-                self.ports = {}
-                with open(listeners) as f:
-                    for line in f:
-                        name, _proto, _addr, port = line.split()
-                        self.ports[name] = int(port)
-                return self
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError("hamail-backend did not start:\n" + self.log())
-
-    def stop(self, timeout=15):
-        """SIGTERM and wait (graceful drain); SIGKILL if it does not end."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        return rc
-
-    def kill(self):
-        """A crash: SIGKILL, no drain."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
     def run_tool(self, *args):
         return subprocess.run([BACKEND, "--config", self.config] + list(args), capture_output=True, text=True)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-8000:]
-        except OSError:
-            return ""
 
     def maildir(self, account):
         found = glob.glob(os.path.join(self.data_dir, "accounts", "*", account))
@@ -236,7 +251,7 @@ def write_toml(path, sections, listeners=()):
                 f.write("%s = %s\n" % (k, value(v)))
 
 
-class Proxy:
+class Proxy(Daemon):
     """One hamail-proxy instance in a temporary directory, stopped by its pid.
 
     `backend`: the [backend] table (login, password_file, timeouts, tls); `stores`: pinned
@@ -273,46 +288,10 @@ class Proxy:
         self.proc = None
         self.ports = {}
 
-    def start(self, timeout=20):
-        listeners = os.path.join(self.runtime_dir, "listeners")
-        if os.path.exists(listeners):
-            os.unlink(listeners)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([PROXY, "--config", self.config], stdout=log, stderr=log,
-                                     start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("hamail-proxy exited with %d:\n%s" % (self.proc.returncode, self.log()))
-            if os.path.exists(listeners):
-                with open(listeners) as f:
-                    self.ports = {line.split()[0]: int(line.split()[3]) for line in f}
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("hamail-proxy did not start:\n" + self.log())
+    label = "hamail-proxy"
 
-    def stop(self, timeout=15):
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        return rc
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-8000:]
-        except OSError:
-            return ""
+    def binary(self):
+        return PROXY
 
     def cleanup(self):
         self.stop()
