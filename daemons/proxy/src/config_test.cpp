@@ -11,8 +11,6 @@
 
 #include "hamail/test/temp_dir.hpp"
 
-namespace {
-
 using hamail::tls_mode;
 using hamail::proxy::load_proxy_config;
 
@@ -139,5 +137,3 @@ class config_test : public CppUnit::TestFixture {
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(config_test);
-
-}  // namespace
