@@ -1,5 +1,10 @@
 #!/usr/bin/env python3
-"""IMAP benchmark: hamail-backend against Dovecot imapd, same workloads, one run.
+"""IMAP benchmark: hamail-backend against Dovecot imapd, and hamail-proxy against
+Dovecot's proxy in front of them, same workloads, one run.
+
+Peers (--only): hamail (hamail-backend), dovecot (Dovecot imapd/pop3d),
+hamail-proxy (hamail-proxy in front of a hamail-backend, plain TCP between them)
+and dovecot-proxy (a Dovecot instance proxying to a second Dovecot instance).
 
 Each peer is started fresh on loopback in its own temporary directory with A
 accounts whose INBOX is pre-filled with M messages (hamail: delivered over
@@ -11,7 +16,8 @@ the C++ load generator (tests/bench/imap_bench.cpp, target imap_bench) runs:
                STORE +/-FLAGS, SEARCH UNSEEN, SEARCH FROM x, APPEND, UID STORE
                \\Deleted + UID EXPUNGE of the appended message; commands/s
   mixed-hot    the same with every client on account 0 (one hot mailbox)
-  login-1      connection per login: connect, LOGIN, LOGOUT; one client
+  login-1      connection per login: connect, LOGIN, LOGOUT; one client; also
+               p50/p99 of connect -> LOGIN OK (the proxies' added login latency)
   login-C      the same with C clients in parallel
   idle-plain   K connections, each logged in, INBOX selected, in IDLE; server
                memory growth / K (hamail: VmRSS of its one process; Dovecot:
@@ -24,6 +30,7 @@ the C++ load generator (tests/bench/imap_bench.cpp, target imap_bench) runs:
   pop3-C       the same with C clients, one session each per round, in parallel
 
     sudo python3 tests/bench/imap_bench.py --accounts 20 --messages 200 --duration 30 --idle 2000
+    sudo python3 tests/bench/imap_bench.py --only hamail,hamail-proxy --idle 9900
 
 Needs root for Dovecot (it drops to dovecot/dovenull/mail). Python 3 standard
 library only; process helpers shared with delivery_bench.py. See tests/bench/README.md.
@@ -55,7 +62,8 @@ from delivery_bench import (BenchError, alive, descendants, free_port, log,  # n
 
 DOMAIN = "bench.test"
 PASSWORD = "bench"
-PEERS = ["hamail", "dovecot"]
+PROXY_PASSWORD = "proxy-bench-secret"
+PEERS = ["hamail", "dovecot", "hamail-proxy", "dovecot-proxy"]
 
 
 def accounts(n):
@@ -125,6 +133,7 @@ def busy_between(a, b):
 
 class HamailPeer:
     name = "hamail"
+    proxy_login = None  # HamailProxyPeer: the proxy's account, trusted by the backend
 
     def __init__(self, workdir, args):
         self.dir, self.args = workdir, args
@@ -138,10 +147,17 @@ class HamailPeer:
             raise BenchError("hamail-backend not found at %s" % self.binary)
         cert, key = make_cert(self.dir)
         acc = os.path.join(self.dir, "accounts.toml")
+        self.accounts_file = acc
         with open(acc, "w") as f:
             for a in accounts(self.args.accounts) + pop3_accounts(self.args):
                 f.write('[[account]]\nid = "%s"\naddress = "%s@%s"\nlogin = "%s@%s"\npassword = "%s"\n'
                         'store = "bench"\n\n' % (a, a, DOMAIN, a, DOMAIN, ssha512(PASSWORD)))
+            if self.proxy_login:
+                # The proxy's own account (HamailProxyPeer): a cheap hash, as docs/frontend.md advises.
+                f.write('[[account]]\nid = "%s"\naddress = "%s@%s"\nlogin = "%s"\npassword = "%s"\n'
+                        'store = "bench"\n\n' % (self.proxy_login, self.proxy_login, DOMAIN, self.proxy_login,
+                                                   ssha512(PROXY_PASSWORD)))
+        self.cert, self.key = cert, key
         conf = os.path.join(self.dir, "backend.toml")
         limit = max(1000, self.args.idle + 1000)
         with open(conf, "w") as f:
@@ -155,9 +171,11 @@ class HamailPeer:
             f.write('[log]\nlevel = "warning"\n\n')
             f.write('[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\nidle_timeout = "1h"\n\n'
                     % (limit, limit))
-            f.write('[imap]\nlogin_without_tls = true\n\n')
+            trust = ('trusted_proxies = ["127.0.0.1"]\nproxy_logins = ["%s"]\n' % self.proxy_login
+                     if self.proxy_login else "")
+            f.write('[imap]\nlogin_without_tls = true\n%s\n' % trust)
             if wants_pop3(self.args):
-                f.write('[pop3]\nlogin_without_tls = true\n\n')
+                f.write('[pop3]\nlogin_without_tls = true\n%s\n' % trust)
             # Password checks may queue for the hashing threads; the default (32)
             # answers NO [UNAVAILABLE] to the 33rd concurrent LOGIN. Room for every client.
             f.write('[auth]\nmax_queued_hashes = %d\n\n' % max(32, 2 * self.args.clients))
@@ -165,7 +183,11 @@ class HamailPeer:
                                      ("imaps", "imap", "implicit")) + (
                                          (("pop3", "pop3", "none"),) if wants_pop3(self.args) else ()):
                 f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
-                        'tls = "%s"\n\n' % (name, proto, tls))
+                        'tls = "%s"\n' % (name, proto, tls))
+                if self.proxy_login:
+                    # Every proxied session comes from the proxy's one address.
+                    f.write('max_connections = %d\nmax_connections_per_ip = %d\n' % (limit, limit))
+                f.write('\n')
         self.conf = conf
         self.launch()
 
@@ -235,6 +257,7 @@ class HamailPeer:
 
 class DovecotPeer:
     name = "dovecot"
+    extra_conf = ""  # DovecotProxyPeer: settings for the backend behind the proxy
 
     def __init__(self, workdir, args):
         self.dir, self.args = workdir, args
@@ -347,7 +370,7 @@ service auth {{
 service stats {{
   client_limit = {limit3}
 }}
-{pop3_conf}""".format(protocols="imap pop3" if pop3 else "imap", pop3_conf=pop3_conf,
+{pop3_conf}{extra}""".format(extra=self.extra_conf, protocols="imap pop3" if pop3 else "imap", pop3_conf=pop3_conf,
            d=self.dir, pid=os.getpid(), log=self.log_path, cert=cert, key=key, uid=mail.pw_uid, gid=mail.pw_gid, mail=self.mail_root, users=users, plain=self.plain, tls=self.tls, limit=limit,
            limit3=3 * limit))
         os.makedirs(os.path.join(self.dir, "run"))
@@ -430,6 +453,279 @@ service stats {{
         return "Dovecot " + dovecot_version()
 
 
+class HamailProxyPeer(HamailPeer):
+    """hamail-proxy in front of the HamailPeer backend: the backend trusts the proxy's
+    address and account (docs/frontend.md), the proxy reads the same accounts file
+    (`[directory] type = "file"`) and has the backend pinned as store "bench", plain
+    TCP to it. The generator talks to the proxy's listeners; pre-fill goes to the
+    backend's LMTP; memory() is the proxy's process (the backend's beside it)."""
+    name = "hamail-proxy"
+    proxy_login = "proxy"
+
+    def __init__(self, workdir, args):
+        super().__init__(workdir, args)
+        self.proxy_binary = args.hamail_proxy
+        self.proxy_log = os.path.join(workdir, "proxy.log")
+        self.pproc = None
+        self.pports = {}
+
+    def start(self):
+        if not os.access(self.proxy_binary, os.X_OK):
+            raise BenchError("hamail-proxy not found at %s" % self.proxy_binary)
+        super().start()  # writes the backend's files and launches backend and proxy
+
+    def write_proxy_config(self):
+        secret = os.path.join(self.dir, "proxy.secret")
+        with open(secret, "w") as f:
+            f.write(PROXY_PASSWORD + "\n")
+        os.chmod(secret, 0o600)
+        limit = max(1000, self.args.idle + 1000)
+        conf = os.path.join(self.dir, "proxy.toml")
+        with open(conf, "w") as f:
+            f.write('[proxy]\nname = "bench-proxy"\nhostname = "proxy.%s"\nruntime_dir = "%s/proxy-run"\n\n'
+                    % (DOMAIN, self.dir))
+            f.write('[backend]\nlogin = "%s"\npassword_file = "%s"\ntls = "none"\n\n' % (self.proxy_login, secret))
+            f.write('[[backend.store]]\nname = "bench"\naddress = "127.0.0.1"\nimap_port = %d\npop3_port = %d\n'
+                    'lmtp_port = %d\n\n' % (self.ports["imap"], self.ports.get("pop3", 110), self.ports["lmtp"]))
+            f.write('[directory]\ntype = "file"\naccounts_file = "%s"\n\n' % self.accounts_file)
+            f.write('[tls]\ncert = "%s"\nkey = "%s"\n\n' % (self.cert, self.key))
+            f.write('[log]\nlevel = "warning"\n\n')
+            f.write('[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\n\n' % (limit, limit))
+            f.write('[imap]\nlogin_without_tls = true\n\n[pop3]\nlogin_without_tls = true\n\n')
+            f.write('[auth]\nmax_queued_hashes = %d\n\n' % max(32, 2 * self.args.clients))
+            for name, proto, tls in (("imap", "imap", "none"), ("imaps", "imap", "implicit")) + (
+                    (("pop3", "pop3", "none"),) if wants_pop3(self.args) else ()):
+                f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = 0\n'
+                        'tls = "%s"\n\n' % (name, proto, tls))
+        self.proxy_conf = conf
+
+    def launch(self):
+        super().launch()
+        self.write_proxy_config()  # the backend's ports change at every launch
+        listeners = os.path.join(self.dir, "proxy-run", "listeners")
+        if os.path.exists(listeners):
+            os.unlink(listeners)
+        logf = open(self.proxy_log, "ab")
+        self.pproc = subprocess.Popen([self.proxy_binary, "--config", self.proxy_conf], stdout=logf, stderr=logf,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        self.pstarttime = proc_starttime(self.pproc.pid)[1]
+        want = {"imap", "imaps"} | ({"pop3"} if wants_pop3(self.args) else set())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.pproc.poll() is not None:
+                raise BenchError("hamail-proxy exited with %d:\n%s" % (self.pproc.returncode, tail(self.proxy_log)))
+            if os.path.exists(listeners):
+                with open(listeners) as f:
+                    self.pports = {line.split()[0]: int(line.split()[3]) for line in f if line.strip()}
+                if want <= set(self.pports):
+                    return
+            time.sleep(0.05)
+        raise BenchError("hamail-proxy did not start:\n" + tail(self.proxy_log))
+
+    def imap_port(self, tls):
+        return self.pports["imaps" if tls else "imap"]
+
+    def pop3_port(self):
+        return self.pports["pop3"]
+
+    def memory(self):
+        rss, pss = rss_kib(self.pproc.pid)
+        return {"rss_kib": rss, "pss_kib": pss, "processes": 1, "backend": super().memory()}
+
+    def stop(self):
+        err = None
+        if self.pproc is not None:
+            if self.pproc.poll() is None:
+                self.pproc.send_signal(signal.SIGTERM)
+                try:
+                    self.pproc.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
+            killed = wait_gone([(self.pproc.pid, self.pstarttime)], 1)
+            self.pproc.wait()
+            self.pproc = None
+            if killed:
+                err = "hamail-proxy did not stop on SIGTERM; killed"
+        super().stop()
+        if err:
+            raise BenchError(err)
+
+    def version(self):
+        v = subprocess.run([self.proxy_binary, "--version"], capture_output=True, text=True).stdout.strip()
+        return "%s (%s) in front of %s" % (v, self.proxy_binary, super().version())
+
+
+class DovecotProxyPeer(DovecotPeer):
+    """A second Dovecot instance as IMAP/POP3 proxy in front of the DovecotPeer
+    backend. The proxy checks the password itself (passwd-file, the same {SSHA512}
+    hashes) and, with `proxy=y host=127.0.0.1 port=<backend>`, logs in to the
+    backend forwarding the client's password, which the backend checks again: two
+    hash checks per login, as with hamail-proxy (the user's, then the proxy
+    account's). Login processes in high-performance mode (`service_count = 0`,
+    `process_min_avail = 2`) carry the proxied sessions. The backend gets
+    `login_trusted_networks = 127.0.0.1` (the ID/XCLIENT forwarding the docs
+    recommend). memory() sums the proxy instance's processes (the backend's beside it)."""
+    name = "dovecot-proxy"
+    extra_conf = "login_trusted_networks = 127.0.0.1\n"
+
+    def start(self):
+        super().start()  # the backend instance, its Maildirs and ports
+        pop3 = wants_pop3(self.args)
+        pd = os.path.join(self.dir, "proxy")
+        for sub in ("", "/run", "/state"):
+            os.makedirs(pd + sub, exist_ok=True)
+        self.proxy_log = os.path.join(pd, "dovecot.log")
+        users = os.path.join(pd, "users")
+        with open(users, "w") as f:
+            for a in accounts(self.args.accounts) + pop3_accounts(self.args):
+                f.write("%s@%s:%s::::::\n" % (a, DOMAIN, ssha512(PASSWORD)))
+        os.chmod(users, 0o644)
+        self.pplain, self.ptls = free_port(), free_port()
+        self.ppop3 = free_port() if pop3 else None
+        limit = self.args.idle + 1000
+        # Backend port by protocol (%s: the service, imap or pop3).
+        port = "%%{if;%%s;eq;pop3;%d;%d}" % (self.pop3 or 0, self.plain)
+        pop3_conf = """service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+  service_count = 0
+  process_min_avail = 2
+  client_limit = {limit3}
+}}
+""".format(port=self.ppop3, limit3=3 * limit) if pop3 else ""
+        conf = os.path.join(pd, "dovecot.conf")
+        with open(conf, "w") as f:
+            f.write("""# written by tests/bench/imap_bench.py: Dovecot as IMAP/POP3 proxy
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = hamail-imap-bench-proxy-{pid}
+log_path = {log}
+info_log_path = /dev/null
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+default_client_limit = {limit3}
+default_process_limit = {limit}
+default_vsz_limit = 1G
+passdb {{
+  driver = passwd-file
+  args = {users}
+  default_fields = proxy=y host=127.0.0.1 port={port}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {plain}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls}
+    ssl = yes
+  }}
+  service_count = 0
+  process_min_avail = 2
+  client_limit = {limit3}
+}}
+service anvil {{
+  client_limit = {limit3}
+}}
+service auth {{
+  client_limit = {limit3}
+}}
+service stats {{
+  client_limit = {limit3}
+}}
+{pop3_conf}""".format(d=pd, pid=os.getpid(), log=self.proxy_log, protocols="imap pop3" if pop3 else "imap",
+                       cert=os.path.join(self.dir, "server.pem"), key=os.path.join(self.dir, "server.key"),
+                       limit=limit, limit3=3 * limit, users=users, port=port, plain=self.pplain, tls=self.ptls,
+                       pop3_conf=pop3_conf))
+        self.proxy_conf = conf
+        self.proxy_dir = pd
+        self.launch_proxy()
+
+    def launch(self):
+        super().launch()
+        if getattr(self, "proxy_conf", None):
+            self.launch_proxy()
+
+    def launch_proxy(self):
+        out = open(os.path.join(self.proxy_dir, "dovecot.stderr"), "ab")
+        self.pproc = subprocess.Popen(["dovecot", "-F", "-c", self.proxy_conf], stdout=out, stderr=out,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.pstarttime = proc_starttime(self.pproc.pid)[1]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.pproc.poll() is not None:
+                raise BenchError("dovecot proxy exited:\n%s\n%s" % (
+                    tail(os.path.join(self.proxy_dir, "dovecot.stderr")), tail(self.proxy_log)))
+            try:
+                with socket.create_connection(("127.0.0.1", self.pplain), timeout=5) as s:
+                    if s.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError("dovecot proxy did not answer:\n" + tail(self.proxy_log))
+
+    def imap_port(self, tls):
+        return self.ptls if tls else self.pplain
+
+    def pop3_port(self):
+        return self.ppop3
+
+    def memory(self):
+        backend = super().memory()
+        pids = [self.pproc.pid] + [p for p, _ in descendants(self.pproc.pid)]
+        rss = pss = 0
+        for p in pids:
+            r, s = rss_kib(p)
+            rss, pss = rss + r, pss + s
+        return {"rss_kib": rss, "pss_kib": pss, "processes": len(pids), "backend": backend}
+
+    def stop(self):
+        err = None
+        if getattr(self, "pproc", None) is not None:
+            procs = [(self.pproc.pid, self.pstarttime)] + descendants(self.pproc.pid)
+            if self.pproc.poll() is None:
+                self.pproc.send_signal(signal.SIGTERM)
+                try:
+                    self.pproc.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
+            killed = wait_gone(procs, 20)
+            self.pproc.wait()
+            self.pproc = None
+            if killed:
+                err = "dovecot proxy processes %s did not stop on SIGTERM; killed by pid" % killed
+        super().stop()
+        if err:
+            raise BenchError(err)
+
+    def version(self):
+        return "Dovecot %s as proxy in front of Dovecot %s" % ((dovecot_version(),) * 2)
+
+
+PEER_CLASSES = {"hamail": HamailPeer, "dovecot": DovecotPeer, "hamail-proxy": HamailProxyPeer,
+                "dovecot-proxy": DovecotProxyPeer}
+
+
 def generator(args, peer, workload, *extra, tls=False, stdin=None):
     cmd = [args.imap_bench, workload, "--port", str(peer.imap_port(tls)), "--accounts", str(args.accounts),
            "--messages", str(args.messages), "--size", str(args.size), "--password", PASSWORD,
@@ -467,11 +763,18 @@ def run_pop3(args, peer, clients):
     return out
 
 
+def idle_count(args, name):
+    """Connections of the idle workloads for a peer: --dovecot-idle for the Dovecot
+    peers (one imap process per connection), --idle otherwise."""
+    return args.dovecot_idle if name.startswith("dovecot") and args.dovecot_idle else args.idle
+
+
 def run_idle(args, peer, tls):
+    k_wanted = idle_count(args, peer.name)
     subprocess.run(["sync"])
     time.sleep(1)
     before = peer.memory()
-    p = subprocess.Popen(generator(args, peer, "idle", "--connections", args.idle, "--clients", 16, tls=tls),
+    p = subprocess.Popen(generator(args, peer, "idle", "--connections", k_wanted, "--clients", 16, tls=tls),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     try:
@@ -488,7 +791,7 @@ def run_idle(args, peer, tls):
     out.update({"before": before, "after": after,
                 "rss_per_conn_kib": (after["rss_kib"] - before["rss_kib"]) / k,
                 "pss_per_conn_kib": (after["pss_kib"] - before["pss_kib"]) / k,
-                "valid": out["ready"] == args.idle and not out["error"] and p.returncode == 0,
+                "valid": out["ready"] == k_wanted and not out["error"] and p.returncode == 0,
                 "close": rest.strip()})
     return out
 
@@ -496,7 +799,7 @@ def run_idle(args, peer, tls):
 def run_peer(name, args, root):
     workdir = tempfile.mkdtemp(prefix="imap-bench-%s-" % name, dir=root)
     os.chmod(workdir, 0o755)
-    peer = (HamailPeer if name == "hamail" else DovecotPeer)(workdir, args)
+    peer = PEER_CLASSES[name](workdir, args)
     res = {"version": None}
     try:
         log("%s: starting in %s" % (name, workdir))
@@ -542,7 +845,7 @@ def run_peer(name, args, root):
             # earlier workload left behind (Dovecot keeps idle imap processes).
             peer.stop()
             peer.launch()
-            log("%s: %s, %d connections" % (name, key, args.idle))
+            log("%s: %s, %d connections" % (name, key, idle_count(args, name)))
             res[key] = run_idle(args, peer, tls)
             log("%s: %s: %.1f KiB RSS per connection (%d ready in %.1f s)" % (
                 name, key, res[key]["rss_per_conn_kib"], res[key]["ready"], res[key]["seconds_to_open"]))
@@ -573,8 +876,13 @@ def fs_of(path):
     return "%s on %s" % (best[0], best[1])
 
 
+SHORT = {"hamail": "h", "dovecot": "d", "hamail-proxy": "hp", "dovecot-proxy": "dp"}
+# Ratio columns: (numerator, denominator) peers; for memory the inverse (lower is better).
+RATIOS = (("hamail", "dovecot"), ("hamail-proxy", "hamail"), ("hamail-proxy", "dovecot-proxy"))
+
+
 def report(args, results):
-    h, d = results.get("hamail", {}), results.get("dovecot", {})
+    names = [n for n in PEERS if n in results]
     lines = []
     p = lines.append
     p("")
@@ -582,64 +890,131 @@ def report(args, results):
         datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count()))
     p("command: %s" % " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]))
     p("load average at start %s; data under %s (%s)" % (args.load_at_start, args.tmpdir, fs_of(args.tmpdir)))
-    p("accounts %d x %d messages of %d octets; %d clients; %d s per workload; %d idle connections" % (
-        args.accounts, args.messages, args.size, args.clients, args.duration, args.idle))
-    for name in PEERS:
-        if name in results:
-            p("%-8s %s" % (name, results[name].get("version")))
+    p("accounts %d x %d messages of %d octets; %d clients; %d s per workload; idle connections: %s" % (
+        args.accounts, args.messages, args.size, args.clients, args.duration,
+        ", ".join("%s %d" % (n, idle_count(args, n)) for n in names)))
+    for name in names:
+        p("%-13s %s" % (name, results[name].get("version")))
     p("")
-    p("%-12s %-18s %12s %12s %8s   %s" % ("workload", "figure", "hamail", "dovecot", "ratio", "gen cpu % of machine (h/d), busy %"))
+    ratios = [(a, b) for a, b in RATIOS if a in results and b in results]
+    p("%-12s %-16s %s %s   %s" % (
+        "workload", "figure", " ".join("%13s" % n for n in names),
+        " ".join("%7s" % ("%s/%s" % (SHORT[a], SHORT[b])) for a, b in ratios),
+        "gen cpu %% of machine (%s), busy %%" % "/".join(SHORT[n] for n in names)))
 
     def val(r, key, field):
         x = r.get(key)
         if not x:
             return None
-        return x[field] if x.get("valid") else "INVALID"
+        return x.get(field) if x.get("valid") else "INVALID"
 
-    def fmt(v):
-        return "%12.1f" % v if isinstance(v, float) else "%12s" % (v or "-")
+    def fmt(v, kind):
+        if isinstance(v, float):
+            return ("%13.3f" if kind == "latency" else "%13.1f") % v
+        return "%13s" % (v or "-")
 
-    for key, field, label, higher in (
-            ("mixed-many", "commands_per_s", "commands/s", True),
-            ("mixed-hot", "commands_per_s", "commands/s", True),
-            ("login-1", "operations_per_s", "logins/s", True),
-            ("login-%d" % args.clients, "operations_per_s", "logins/s", True),
-            ("pop3-1", "sessions_per_s", "POP3 sessions/s", True),
-            ("pop3-1", "messages_per_s", "POP3 RETRs/s", True),
-            ("pop3-%d" % args.clients, "sessions_per_s", "POP3 sessions/s", True),
-            ("pop3-%d" % args.clients, "messages_per_s", "POP3 RETRs/s", True),
-            ("idle-plain", "rss_per_conn_kib", "KiB RSS/conn", False),
-            ("idle-plain", "pss_per_conn_kib", "KiB PSS/conn", False),
-            ("idle-tls", "rss_per_conn_kib", "KiB RSS/conn", False),
-            ("idle-tls", "pss_per_conn_kib", "KiB PSS/conn", False)):
-        hv, dv = val(h, key, field), val(d, key, field)
-        both = isinstance(hv, float) and isinstance(dv, float) and hv and dv
-        ratio = "%8.2f" % (hv / dv if higher else dv / hv) if both else "%8s" % "-"
+    login_c = "login-%d" % args.clients
+    for key, field, label, kind in (
+            ("mixed-many", "commands_per_s", "commands/s", "rate"),
+            ("mixed-hot", "commands_per_s", "commands/s", "rate"),
+            ("login-1", "operations_per_s", "logins/s", "rate"),
+            ("login-1", "p50_ms", "login p50 ms", "latency"),
+            ("login-1", "p99_ms", "login p99 ms", "latency"),
+            (login_c, "operations_per_s", "logins/s", "rate"),
+            (login_c, "p50_ms", "login p50 ms", "latency"),
+            (login_c, "p99_ms", "login p99 ms", "latency"),
+            ("pop3-1", "sessions_per_s", "POP3 sessions/s", "rate"),
+            ("pop3-1", "messages_per_s", "POP3 RETRs/s", "rate"),
+            ("pop3-%d" % args.clients, "sessions_per_s", "POP3 sessions/s", "rate"),
+            ("pop3-%d" % args.clients, "messages_per_s", "POP3 RETRs/s", "rate"),
+            ("idle-plain", "rss_per_conn_kib", "KiB RSS/conn", "memory"),
+            ("idle-plain", "pss_per_conn_kib", "KiB PSS/conn", "memory"),
+            ("idle-tls", "rss_per_conn_kib", "KiB RSS/conn", "memory"),
+            ("idle-tls", "pss_per_conn_kib", "KiB PSS/conn", "memory")):
+        vals = {n: val(results[n], key, field) for n in names}
+        if all(v is None for v in vals.values()):
+            continue
+        cols = []
+        for a, b in ratios:
+            x, y = vals[a], vals[b]
+            ok = isinstance(x, float) and isinstance(y, float) and x and y
+            # Memory: only the proxies' own processes are comparable with each other.
+            if kind == "memory" and ("proxy" in a) != ("proxy" in b):
+                ok = False
+            cols.append("%7.2f" % (x / y if kind == "rate" else y / x) if ok and kind != "latency" else "%7s" % "-")
         cpu = ""
-        if field in ("commands_per_s", "operations_per_s", "sessions_per_s"):
-            cpu = "%s / %s, %s / %s" % tuple(
-                ("%.0f" % r[key][f]) if r.get(key) else "-"
-                for f, r in (("cpu_pct_of_machine", h), ("cpu_pct_of_machine", d), ("busy_pct", h), ("busy_pct", d)))
-        p("%-12s %-18s %s %s %s   %s" % (key, label, fmt(hv), fmt(dv), ratio, cpu))
+        if kind == "rate" and field != "messages_per_s":
+            cpu = "%s, %s" % tuple("/".join(("%.0f" % results[n][key][f]) if results[n].get(key) else "-"
+                                            for n in names) for f in ("cpu_pct_of_machine", "busy_pct"))
+        p("%-12s %-16s %s %s   %s" % (key, label, " ".join(fmt(vals[n], kind) for n in names), " ".join(cols), cpu))
     p("")
-    p("ratio: hamail/dovecot for rates, dovecot/hamail for memory (> 1: hamail better)")
+    p("ratios: rates a/b, memory b/a (> 1: the first better); memory of a proxy peer is its proxy's "
+      "processes only, so only proxy/proxy memory ratios are shown")
+    for name in ("hamail-proxy", "dovecot-proxy"):
+        r = results.get(name, {})
+        for key in ("idle-plain", "idle-tls"):
+            if r.get(key) and r[key].get("valid"):
+                be, af = r[key]["before"]["backend"], r[key]["after"]["backend"]
+                k = max(1, r[key]["ready"])
+                p("%s %s: behind the proxy the backend grew %.1f KiB RSS (%.1f PSS) per connection "
+                  "(%d backend processes)" % (name, key, (af["rss_kib"] - be["rss_kib"]) / k,
+                                              (af["pss_kib"] - be["pss_kib"]) / k, af["processes"]))
+    # The issue's targets.
+    p("")
+
+    def rate(name, key, field):
+        v = val(results.get(name, {}), key, field)
+        return v if isinstance(v, float) else None
+
+    def verdict(ok):
+        return "met" if ok else "MISSED"
+
+    hp, hd = "hamail-proxy", "hamail"
+    for key, field in (("mixed-many", "commands_per_s"), ("mixed-hot", "commands_per_s"),
+                       ("login-1", "operations_per_s"), (login_c, "operations_per_s"),
+                       ("pop3-1", "sessions_per_s"), ("pop3-%d" % args.clients, "sessions_per_s")):
+        x, y, z = rate(hp, key, field), rate(hd, key, field), rate("dovecot-proxy", key, field)
+        if x and y:
+            p("target %-10s hamail-proxy/hamail        >= 0.9: %5.2f  %s" % (key, x / y, verdict(x / y >= 0.9)))
+        if x and z:
+            p("target %-10s hamail-proxy/dovecot-proxy >= 1.2: %5.2f  %s" % (key, x / z, verdict(x / z >= 1.2)))
+    for key in ("login-1", login_c):
+        for proxy, direct in ((hp, hd), ("dovecot-proxy", "dovecot")):
+            a50, d50 = rate(proxy, key, "p50_ms"), rate(direct, key, "p50_ms")
+            a99, d99 = rate(proxy, key, "p99_ms"), rate(direct, key, "p99_ms")
+            if a50 is not None and d50 is not None:
+                line = "%s %s: added login latency p50 = proxy p50 - direct p50 = %.3f - %.3f = %.3f ms" % (
+                    proxy, key, a50, d50, a50 - d50)
+                if a99 is not None and d99 is not None:
+                    line += "; p99 %.3f - %.3f = %.3f ms" % (a99, d99, a99 - d99)
+                if proxy == hp and key == "login-1":
+                    line += "  (target p50 <= 1 ms: %s)" % verdict(a50 - d50 <= 1.0)
+                p(line)
+    for key, limit in (("idle-plain", 32), ("idle-tls", None)):
+        v = rate(hp, key, "rss_per_conn_kib")
+        if v is not None:
+            p("hamail-proxy %s: %.1f KiB RSS per idle proxied connection at %d connections%s" % (
+                key, v, results[hp][key]["ready"],
+                "  (target <= %d KiB at 10,000: %s)" % (limit, verdict(v <= limit)) if limit else ""))
     for key in ("pop3-1", "pop3-%d" % args.clients):
-        if h.get(key) or d.get(key):
+        runs = [(n, results[n][key]) for n in names if results[n].get(key)]
+        if runs:
             p("%s: %d messages of %d octets per mailbox, %d DELEs per session; per session messages/octets "
               "(min, max): %s; rounds %s; wall s %s" % (
                   key, args.pop3_messages, args.size, args.pop3_dele,
-                  " / ".join("%s %s %s" % (n, r[key]["session_messages"], r[key]["session_octets"])
-                             for n, r in (("hamail", h), ("dovecot", d)) if r.get(key)),
-                  " / ".join(str(r[key]["rounds"]) for r in (h, d) if r.get(key)),
-                  " / ".join("%.0f" % r[key]["wall_seconds"] for r in (h, d) if r.get(key))))
+                  " / ".join("%s %s %s" % (n, r["session_messages"], r["session_octets"]) for n, r in runs),
+                  " / ".join(str(r["rounds"]) for _, r in runs),
+                  " / ".join("%.0f" % r["wall_seconds"] for _, r in runs)))
     for m in args.mismatches:
         p("MISMATCH %s" % m)
-    for name in PEERS:
+    for name in names:
         for key, r in results.get(name, {}).items():
             if isinstance(r, dict) and not r.get("valid", True):
                 p("INVALID %s %s: %s" % (name, key, r.get("first_error") or r.get("error") or r))
         if results.get(name, {}).get("error"):
             p("ERROR %s: %s" % (name, results[name]["error"]))
+        if results.get(name, {}).get("stop_error"):
+            p("STOP %s: %s" % (name, results[name]["stop_error"]))
     print("\n".join(lines), flush=True)
 
 
@@ -666,13 +1041,17 @@ def main():
     ap.add_argument("--duration", type=int, default=30, help="seconds per measured workload")
     ap.add_argument("--warmup", type=int, default=5, help="seconds of mixed workload before measuring")
     ap.add_argument("--idle", type=int, default=10000, help="idle connections for the memory workloads")
-    ap.add_argument("--only", default="hamail,dovecot")
+    ap.add_argument("--dovecot-idle", type=int, default=0,
+                    help="idle connections for the Dovecot peers (default: --idle)")
+    ap.add_argument("--only", default=",".join(PEERS), help="comma separated peers: " + ", ".join(PEERS))
     ap.add_argument("--workloads", default="mixed-many,mixed-hot,login-1,login-C,pop3-1,pop3-C,idle-plain,idle-tls",
                     help="comma separated subset (login-C, pop3-C: the parallel workloads)")
     ap.add_argument("--pop3-messages", type=int, default=30, help="messages per POP3 mailbox")
     ap.add_argument("--pop3-dele", type=int, default=2, help="DELEs per POP3 session (refilled afterwards)")
     ap.add_argument("--hamail-backend", default=os.environ.get(
         "HAMAIL_BACKEND", os.path.join(REPO, "build/release/daemons/backend/hamail-backend")))
+    ap.add_argument("--hamail-proxy", default=os.environ.get(
+        "HAMAIL_PROXY", os.path.join(REPO, "build/release/daemons/proxy/hamail-proxy")))
     ap.add_argument("--imap-bench", default=os.environ.get(
         "IMAP_BENCH", os.path.join(REPO, "build/release/tests/bench/imap_bench")))
     ap.add_argument("--tmpdir", default=os.environ.get("TMPDIR", "/tmp"))
@@ -683,14 +1062,23 @@ def main():
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers and the generator
-    if args.idle + 200 > hard:
-        raise SystemExit("--idle %d needs more descriptors than RLIMIT_NOFILE allows (%d)" % (args.idle, hard))
+    only = args.only.split(",")
+    unknown = [x for x in only if x not in PEERS]
+    if unknown:
+        raise SystemExit("--only: unknown peers %s (known: %s)" % (",".join(unknown), ",".join(PEERS)))
+    if "idle-plain" in args.workloads or "idle-tls" in args.workloads:
+        for name in only:
+            # A proxy holds two descriptors per session (client and backend).
+            need = idle_count(args, name) * (2 if name == "hamail-proxy" else 1) + 200
+            if need > hard:
+                raise SystemExit("%s: --idle %d needs %d descriptors in one process, more than the hard "
+                                 "RLIMIT_NOFILE (%d) allows" % (name, idle_count(args, name), need, hard))
     if not os.access(args.imap_bench, os.X_OK):
         raise SystemExit("imap_bench not found at %s (cmake --build --preset release --target imap_bench)"
                          % args.imap_bench)
     args.load_at_start = " ".join("%.2f" % x for x in os.getloadavg())
     results = {}
-    for name in [x for x in PEERS if x in args.only.split(",")]:
+    for name in [x for x in PEERS if x in only]:
         results[name] = run_peer(name, args, args.tmpdir)
     args.mismatches = pop3_mismatches(args, results)
     report(args, results)
