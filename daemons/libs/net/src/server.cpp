@@ -448,6 +448,10 @@ void server_state::admit(std::size_t index, tcp::socket socket) {
   if (ec) return;  // the client is gone already
   const auto local = socket.local_endpoint(ec);
   if (ec) return;
+  // Replies go out as soon as they are written: with Nagle, the last short
+  // piece of a reply written in several pieces (a proxied one, a FETCH in
+  // parts) waits for the client's delayed ACK, up to 40 ms each time.
+  socket.set_option(tcp::no_delay(true), ec);
 
   connection_info info{remote, local, slot.name, slot.settings.protocol, slot.settings.tls, {}};
   std::string client = client_key(remote.address(), limits.ipv4_prefix, limits.ipv6_prefix);
