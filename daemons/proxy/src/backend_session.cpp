@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <memory>
 #include <variant>
 
@@ -131,14 +132,22 @@ awaitable<backend_session> open_backend(proxy_context& ctx, net::connection& con
 }
 
 void goodbye_watch::feed(std::string_view piece) noexcept {
-  for (char ch : piece) {
-    if (seen_) return;
-    if (ch == '\n') {
+  std::size_t i = 0;
+  while (i < piece.size() && !seen_) {
+    if (!at_line_start_) {
+      // Skip to the next line at memchr speed: most relayed octets are mid-line.
+      const void* lf = std::memchr(piece.data() + i, '\n', piece.size() - i);
+      if (lf == nullptr) return;
+      i = static_cast<std::size_t>(static_cast<const char*>(lf) - piece.data()) + 1;
       at_line_start_ = true;
       matched_ = 0;
       continue;
     }
-    if (!at_line_start_) continue;
+    const char ch = piece[i++];
+    if (ch == '\n') {
+      matched_ = 0;
+      continue;
+    }
     const char want = prefix_[matched_];
     const bool same = ignore_case_ ? std::toupper(static_cast<unsigned char>(ch)) ==
                                          std::toupper(static_cast<unsigned char>(want))
