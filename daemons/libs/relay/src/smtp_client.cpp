@@ -132,20 +132,20 @@ capabilities capabilities::parse(const server_reply& reply) {
 
 // ---------------------------------------------------------------- transaction
 
+// One transaction's recipients and body: send() fills it from its envelope,
+// finish() with the recipients add_recipient() saw accepted.
 struct smtp_client::transaction {
-  transaction(const envelope& e, const body_source& b, const client_options& o, bool pipe,
+  transaction(std::size_t rcpts, const body_source& b, const client_options& o, bool pipe,
               bool chunk)
-      : env(e),
-        body(b),
-        results(e.rcpts.size()),
-        accepted(e.rcpts.size(), false),
-        done(e.rcpts.size(), false),
+      : body(b),
+        results(rcpts),
+        accepted(rcpts, false),
+        done(rcpts, false),
         pipelining(pipe),
         chunking(chunk),
         chunk_size(std::max(o.chunk_size, min_chunk_size)),
         encoder(!chunk) {}
 
-  const envelope& env;
   const body_source& body;
   std::vector<recipient_result> results;
   std::vector<bool> accepted;  // 2xx to RCPT
@@ -212,6 +212,8 @@ void smtp_client::close() {
   in_.clear();
   parser_.reset();
   transaction_open_ = false;
+  // step_open_ and step_accepted_ survive: finish() still owes the accepted
+  // recipients their (temporary) results.
 }
 
 error smtp_client::fail(error e) {
@@ -396,6 +398,7 @@ awaitable<result<void>> smtp_client::reset() {
   if (!r) co_return std::move(r).err();
   if (!r->positive()) co_return fail(refused("RSET", *r));
   transaction_open_ = false;
+  end_steps();
   co_return ok();
 }
 
@@ -419,8 +422,9 @@ awaitable<result<void>> smtp_client::quit() {
 
 awaitable<std::vector<recipient_result>> smtp_client::send(const envelope& env,
                                                            const body_source& body) {
-  transaction tx(env, body, options_, options_.use_pipelining && caps_.pipelining,
+  transaction tx(env.rcpts.size(), body, options_, options_.use_pipelining && caps_.pipelining,
                  options_.use_chunking && caps_.chunking);
+  end_steps();  // a stepwise transaction left open is abandoned (RSET below)
   if (env.rcpts.empty()) co_return std::move(tx.results);
   if (!stream_) {
     tx.lose(closed_error());
@@ -443,12 +447,11 @@ awaitable<std::vector<recipient_result>> smtp_client::send(const envelope& env,
       co_return std::move(tx.results);
     }
   }
-  co_await run_transaction(tx);
+  co_await run_transaction(env, tx);
   co_return std::move(tx.results);
 }
 
-awaitable<void> smtp_client::run_transaction(transaction& tx) {
-  const auto& env = tx.env;
+awaitable<void> smtp_client::run_transaction(const envelope& env, transaction& tx) {
   std::string mail = "MAIL FROM:<" + env.from + ">";
   if (caps_.size && !has_param(env.mail_params, "SIZE"))
     mail += " SIZE=" + std::to_string(tx.body.size());
@@ -533,6 +536,10 @@ awaitable<void> smtp_client::run_transaction(transaction& tx) {
     }
     if (tx.accepted_count == 0) co_return;  // nothing to send; RSET before the next one
   }
+  co_await send_body(tx);
+}
+
+awaitable<void> smtp_client::send_body(transaction& tx) {
   if (tx.chunking) {
     co_await send_with_bdat(tx);
   } else {
@@ -651,6 +658,73 @@ awaitable<void> smtp_client::read_final_replies(transaction& tx) {
     tx.finish_pending(*r);
   }
   transaction_open_ = false;
+}
+
+// ---------------------------------------------------------------- stepwise transactions
+
+void smtp_client::end_steps() noexcept {
+  step_open_ = false;
+  step_accepted_ = 0;
+}
+
+awaitable<result<server_reply>> smtp_client::begin(std::string_view from,
+                                                   std::string_view mail_params,
+                                                   std::optional<std::uint64_t> size) {
+  end_steps();
+  if (!stream_) co_return closed_error();
+  if (!valid_path(from) || has_line_break(mail_params))
+    co_return make_reply(501, "5.5.4", "Invalid sender or parameters (not sent)");
+  if (size && caps_.size && *caps_.size > 0 && *size > *caps_.size)
+    co_return make_reply(552, "5.3.4", "Message size exceeds the server's limit");
+  if (transaction_open_) {
+    if (auto r = co_await reset(); !r) co_return std::move(r).err();
+  }
+  std::string mail = "MAIL FROM:<" + std::string(from) + ">";
+  if (size && caps_.size && !has_param(mail_params, "SIZE"))
+    mail += " SIZE=" + std::to_string(*size);
+  if (!mail_params.empty()) mail += " " + std::string(mail_params);
+  mail += "\r\n";
+  auto m = co_await command(mail, options_.command_timeout);
+  if (!m) co_return std::move(m).err();
+  if (m->positive()) {
+    transaction_open_ = true;
+    step_open_ = true;
+  }
+  co_return m;
+}
+
+awaitable<result<server_reply>> smtp_client::add_recipient(const recipient& r) {
+  if (!stream_) co_return closed_error();
+  if (!step_open_) co_return make_reply(503, "5.5.1", "No transaction open (not sent)");
+  if (r.address.empty() || !valid_path(r.address) || has_line_break(r.params))
+    co_return make_reply(501, "5.5.4", "Invalid recipient (not sent)");
+  const std::string line =
+      "RCPT TO:<" + r.address + ">" + (r.params.empty() ? "" : " " + r.params) + "\r\n";
+  auto reply = co_await command(line, options_.command_timeout);
+  if (!reply) co_return std::move(reply).err();
+  if (reply->positive()) ++step_accepted_;
+  co_return reply;
+}
+
+awaitable<std::vector<recipient_result>> smtp_client::finish(const body_source& body) {
+  const std::size_t accepted = step_open_ ? step_accepted_ : 0;
+  end_steps();
+  // No pipelining: the envelope is already answered, the data command goes alone.
+  transaction tx(accepted, body, options_, false, options_.use_chunking && caps_.chunking);
+  if (accepted == 0) co_return std::move(tx.results);  // nothing sent; RSET before the next one
+  std::fill(tx.accepted.begin(), tx.accepted.end(), true);
+  tx.accepted_count = accepted;
+  if (!stream_) {
+    tx.lose(closed_error());
+    co_return std::move(tx.results);
+  }
+  if (caps_.size && *caps_.size > 0 && body.size() > *caps_.size) {
+    // Larger than begin() declared; the open transaction is RSET before the next one.
+    tx.finish_pending(make_reply(552, "5.3.4", "Message size exceeds the server's limit"));
+    co_return std::move(tx.results);
+  }
+  co_await send_body(tx);
+  co_return std::move(tx.results);
 }
 
 }  // namespace hamail::relay

@@ -198,6 +198,12 @@ class smtp_client_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(invalid_envelope_is_refused_before_sending);
   CPPUNIT_TEST(silent_server_times_out_on_greeting_and_command);
   CPPUNIT_TEST(starttls_upgrades_and_verifies_the_server);
+  CPPUNIT_TEST(steps_lmtp_results_in_acceptance_order_then_a_second_transaction);
+  CPPUNIT_TEST(steps_smtp_bdat_copies_the_one_reply_to_each_accepted);
+  CPPUNIT_TEST(steps_refused_begin_is_a_reply_and_rcpt_without_begin_is_503);
+  CPPUNIT_TEST(steps_invalid_input_is_not_sent_and_open_transaction_is_reset);
+  CPPUNIT_TEST(steps_connection_dropped_during_add_recipient);
+  CPPUNIT_TEST(steps_connection_dropped_during_finish);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -769,6 +775,373 @@ class smtp_client_test : public CppUnit::TestFixture {
             CPPUNIT_ASSERT_EQUAL(std::string("QUIT\r\n"), awaited_24);
           }
           co_await srv.send("221 bye\r\n");
+        });
+  }
+  // ------------------------------------------------------------ stepwise transactions
+
+  void steps_lmtp_results_in_acceptance_order_then_a_second_transaction() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), lmtp_options());
+          memory_body body(".dot\nhello\r\n");
+          auto m = co_await cl->begin("sender@example.org", "BODY=8BITMIME", body.size());
+          CPPUNIT_ASSERT(m && m->code == 250);
+          auto a = co_await cl->add_recipient(recipient("a@x.test"));
+          CPPUNIT_ASSERT(a && a->positive());
+          auto b = co_await cl->add_recipient(recipient("b@x.test"));
+          CPPUNIT_ASSERT(b && b->permanent() && b->code == 550);
+          CPPUNIT_ASSERT_EQUAL(std::string("5.1.1"), b->enhanced);
+          auto cr = co_await cl->add_recipient(recipient("c@x.test", "NOTIFY=NEVER"));
+          CPPUNIT_ASSERT(cr && cr->positive());
+          const auto res = co_await cl->finish(body);
+          // one per accepted recipient, in acceptance order: a, then c
+          CPPUNIT_ASSERT_EQUAL(std::size_t{2}, res.size());
+          CPPUNIT_ASSERT(res[0].delivered());
+          CPPUNIT_ASSERT_EQUAL(std::string("<a@x.test> delivered"), res[0].reply.text());
+          CPPUNIT_ASSERT(res[1].temporary() && !res[1].local_error && res[1].reply.code == 452);
+          CPPUNIT_ASSERT(cl->usable());
+          // after finish, no transaction: RCPT is refused locally
+          auto late = co_await cl->add_recipient(recipient("z@x.test"));
+          CPPUNIT_ASSERT(late && late->code == 503 && late->enhanced == "5.5.1");
+          // a second transaction on the same connection, no RSET needed
+          m = co_await cl->begin("", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          auto d = co_await cl->add_recipient(recipient("d@x.test"));
+          CPPUNIT_ASSERT(d && d->positive());
+          const auto res2 = co_await cl->finish(body);
+          CPPUNIT_ASSERT(res2.size() == 1 && res2[0].delivered());
+          {
+            auto awaited = co_await cl->quit();
+            CPPUNIT_ASSERT(static_cast<bool>(awaited));
+          }
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "PIPELINING|SIZE 1000|ENHANCEDSTATUSCODES");
+          // one command per round trip, nothing pipelined behind it
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(
+                std::string("MAIL FROM:<sender@example.org> SIZE=12 BODY=8BITMIME\r\n"), l);
+            CPPUNIT_ASSERT(srv.buffer.empty());
+          }
+          co_await srv.send("250 2.1.0 ok\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("RCPT TO:<a@x.test>\r\n"), l);
+            CPPUNIT_ASSERT(srv.buffer.empty());
+          }
+          co_await srv.send("250 2.1.5 ok\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("RCPT TO:<b@x.test>\r\n"), l);
+          }
+          co_await srv.send("550 5.1.1 No such user\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("RCPT TO:<c@x.test> NOTIFY=NEVER\r\n"), l);
+          }
+          co_await srv.send("250 2.1.5 ok\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("DATA\r\n"), l);
+            CPPUNIT_ASSERT(srv.buffer.empty());
+          }
+          co_await srv.send("354 go ahead\r\n");
+          {
+            const auto data = co_await srv.read_until("\r\n.\r\n");
+            CPPUNIT_ASSERT_EQUAL(std::string("..dot\r\nhello\r\n.\r\n"), data);
+          }
+          co_await srv.send("250 2.0.0 <a@x.test> delivered\r\n");
+          co_await sleep_for(5ms);
+          co_await srv.send("452 4.2.2 <c@x.test> full\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("MAIL FROM:<>\r\n"), l);
+          }
+          co_await srv.send("250 ok\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("RCPT TO:<d@x.test>\r\n"), l);
+          }
+          co_await srv.send("250 ok\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("DATA\r\n"), l);
+          }
+          co_await srv.send("354 go ahead\r\n");
+          (void)co_await srv.read_until("\r\n.\r\n");
+          co_await srv.send("250 2.0.0 <d@x.test> delivered\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("QUIT\r\n"), l);
+          }
+          co_await srv.send("221 bye\r\n");
+        });
+  }
+
+  void steps_smtp_bdat_copies_the_one_reply_to_each_accepted() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    auto o = lmtp_options();
+    o.mode = protocol_mode::smtp;
+    o.chunk_size = 512;
+    std::string body_text;
+    while (body_text.size() < 1200) body_text += ".not stuffed in BDAT\r\n";
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), o);
+          memory_body body(body_text);
+          auto m = co_await cl->begin("sender@example.org", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          auto a = co_await cl->add_recipient(recipient("a@x.test"));
+          CPPUNIT_ASSERT(a && a->positive());
+          auto b = co_await cl->add_recipient(recipient("b@x.test"));
+          CPPUNIT_ASSERT(b && b->code == 450);
+          auto cr = co_await cl->add_recipient(recipient("c@x.test"));
+          CPPUNIT_ASSERT(cr && cr->positive());
+          const auto res = co_await cl->finish(body);
+          CPPUNIT_ASSERT_EQUAL(std::size_t{2}, res.size());
+          for (const auto& r : res) {
+            CPPUNIT_ASSERT(r.delivered());
+            CPPUNIT_ASSERT_EQUAL(std::string("250 2.0.0 queued as 7"), r.reply.describe());
+          }
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("EHLO", "PIPELINING|CHUNKING|ENHANCEDSTATUSCODES");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("MAIL FROM:<sender@example.org>\r\n"), l);
+          }
+          co_await srv.send("250 ok\r\n");
+          (void)co_await srv.line();
+          co_await srv.send("250 ok\r\n");
+          (void)co_await srv.line();
+          co_await srv.send("450 4.2.1 try later\r\n");
+          (void)co_await srv.line();
+          co_await srv.send("250 ok\r\n");
+          std::string got;
+          int chunks = 0;
+          for (bool last = false; !last;) {
+            auto [data, l] = co_await srv.bdat();
+            CPPUNIT_ASSERT(data.size() <= 512);
+            got += data;
+            last = l;
+            ++chunks;
+            if (!last) co_await srv.send("250 2.0.0 chunk\r\n");
+          }
+          CPPUNIT_ASSERT_EQUAL(3, chunks);
+          CPPUNIT_ASSERT(got == body_text);
+          co_await srv.send("250 2.0.0 queued as 7\r\n");
+          (void)co_await srv.read_until("never");
+        });
+  }
+
+  void steps_refused_begin_is_a_reply_and_rcpt_without_begin_is_503() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), lmtp_options());
+          memory_body body("x\r\n");
+          auto early = co_await cl->add_recipient(recipient("a@x.test"));
+          CPPUNIT_ASSERT(early && early->code == 503 && early->enhanced == "5.5.1");
+          auto m = co_await cl->begin("spammer@example.org", "");
+          CPPUNIT_ASSERT(m && m->permanent() && m->code == 550);
+          auto r = co_await cl->add_recipient(recipient("a@x.test"));
+          CPPUNIT_ASSERT(r && r->code == 503);
+          {
+            const auto none = co_await cl->finish(body);
+            CPPUNIT_ASSERT(none.empty());
+          }
+          m = co_await cl->begin("sender@example.org", "");
+          CPPUNIT_ASSERT(m && m->temporary() && m->code == 451);
+          CPPUNIT_ASSERT(cl->usable());
+          {
+            auto awaited = co_await cl->quit();
+            CPPUNIT_ASSERT(static_cast<bool>(awaited));
+          }
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "PIPELINING");
+          // neither 503 went on the wire, nor a RSET after the refused MAIL
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("MAIL FROM:<spammer@example.org>\r\n"), l);
+          }
+          co_await srv.send("550 5.7.1 go away\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("MAIL FROM:<sender@example.org>\r\n"), l);
+          }
+          co_await srv.send("451 4.3.0 try later\r\n");
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("QUIT\r\n"), l);
+          }
+          co_await srv.send("221 bye\r\n");
+        });
+  }
+
+  void steps_invalid_input_is_not_sent_and_open_transaction_is_reset() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), lmtp_options());
+          memory_body body("x\r\n");
+          auto m = co_await cl->begin("a@x.test>\r\nRSET", "");
+          CPPUNIT_ASSERT(m && m->code == 501 && m->enhanced == "5.5.4");
+          m = co_await cl->begin("a@x.test", "BODY=7BIT\r\nRSET");
+          CPPUNIT_ASSERT(m && m->code == 501);
+          m = co_await cl->begin("a@x.test", "", 1001);
+          CPPUNIT_ASSERT(m && m->code == 552 && m->enhanced == "5.3.4");
+          m = co_await cl->begin("a@x.test", "", 1000);
+          CPPUNIT_ASSERT(m && m->positive());
+          auto r = co_await cl->add_recipient(recipient("x@x.test>\r\nRCPT TO:<evil@x.test"));
+          CPPUNIT_ASSERT(r && r->code == 501 && r->enhanced == "5.5.4");
+          r = co_await cl->add_recipient(recipient("x@x.test", "NOTIFY=NEVER\r\nDATA"));
+          CPPUNIT_ASSERT(r && r->code == 501);
+          r = co_await cl->add_recipient(recipient(""));
+          CPPUNIT_ASSERT(r && r->code == 501);
+          r = co_await cl->add_recipient(recipient("gone@x.test"));
+          CPPUNIT_ASSERT(r && r->code == 550);
+          // no accepted recipient: nothing is sent, the transaction stays open
+          {
+            const auto none = co_await cl->finish(body);
+            CPPUNIT_ASSERT(none.empty());
+          }
+          // so the next begin() resets it first; and again while one is open mid-envelope
+          m = co_await cl->begin("b@x.test", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          r = co_await cl->add_recipient(recipient("ok@x.test"));
+          CPPUNIT_ASSERT(r && r->positive());
+          m = co_await cl->begin("c@x.test", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          // the recipient of the abandoned transaction is forgotten
+          {
+            const auto none = co_await cl->finish(body);
+            CPPUNIT_ASSERT(none.empty());
+          }
+          {
+            auto awaited = co_await cl->quit();
+            CPPUNIT_ASSERT(static_cast<bool>(awaited));
+          }
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "SIZE 1000");
+          for (const char* expected :
+               {"MAIL FROM:<a@x.test> SIZE=1000\r\n", "RCPT TO:<gone@x.test>\r\n", "RSET\r\n",
+                "MAIL FROM:<b@x.test>\r\n", "RCPT TO:<ok@x.test>\r\n", "RSET\r\n",
+                "MAIL FROM:<c@x.test>\r\n", "QUIT\r\n"}) {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string(expected), l);
+            CPPUNIT_ASSERT(srv.buffer.empty());
+            if (l.rfind("RCPT TO:<gone", 0) == 0) {
+              co_await srv.send("550 5.1.1 no such user\r\n");
+            } else {
+              co_await srv.send("250 ok\r\n");
+            }
+          }
+        });
+  }
+
+  void steps_connection_dropped_during_add_recipient() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), lmtp_options());
+          memory_body body("x\r\n");
+          auto m = co_await cl->begin("sender@example.org", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          auto a = co_await cl->add_recipient(recipient("a@x.test"));
+          CPPUNIT_ASSERT(a && a->positive());
+          auto b = co_await cl->add_recipient(recipient("b@x.test"));
+          CPPUNIT_ASSERT(!b && b.err().is_temporary());
+          CPPUNIT_ASSERT(b.err().code == errc::connection_closed);
+          CPPUNIT_ASSERT(!cl->usable());
+          auto again = co_await cl->add_recipient(recipient("c@x.test"));
+          CPPUNIT_ASSERT(!again && again.err().is_temporary());
+          // the recipient accepted before the drop still gets its (temporary) result
+          const auto res = co_await cl->finish(body);
+          CPPUNIT_ASSERT_EQUAL(std::size_t{1}, res.size());
+          CPPUNIT_ASSERT(!res[0].delivered() && res[0].temporary() && res[0].local_error);
+          CPPUNIT_ASSERT_EQUAL(451, res[0].reply.code);
+          auto next = co_await cl->begin("sender@example.org", "");
+          CPPUNIT_ASSERT(!next && next.err().is_temporary());
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "PIPELINING");
+          (void)co_await srv.line();
+          co_await srv.send("250 ok\r\n");
+          (void)co_await srv.line();
+          co_await srv.send("250 ok\r\n");
+          (void)co_await srv.line();
+          srv.stream->close();
+        });
+  }
+
+  void steps_connection_dropped_during_finish() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    auto s = std::move(c_pair.second);
+    fake_server srv{std::move(s)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), lmtp_options());
+          memory_body body(std::string(300000, 'x'));
+          auto m = co_await cl->begin("sender@example.org", "");
+          CPPUNIT_ASSERT(m && m->positive());
+          for (const char* rcpt : {"a@x.test", "b@x.test"}) {
+            auto r = co_await cl->add_recipient(recipient(rcpt));
+            CPPUNIT_ASSERT(r && r->positive());
+          }
+          const auto res = co_await cl->finish(body);
+          CPPUNIT_ASSERT_EQUAL(std::size_t{2}, res.size());
+          for (const auto& r : res) {
+            CPPUNIT_ASSERT(!r.delivered() && r.temporary() && r.local_error);
+            CPPUNIT_ASSERT(r.local_error->code == errc::connection_closed);
+            CPPUNIT_ASSERT_EQUAL(451, r.reply.code);
+          }
+          CPPUNIT_ASSERT(!cl->usable());
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "PIPELINING");
+          for (int i = 0; i < 3; ++i) {
+            (void)co_await srv.line();
+            co_await srv.send("250 ok\r\n");
+          }
+          {
+            const auto l = co_await srv.line();
+            CPPUNIT_ASSERT_EQUAL(std::string("DATA\r\n"), l);
+          }
+          co_await srv.send("354 go\r\n");
+          (void)co_await srv.read_more();
+          srv.stream->close();  // mid-body
         });
   }
 };

@@ -144,6 +144,33 @@ class smtp_client {
   boost::asio::awaitable<std::vector<recipient_result>> send(const envelope& env,
                                                              const body_source& body);
 
+  // A transaction step by step, for a frontend that answers each of its
+  // client's commands with the server's real reply: begin(), add_recipient()
+  // for each RCPT, finish() with the body. No pipelining: one round trip per
+  // command. send() and reset() abandon a stepwise transaction left open.
+
+  /// MAIL FROM:<from> [SIZE=<size> when the server announced SIZE and size is set] [mail_params].
+  /// Returns the server's reply: 2xx opens the transaction (RSET first if one was left open);
+  /// an invalid path/params (CR/LF/NUL, angle brackets) gives a synthetic 501 5.5.4 reply without
+  /// sending; a declared size over the server's SIZE gives a synthetic 552 5.3.4 without sending.
+  /// An error only when the connection failed (it is closed then; temporary error).
+  boost::asio::awaitable<result<smtp::server_reply>> begin(
+      std::string_view from, std::string_view mail_params,
+      std::optional<std::uint64_t> size = std::nullopt);
+  /// RCPT TO:<r.address> [r.params] inside the open transaction; the server's reply (2xx: the
+  /// recipient is accepted and will get a result from finish()). Synthetic 501 5.5.4 for an
+  /// invalid recipient (not sent), 503 5.5.1 when no transaction is open. Error only when the
+  /// connection failed (recipients accepted before it still get temporary results from finish()).
+  boost::asio::awaitable<result<smtp::server_reply>> add_recipient(const recipient& r);
+  /// Sends the body (BDAT chunks when CHUNKING is announced and use_chunking, else DATA with
+  /// dot-stuffing, exactly as send() does) and returns one result per recipient accepted by
+  /// add_recipient, in acceptance order (LMTP: each its own reply; SMTP: the one reply for all).
+  /// No accepted recipient: returns an empty vector and sends nothing (the transaction stays open
+  /// until the next begin() or reset(), which RSETs). Local failures (connection lost, body
+  /// unreadable) are per-recipient temporary results as in send(); a body over the server's SIZE
+  /// gives each a 552 5.3.4 without sending. The transaction is closed afterwards.
+  boost::asio::awaitable<std::vector<recipient_result>> finish(const body_source& body);
+
   /// Sends RSET; an error closes the connection.
   boost::asio::awaitable<result<void>> reset();
   /// Sends NOOP (a liveness check before reusing a pooled connection).
@@ -174,12 +201,16 @@ class smtp_client {
                                              std::chrono::milliseconds limit);
   boost::asio::awaitable<result<capabilities>> say_hello(std::string_view name);
   boost::asio::awaitable<result<bool>> start_tls();
-  boost::asio::awaitable<void> run_transaction(transaction& tx);
+  boost::asio::awaitable<void> run_transaction(const envelope& env, transaction& tx);
+  /// The body and the final replies, by DATA or BDAT (shared by send() and finish()).
+  boost::asio::awaitable<void> send_body(transaction& tx);
   boost::asio::awaitable<void> send_with_data(transaction& tx);
   boost::asio::awaitable<void> send_with_bdat(transaction& tx);
   boost::asio::awaitable<void> read_final_replies(transaction& tx);
   /// Closes and returns `e`, so callers can `co_return fail(e)`.
   error fail(error e);
+  /// Forgets the stepwise transaction (not the server's: transaction_open_ says that).
+  void end_steps() noexcept;
 
   std::unique_ptr<net::byte_stream> stream_;
   client_options options_;
@@ -187,6 +218,8 @@ class smtp_client {
   std::string in_;  // octets read and not yet parsed
   capabilities caps_;
   bool transaction_open_ = false;  // MAIL accepted and the transaction not finished
+  bool step_open_ = false;         // begin() accepted and finish() not called yet
+  std::size_t step_accepted_ = 0;  // recipients add_recipient() saw accepted
 };
 
 /// The synthetic reply given to recipients when the connection failed: 451 4.4.2.
