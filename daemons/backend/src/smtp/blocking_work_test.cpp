@@ -24,19 +24,19 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "hamail/auth/password_checker.hpp"
+#include "hamail/backend/smtp_service.hpp"
 #include "hamail/core/base64.hpp"
 #include "hamail/directory/memory_directory.hpp"
 #include "hamail/directory/password.hpp"
 #include "hamail/store/memory_store.hpp"
-#include "smtp/session.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using hamail::result;
 using hamail::auth::password_checker;
 using hamail::backend::smtp_context;
-using hamail::backend::smtp_session_detail::flavour;
 using hamail::net::memory_stream;
+using hamail::smtpd::flavour;
 namespace store = hamail::store;
 namespace directory = hamail::directory;
 
@@ -179,8 +179,8 @@ class client {
 };
 
 asio::awaitable<void> run_session(smtp_context* ctx, flavour f, hamail::net::connection* conn) {
-  hamail::backend::smtp_session_detail::session s(*ctx, f, *conn);
-  co_await s.run();
+  const auto svc = hamail::backend::smtp_services(*ctx);
+  co_await hamail::smtpd::run_session(svc, hamail::backend::smtp_handlers(*ctx), f, *conn);
   conn->close();
 }
 

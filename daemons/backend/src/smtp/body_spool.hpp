@@ -13,6 +13,7 @@
 
 #include "hamail/core/result.hpp"
 #include "hamail/protocol/smtp/data_reader.hpp"
+#include "hamail/smtpd/session.hpp"
 #include "hamail/store/store.hpp"
 
 namespace hamail::backend::smtp_session_detail {
@@ -25,7 +26,7 @@ namespace hamail::backend::smtp_session_detail {
 /// pushes back on their clients). Keeps the first store error; the body is
 /// still read to its end and the error answered then. Also notes NUL octets,
 /// which only BODY=BINARYMIME content may carry.
-class body_spool final : public smtp::output_sink {
+class body_spool final : public smtpd::message_body {
  public:
   /// The octets held before they go to the pool.
   static constexpr std::size_t default_chunk_size = 128 * 1024;
@@ -42,14 +43,14 @@ class body_spool final : public smtp::output_sink {
   /// Takes body octets (the session's sinks call this); never blocks.
   void write(std::string_view chunk) override;
   /// True when enough is held that the session should flush() before reading on.
-  bool needs_flush() const noexcept { return held_.size() >= chunk_size_; }
+  bool needs_flush() const noexcept override { return held_.size() >= chunk_size_; }
   /// Writes what is held, on the pool, and waits for it.
-  boost::asio::awaitable<void> flush();
+  boost::asio::awaitable<void> flush() override;
   /// Writes the rest and makes the body durable (fsync), on the pool. The first
   /// error of any earlier write is returned here.
   boost::asio::awaitable<result<store::sealed_message>> finish();
   /// True once a NUL octet was written.
-  bool saw_nul() const noexcept { return saw_nul_; }
+  bool saw_nul() const noexcept override { return saw_nul_; }
   /// Octets taken so far.
   std::uint64_t size() const noexcept { return taken_; }
 

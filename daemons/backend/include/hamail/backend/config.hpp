@@ -9,6 +9,7 @@
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
 #include "hamail/directory/daemon_settings.hpp"
+#include "hamail/smtpd/settings.hpp"
 
 namespace hamail::backend {
 
@@ -27,38 +28,8 @@ struct store_settings {
   unsigned blocking_threads = 8;   ///< threads for store I/O (message files, fsync, index)
 };
 
-/// Senders an authenticated account may use besides its own addresses
-/// (`[[smtp.allowed_senders]]`).
-struct sender_grant {
-  std::string account;               ///< an account id, or "*" for every account
-  std::vector<std::string> senders;  ///< addresses, "@domain" (any address there) or "*"
-};
-
-/// SMTP/LMTP intake policy (`[smtp]`).
-struct smtp_settings {
-  // Timing (RFC 5321 §4.5.3.2) and the tighter limits before AUTH on submission.
-  std::chrono::milliseconds command_timeout = std::chrono::minutes(5);  ///< for a whole command
-  std::chrono::milliseconds data_timeout =
-      std::chrono::minutes(3);        ///< no body octet for this long
-  std::uint64_t min_data_rate = 500;  ///< octets/s a DATA/BDAT body must average; 0: none
-  std::chrono::milliseconds min_data_rate_window = std::chrono::seconds(30);  ///< credit cap
-  std::chrono::milliseconds min_data_rate_grace = std::chrono::seconds(30);   ///< not measured
-  std::chrono::milliseconds command_timeout_before_auth =
-      std::chrono::seconds(60);                  ///< submission, until AUTH succeeds
-  std::size_t max_errors_before_auth = 5;        ///< submission, until AUTH succeeds
-  std::size_t max_line_before_auth = 512;        ///< command line octets, submission before AUTH
-  std::uint64_t max_message_size = 50ull << 20;  ///< octets; advertised as SIZE
-  std::size_t max_recipients = 100;              ///< per transaction
-  std::size_t max_errors = 20;                   ///< bad commands before 421 and close
-  bool bare_newlines_normalize = false;          ///< false: reject messages with bare LF/CR
-  std::size_t max_line_length = 10000;           ///< octets per body line incl. CRLF
-  bool auth_without_tls = false;                 ///< allow AUTH PLAIN/LOGIN over plain text
-  std::string recipient_delimiter = "+";         ///< sub-address delimiters; empty: none
-  std::string postmaster;    ///< where RCPT TO:<Postmaster> goes; default postmaster@<store domain>
-  bool sender_check = true;  ///< authenticated MAIL FROM must be the account's address or alias
-  std::vector<sender_grant> allowed_senders;  ///< exceptions to sender_check
-  bool accept_other_stores = false;           ///< deliver for accounts placed on another store
-};
+using smtpd::sender_grant;
+using smtpd::smtp_settings;
 
 /// The IMAP service (`[imap]`).
 struct imap_settings {
@@ -121,6 +92,7 @@ struct backend_config {
   std::filesystem::path file;  ///< where it was read from
   store_settings store;
   smtp_settings smtp;
+  bool accept_other_stores = false;  ///< [smtp]: deliver for accounts placed on another store
   imap_settings imap;
   pop3_settings pop3;
   quota_settings quota;

@@ -9,6 +9,7 @@
 #include "hamail/directory/ldap_directory.hpp"
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/net/server.hpp"
+#include "hamail/smtpd/session.hpp"
 #include "hamail/store/store.hpp"
 
 namespace hamail::auth {
@@ -32,5 +33,10 @@ struct smtp_context {
 /// The protocol factories for the listener protocols "smtp" (MX intake),
 /// "submission" (AUTH required before MAIL) and "lmtp" (RFC 2033).
 net::protocol_factories smtp_protocols(smtp_context& ctx);
+
+/// The shared SMTP session's services for this backend (src/smtp/store_handler.cpp).
+smtpd::services smtp_services(smtp_context& ctx);
+/// Handlers that receive into this store: recipients must be placed here.
+smtpd::handler_factory smtp_handlers(smtp_context& ctx);
 
 }  // namespace hamail::backend

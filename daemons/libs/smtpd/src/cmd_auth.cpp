@@ -3,9 +3,9 @@
 
 #include "hamail/auth/login.hpp"
 #include "hamail/core/base64.hpp"
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 namespace {
 
@@ -26,9 +26,7 @@ awaitable<std::optional<std::string>> response(session& s, std::string_view chal
 }
 
 /// The services a login check uses.
-auth::login_services login_services_of(session& s) {
-  return auth::login_services{s.ctx.directory, s.ctx.throttle, s.ctx.passwords, s.ctx.bind_auth};
-}
+const auth::login_services& login_services_of(session& s) { return s.svc.login; }
 
 /// Answers a failed login: 454 and the end of the session once the client's
 /// address has failed too often, 535 otherwise.
@@ -57,7 +55,7 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
     s.reply(smtp::reply(smtp::status::bad_sequence, "AUTH not allowed during a mail transaction"));
     co_return;
   }
-  if (!s.conn.is_tls() && !s.cfg.smtp.auth_without_tls) {
+  if (!s.conn.is_tls() && !s.cfg.auth_without_tls) {
     s.reply(smtp::status::encryption_required);
     co_return;
   }
@@ -140,4 +138,4 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c) {
   }
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

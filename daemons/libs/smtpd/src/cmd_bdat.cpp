@@ -2,16 +2,16 @@
 // line, whatever state the transaction is in; they are always read, so a
 // refused chunk never desynchronises the session.
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 namespace {
 
 /// Reads `size` octets, handing each piece to `take` and, when `body` says so,
 /// letting it write what it holds before reading on. False when the session ended.
 template <class F>
-awaitable<bool> read_chunk(session& s, std::uint64_t size, F take, body_spool* body = nullptr) {
+awaitable<bool> read_chunk(session& s, std::uint64_t size, F take, message_body* body = nullptr) {
   while (size > 0) {
     if (s.pending().empty()) {
       if (!co_await s.fill(net::read_mode::in_command)) co_return false;
@@ -55,8 +55,8 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
 
   auto& tx = *s.tx;
   if (!tx.body) {
-    auto body = std::make_unique<body_spool>(s.ctx.blocking);
-    if (auto opened = co_await body->open(s.ctx.store); !opened) {
+    auto opened = co_await s.handler.open_body(s);
+    if (!opened) {
       s.conn.log().error("cannot receive a message: {}", opened.err().describe());
       if (!co_await read_chunk(s, c.size, [](std::string_view) {})) co_return;
       if (c.last) {
@@ -67,12 +67,12 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
       tx.bdat_failed = true;
       co_return;
     }
-    tx.body = std::move(body);
+    tx.body = std::move(*opened);
     tx.bdat.emplace(s.body_limits(), tx.mail.params.body == smtp::body_type::binary_mime);
     tx.body->write(s.trace_headers(s.conn.session_id()));
   }
 
-  body_spool& sink = *tx.body;
+  message_body& sink = *tx.body;
   if (!co_await read_chunk(
           s, c.size, [&](std::string_view piece) { tx.bdat->feed(piece, sink); }, tx.body.get()))
     co_return;
@@ -95,4 +95,4 @@ awaitable<void> cmd_bdat(session& s, const smtp::bdat_command& c) {
   s.reset_transaction();
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

@@ -1,10 +1,14 @@
 #pragma once
 
-// One SMTP/LMTP session of hamail-backend. The loop lives in session.cpp; each
-// command has its own cmd_*.cpp; command_table.cpp wires verbs to handlers.
+// One SMTP/LMTP server session, shared by hamail-backend (which receives mail
+// into its store) and hamail-proxy (which passes it on to the owning stores
+// and a smarthost). The protocol is here: the loop in session.cpp, each command
+// in its own cmd_*.cpp, command_table.cpp wiring verbs to handlers. What
+// becomes of recipients and messages is the daemon's mail_handler.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,16 +17,17 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "hamail/backend/smtp_service.hpp"
+#include "hamail/auth/login.hpp"
 #include "hamail/directory/account.hpp"
+#include "hamail/directory/directory.hpp"
 #include "hamail/net/connection.hpp"
+#include "hamail/net/server.hpp"
 #include "hamail/protocol/smtp/command_parser.hpp"
 #include "hamail/protocol/smtp/data_reader.hpp"
 #include "hamail/protocol/smtp/reply.hpp"
-#include "hamail/store/store.hpp"
-#include "smtp/body_spool.hpp"
+#include "hamail/smtpd/settings.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 using boost::asio::awaitable;
 
@@ -35,18 +40,65 @@ enum class flavour {
 
 /// An accepted recipient.
 struct recipient {
-  std::string address;  ///< as the client gave it (for Received "for")
-  std::string account;  ///< owning account id
-  store::quota_limits quota;
-  smtp::rcpt_parameters dsn;  ///< NOTIFY= and ORCPT= as given (RFC 3461), kept for the delivery log
+  std::string address;        ///< as the client gave it (for Received "for")
+  std::string account;        ///< owning account id; empty for a relayed (non-local) recipient
+  smtp::rcpt_parameters dsn;  ///< NOTIFY= and ORCPT= as given (RFC 3461)
 };
+
+/// Where a message body goes while it arrives: the session writes the octets
+/// (as smtp::output_sink) and calls flush() whenever needs_flush() says so,
+/// reading nothing from the client meanwhile, so a slow disk pushes back on
+/// the client through TCP instead of filling memory.
+class message_body : public smtp::output_sink {
+ public:
+  /// True when enough is held that the session should flush() before reading on.
+  virtual bool needs_flush() const noexcept = 0;
+  /// Writes what is held and waits for it.
+  virtual boost::asio::awaitable<void> flush() = 0;
+  /// True once a NUL octet was written (only BODY=BINARYMIME may carry them).
+  virtual bool saw_nul() const noexcept = 0;
+};
+
+class session;
+
+/// What a daemon does with recipients and messages. One per session, created
+/// with it; per-recipient state of its own follows session::tx->recipients.
+class mail_handler {
+ public:
+  virtual ~mail_handler() = default;
+  /// RCPT for `address` (Postmaster already mapped to [smtp] postmaster),
+  /// after the session's own checks (sequence, parameters, recipient limit).
+  /// Queues exactly one reply; returns the recipient to record when it is
+  /// accepted (2xx), nullopt otherwise.
+  virtual awaitable<std::optional<recipient>> add_recipient(session& s, const std::string& address,
+                                                            const smtp::rcpt_command& c) = 0;
+  /// Opens the sink for the message of the current transaction; an error
+  /// (temporary) is answered 452 4.3.1.
+  virtual awaitable<result<std::unique_ptr<message_body>>> open_body(session& s) = 0;
+  /// Delivers the complete body (from open_body) to the recipients and queues
+  /// the reply: one, or for LMTP one per recipient. `id` names the message in logs.
+  virtual awaitable<void> deliver(session& s, message_body& body, const std::string& id) = 0;
+  /// The transaction ended (RSET, after a message, a new greeting, STARTTLS).
+  virtual void reset() {}
+};
+
+/// What every session of one daemon shares. Outlives the sessions.
+struct services {
+  const smtp_settings& config;
+  std::string hostname;        ///< in greetings, Received "by" and QUIT
+  std::string received_as;     ///< Received's comment after the host: "hamail store a"
+  auth::login_services login;  ///< AUTH: directory, throttle, password checks
+};
+
+/// Makes the mail_handler of a new session.
+using handler_factory = std::function<std::unique_ptr<mail_handler>(flavour)>;
 
 /// The mail transaction between MAIL and the end of DATA/BDAT LAST.
 struct transaction {
   smtp::mail_command mail;
   std::vector<recipient> recipients;
-  std::size_t rcpt_commands = 0;     ///< RCPTs tried, accepted or not
-  std::unique_ptr<body_spool> body;  ///< BDAT: the message being received
+  std::size_t rcpt_commands = 0;       ///< RCPTs tried, accepted or not
+  std::unique_ptr<message_body> body;  ///< BDAT: the message being received
   std::optional<smtp::bdat_filter> bdat;
   bool bdat_failed = false;  ///< an earlier BDAT of this transaction failed
 };
@@ -57,13 +109,14 @@ enum class ending { none, quit, closed };
 /// The whole state of one session; handlers in cmd_*.cpp work on it.
 class session {
  public:
-  session(smtp_context& ctx, flavour f, net::connection& conn);
+  session(const services& svc, mail_handler& handler, flavour f, net::connection& conn);
   /// Runs the session to its end.
   awaitable<void> run();
 
   // --- shared by the command handlers ---
-  smtp_context& ctx;
-  const backend_config& cfg;
+  const services& svc;
+  const smtp_settings& cfg;
+  mail_handler& handler;
   net::connection& conn;
   const flavour kind;
   std::string helo;           ///< HELO/EHLO/LHLO argument; empty before it
@@ -120,9 +173,13 @@ class session {
   /// Refuses the whole message after its data (DATA's final dot, BDAT LAST):
   /// one reply, or for LMTP one per accepted recipient (RFC 2033 §4.2), at least one.
   void refuse_message(const smtp::reply& r);
-  /// Receives the message through the store and answers (one reply, or one per
-  /// recipient for LMTP). `body` is sealed here; `binary` (BODY=BINARYMIME) allows NULs.
-  awaitable<void> deliver(body_spool& body, const smtp::data_result& verdict, bool binary = false);
+  /// Checks the received message and hands it to the handler, which answers
+  /// (one reply, or one per recipient for LMTP); `binary` (BODY=BINARYMIME) allows NULs.
+  awaitable<void> deliver(message_body& body, const smtp::data_result& verdict,
+                          bool binary = false);
+  /// Opens the handler's body sink and writes the trace header fields into it;
+  /// nullptr when it cannot (452 queued, or one per recipient at BDAT LAST).
+  awaitable<std::unique_ptr<message_body>> open_body();
 
  private:
   awaitable<void> dispatch(const smtp::command& cmd);
@@ -157,4 +214,29 @@ awaitable<void> cmd_auth(session& s, const smtp::auth_command& c);
 /// The EHLO/LHLO extension list for the session's current state.
 std::vector<std::string> extensions(const session& s);
 
-}  // namespace hamail::backend::smtp_session_detail
+/// What a recipient's address stands for in the directory (RCPT's lookup).
+struct recipient_lookup {
+  /// The account (active or locked: both receive mail); nullopt with no reply
+  /// when the directory has no such address.
+  std::optional<directory::account> account;
+  /// Set when the recipient must be refused whatever the daemon: directory
+  /// unavailable (451), account disabled (550) or moving (450).
+  std::optional<smtp::reply> refusal;
+};
+/// Looks `address` up as RCPT does: the address, then without its
+/// sub-address, then postmaster@ any domain as [smtp] postmaster.
+awaitable<recipient_lookup> look_up_recipient(session& s, const std::string& address);
+/// Answers RCPT for an address no one has: 550 5.1.1, logged, counted as an error.
+void refuse_unknown_recipient(session& s, const std::string& address);
+
+/// The protocol factories for `names` ("smtp", "submission", "lmtp" → their
+/// flavour): each connection gets a session and a handler from `make`. What
+/// `svc` refers to must outlive the server.
+net::protocol_factories protocols(services svc, handler_factory make,
+                                  const std::vector<std::string>& names);
+
+/// Runs one session on `conn` with a handler from `make` (tests drive this).
+awaitable<void> run_session(const services& svc, const handler_factory& make, flavour f,
+                            net::connection& conn);
+
+}  // namespace hamail::smtpd

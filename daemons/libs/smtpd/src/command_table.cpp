@@ -1,9 +1,9 @@
 // The one place that wires each SMTP/LMTP command to its handler, and says
 // which listener flavours accept it.
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 namespace {
 
@@ -51,7 +51,7 @@ awaitable<void> session::dispatch(const smtp::command& cmd) {
 
 std::vector<std::string> extensions(const session& s) {
   std::vector<std::string> ext;
-  ext.push_back("SIZE " + std::to_string(s.cfg.smtp.max_message_size));
+  ext.push_back("SIZE " + std::to_string(s.cfg.max_message_size));
   ext.push_back("PIPELINING");
   ext.push_back("8BITMIME");
   ext.push_back("ENHANCEDSTATUSCODES");
@@ -61,10 +61,10 @@ std::vector<std::string> extensions(const session& s) {
   ext.push_back("DSN");
   if (!s.conn.is_tls() && s.conn.tls_context()) ext.push_back("STARTTLS");
   // Mechanisms that send the password are offered only where it is protected.
-  if (s.authenticated.empty() && (s.conn.is_tls() || s.cfg.smtp.auth_without_tls)) {
+  if (s.authenticated.empty() && (s.conn.is_tls() || s.cfg.auth_without_tls)) {
     ext.push_back("AUTH PLAIN LOGIN");
   }
   return ext;
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

@@ -1,10 +1,10 @@
 // DATA (RFC 5321 §4.1.1.4): the body streams from the socket through the
-// dot-unstuffing, smuggling-safe reader straight into the store's temporary
-// file through the I/O pool (body_spool); nothing is buffered whole.
+// dot-unstuffing, smuggling-safe reader straight into the handler's sink (the
+// store's temporary file, the proxy's spool); nothing is buffered whole.
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 awaitable<void> cmd_data(session& s, const smtp::data_command&) {
   if (!s.tx) {
@@ -24,13 +24,8 @@ awaitable<void> cmd_data(session& s, const smtp::data_command&) {
     s.reply(smtp::reply(smtp::status::bad_sequence, "BODY=BINARYMIME requires BDAT"));
     co_return;
   }
-  auto body = std::make_unique<body_spool>(s.ctx.blocking);
-  if (auto opened = co_await body->open(s.ctx.store); !opened) {
-    s.conn.log().error("cannot receive a message: {}", opened.err().describe());
-    s.reply(smtp::status::insufficient_storage);
-    co_return;
-  }
-  body->write(s.trace_headers(s.conn.session_id()));
+  auto body = co_await s.open_body();
+  if (!body) co_return;
 
   s.reply(smtp::status::start_data);
   if (!co_await s.flush()) co_return;
@@ -51,4 +46,4 @@ awaitable<void> cmd_data(session& s, const smtp::data_command&) {
   s.reset_transaction();
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

@@ -1,8 +1,8 @@
 // RSET, NOOP, QUIT, VRFY, EXPN, HELP: commands with no state of their own.
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 awaitable<void> cmd_rset(session& s, const smtp::rset_command&) {
   s.reset_transaction();
@@ -16,7 +16,7 @@ awaitable<void> cmd_noop(session& s, const smtp::noop_command&) {
 }
 
 awaitable<void> cmd_quit(session& s, const smtp::quit_command&) {
-  s.reply(smtp::reply(smtp::status::closing, s.cfg.store.hostname + " closing connection"));
+  s.reply(smtp::reply(smtp::status::closing, s.svc.hostname + " closing connection"));
   s.end = ending::quit;
   co_return;
 }
@@ -37,4 +37,4 @@ awaitable<void> cmd_help(session& s, const smtp::help_command&) {
   co_return;
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

@@ -1,8 +1,8 @@
 // MAIL FROM (RFC 5321 §4.1.1.2) with SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH.
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 namespace {
 
@@ -21,14 +21,14 @@ bool grant_covers(const sender_grant& grant, const std::string& sender) {
 /// or a sender [[smtp.allowed_senders]] grants it. An error when the directory
 /// cannot answer.
 awaitable<result<bool>> may_send_as(session& s, const std::string& sender) {
-  for (const auto& g : s.cfg.smtp.allowed_senders) {
+  for (const auto& g : s.cfg.allowed_senders) {
     if ((g.account == "*" || g.account == s.authenticated) && grant_covers(g, sender))
       co_return true;
   }
-  auto found = co_await s.ctx.directory.find_by_address(sender);
-  if (found && !found->has_value() && !s.cfg.smtp.recipient_delimiter.empty()) {
-    if (auto base = directory::strip_subaddress(sender, s.cfg.smtp.recipient_delimiter)) {
-      found = co_await s.ctx.directory.find_by_address(*base);
+  auto found = co_await s.svc.login.directory.find_by_address(sender);
+  if (found && !found->has_value() && !s.cfg.recipient_delimiter.empty()) {
+    if (auto base = directory::strip_subaddress(sender, s.cfg.recipient_delimiter)) {
+      found = co_await s.svc.login.directory.find_by_address(*base);
     }
   }
   if (!found) co_return std::move(found).err();
@@ -63,14 +63,14 @@ awaitable<void> cmd_mail(session& s, const smtp::mail_command& c) {
     s.reply(smtp::reply(smtp::status::unsupported_parameter, "Parameters need EHLO"));
     co_return;
   }
-  if (c.params.size && *c.params.size > s.cfg.smtp.max_message_size) {
+  if (c.params.size && *c.params.size > s.cfg.max_message_size) {
     s.reply(smtp::status::too_big);
     co_return;
   }
   // Submission ties the envelope sender to the login (RFC 6409 §6.1): an
   // account sends as its own addresses only, unless the operator allowed more.
   // The null sender stays allowed (delivery reports, auto-replies).
-  if (!s.authenticated.empty() && s.kind != flavour::lmtp && s.cfg.smtp.sender_check &&
+  if (!s.authenticated.empty() && s.kind != flavour::lmtp && s.cfg.sender_check &&
       c.sender.kind != smtp::path_kind::null) {
     const std::string sender = directory::normalize_address(c.sender.box.address());
     auto allowed = co_await may_send_as(s, sender);
@@ -96,4 +96,4 @@ awaitable<void> cmd_mail(session& s, const smtp::mail_command& c) {
   co_return;
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

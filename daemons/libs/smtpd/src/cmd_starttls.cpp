@@ -1,8 +1,8 @@
 // STARTTLS (RFC 3207).
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 awaitable<void> cmd_starttls(session& s, const smtp::starttls_command&) {
   if (s.conn.is_tls()) {
@@ -37,4 +37,4 @@ awaitable<void> cmd_starttls(session& s, const smtp::starttls_command&) {
   s.authenticated.clear();
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd

@@ -1,8 +1,8 @@
 // HELO, EHLO (RFC 5321 §4.1.1.1) and LHLO (RFC 2033 §4.1).
 
-#include "smtp/session.hpp"
+#include "hamail/smtpd/session.hpp"
 
-namespace hamail::backend::smtp_session_detail {
+namespace hamail::smtpd {
 
 namespace {
 
@@ -17,7 +17,7 @@ awaitable<void> greet(session& s, const std::string& domain, bool extended) {
   s.helo = domain;
   s.esmtp = extended;
   const std::string greeting =
-      s.cfg.store.hostname + " Hello " + domain + " [" + s.conn.remote_address() + "]";
+      s.svc.hostname + " Hello " + domain + " [" + s.conn.remote_address() + "]";
   if (!extended) {
     s.reply(smtp::reply(250).add_line(greeting));
     co_return;
@@ -40,4 +40,4 @@ awaitable<void> cmd_lhlo(session& s, const smtp::lhlo_command& c) {
   return greet(s, c.domain, true);
 }
 
-}  // namespace hamail::backend::smtp_session_detail
+}  // namespace hamail::smtpd
