@@ -11,12 +11,13 @@
 # Environment:
 #   HAMAIL_DEMO_DIR    state directory (default: <repo>/demo-state); a second start reuses it
 #   HAMAIL_BUILD_DIR   where the programs are (default: <repo>/build/release)
-#   HAMAIL_DEMO_LDAP_PORT, _SMTP_PORT, _SUBMISSION_PORT, _LMTP_PORT
-#                      loopback ports (defaults 3890, 2525, 5870, 2424); SMTP, submission
-#                      and LMTP are store-a's until the proxy takes SMTP
-#   HAMAIL_DEMO_IMAP_PORT, _IMAPS_PORT, _POP3_PORT, _POP3S_PORT
-#                      the proxy's client ports (defaults 1143, 1993, 1110, 1995); the
-#                      stores' own IMAP/POP3/LMTP ports are chosen by the kernel
+#   HAMAIL_DEMO_LDAP_PORT  slapd's loopback port (default 3890)
+#   HAMAIL_DEMO_SMTP_PORT, _SUBMISSION_PORT, _SUBMISSIONS_PORT, _IMAP_PORT, _IMAPS_PORT,
+#   _POP3_PORT, _POP3S_PORT
+#                      the proxy's client ports (defaults 2525, 5870, 4650, 1143, 1993, 1110,
+#                      1995)
+#   HAMAIL_DEMO_LMTP_PORT  store-a's LMTP port (default 2424); the stores' other ports are
+#                      chosen by the kernel
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -28,6 +29,7 @@ admin_bin="$build/daemons/admin/hamail-admin"
 ldap_port="${HAMAIL_DEMO_LDAP_PORT:-3890}"
 smtp_port="${HAMAIL_DEMO_SMTP_PORT:-2525}"
 submission_port="${HAMAIL_DEMO_SUBMISSION_PORT:-5870}"
+submissions_port="${HAMAIL_DEMO_SUBMISSIONS_PORT:-4650}"
 lmtp_port="${HAMAIL_DEMO_LMTP_PORT:-2424}"
 imap_port="${HAMAIL_DEMO_IMAP_PORT:-1143}"
 imaps_port="${HAMAIL_DEMO_IMAPS_PORT:-1993}"
@@ -131,17 +133,18 @@ bind_secret_file = "$state/secrets/ldap-admin"
 TOML
 }
 
-# write_store_config STORE: the backend configuration of one store (once). store-a keeps the
-# demo's fixed SMTP, submission and LMTP ports; every other port is chosen by the kernel and
-# read back from the store's run/listeners file.
+# write_store_config STORE: the backend configuration of one store (once). Clients reach the
+# stores through the proxy only; store-a keeps the demo's fixed LMTP port, every other port is
+# chosen by the kernel and read back from the store's run/listeners file.
 write_store_config() {
-  local st="$1" smtp=0 submission=0 lmtp=0
-  # (A state directory from before the proxy has a store-a without IMAP/POP3: rewritten.)
-  grep -qs proxy_logins "$state/$st/backend.toml" && return
+  local st="$1" lmtp=0
+  # (A state directory from before the proxy took SMTP has SMTP listeners on store-a: rewritten.)
+  grep -qs "SMTP reaches the stores through the proxy" "$state/$st/backend.toml" && return
   mkdir -p "$state/$st"/{data,run}
-  if [[ "$st" == store-a ]]; then smtp="$smtp_port"; submission="$submission_port"; lmtp="$lmtp_port"; fi
+  if [[ "$st" == store-a ]]; then lmtp="$lmtp_port"; fi
   cat > "$state/$st/backend.toml" <<TOML
 # hamail-backend for the demo's store $st
+# (SMTP reaches the stores through the proxy, which delivers over LMTP.)
 [store]
 name = "$st"
 data_dir = "$state/$st/data"
@@ -170,20 +173,6 @@ proxy_logins = ["hamail-proxy"]
 [pop3]
 trusted_proxies = ["127.0.0.1"]
 proxy_logins = ["hamail-proxy"]
-
-[[listener]]
-name = "smtp"
-protocol = "smtp"
-address = "127.0.0.1"
-port = $smtp
-tls = "starttls"
-
-[[listener]]
-name = "submission"
-protocol = "submission"
-address = "127.0.0.1"
-port = $submission
-tls = "starttls"
 
 [[listener]]
 name = "lmtp"
@@ -245,13 +234,20 @@ key = "$state/tls/server.key"
 [log]
 level = "info"
 
+# Mail for the demo domain goes to the owning store; there is no smarthost, so
+# submission to other domains is refused.
+[smtp]
+local_domains = ["$domain"]
+
 TOML
     for st in "${stores[@]}"; do
       printf '[[backend.store]]\nname = "%s"\naddress = "127.0.0.1"\nimap_port = %s\npop3_port = %s\nlmtp_port = %s\n\n' \
         "$st" "$(listener_port "$st" imap)" "$(listener_port "$st" pop3)" "$(listener_port "$st" lmtp)"
     done
     for l in "imap imap starttls $imap_port" "imaps imap implicit $imaps_port" \
-             "pop3 pop3 starttls $pop3_port" "pop3s pop3 implicit $pop3s_port"; do
+             "pop3 pop3 starttls $pop3_port" "pop3s pop3 implicit $pop3s_port" \
+             "smtp smtp starttls $smtp_port" "submission submission starttls $submission_port" \
+             "submissions submission implicit $submissions_port"; do
       set -- $l
       printf '[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "127.0.0.1"\nport = %s\ntls = "%s"\n\n' \
         "$1" "$2" "$4" "$3"
@@ -284,9 +280,7 @@ start_backend() {
     return
   fi
   if [[ "$st" == store-a ]]; then
-    for p in "$smtp_port" "$submission_port" "$lmtp_port"; do
-      port_free "$p" || die "port $p is in use (see HAMAIL_DEMO_*_PORT)"
-    done
+    port_free "$lmtp_port" || die "port $lmtp_port is in use (see HAMAIL_DEMO_LMTP_PORT)"
   fi
   rm -f "$state/$st/run/listeners"
   setsid "$backend_bin" --config "$state/$st/backend.toml" </dev/null >>"$state/$st/backend.log" 2>&1 &
@@ -303,7 +297,8 @@ start_proxy() {
     say "hamail-proxy already running (pid $(head -1 "$pidfile"))"
     return
   fi
-  for p in "$imap_port" "$imaps_port" "$pop3_port" "$pop3s_port"; do
+  for p in "$imap_port" "$imaps_port" "$pop3_port" "$pop3s_port" "$smtp_port" "$submission_port" \
+           "$submissions_port"; do
     port_free "$p" || die "port $p is in use (see HAMAIL_DEMO_*_PORT)"
   done
   write_proxy_config
@@ -327,15 +322,16 @@ ensure_account() {
     "$@" >/dev/null
 }
 
-# send_welcome STORE ADDRESS: a welcome message over the store's SMTP with STARTTLS.
+# send_welcome ADDRESS: a welcome message to the proxy's SMTP port with STARTTLS.
 send_welcome() {
-  python3 - "$(listener_port "$1" smtp)" "$state/tls/ca.pem" "$domain" "$2" <<'PY'
+  python3 - "$smtp_port" "$state/tls/ca.pem" "$domain" "$1" <<'PY'
 import smtplib, ssl, sys
 port, ca, domain, to = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 msg = ("From: hamail demo <postmaster@%s>\r\nTo: %s\r\nSubject: Welcome to hamail\r\n\r\n"
-       "This message came in over SMTP with STARTTLS, was routed by the LDAP directory to\r\n"
-       "the store that owns your account, and was fsynced before the 250 was sent.\r\n"
-       "You are reading it through hamail-proxy, which found your store in the directory.\r\n"
+       "This message came in over SMTP with STARTTLS to hamail-proxy, which found the store\r\n"
+       "that owns your account in the LDAP directory and passed it on over LMTP; the 250\r\n"
+       "was sent only once that store had fsynced it.\r\n"
+       "You are reading it through hamail-proxy too.\r\n"
        % (domain, to))
 with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
     c.starttls(context=ssl.create_default_context(cafile=ca))
@@ -364,7 +360,7 @@ cmd_start() {
   for pair in "store-a demo@$domain welcome-sent" "store-b demo2@$domain welcome2-sent"; do
     set -- $pair
     if [[ ! -f "$state/$3" ]]; then
-      send_welcome "$1" "$2"
+      send_welcome "$2"
       touch "$state/$3"
       say "welcome message delivered to $2"
     fi
@@ -384,7 +380,9 @@ POP3_TLS=starttls
 POP3S_PORT=$pop3s_port
 SMTP_HOST=127.0.0.1
 SMTP_PORT=$smtp_port
+SMTP_TLS=starttls
 SUBMISSION_PORT=$submission_port
+SUBMISSIONS_PORT=$submissions_port
 CA_FILE=$state/tls/ca.pem
 LDAP_URI=ldap://127.0.0.1:$ldap_port
 LDAP_BASE_DN=$suffix
@@ -401,9 +399,10 @@ ENV
 hamail demo is running (state in $state)
   directory   ldap://127.0.0.1:$ldap_port  base $suffix  (admin DN $root_dn, secret in $state/secrets/ldap-admin)
   proxy       IMAP 127.0.0.1:$imap_port (STARTTLS), IMAPS 127.0.0.1:$imaps_port,
-              POP3 127.0.0.1:$pop3_port (STLS), POP3S 127.0.0.1:$pop3s_port; CA certificate $state/tls/ca.pem
-  stores      store-a (demo@$domain), store-b (demo2@$domain); store-a's SMTP 127.0.0.1:$smtp_port (STARTTLS),
-              submission 127.0.0.1:$submission_port (STARTTLS + AUTH), LMTP 127.0.0.1:$lmtp_port
+              POP3 127.0.0.1:$pop3_port (STLS), POP3S 127.0.0.1:$pop3s_port,
+              SMTP 127.0.0.1:$smtp_port (STARTTLS), submission 127.0.0.1:$submission_port (STARTTLS + AUTH),
+              submissions 127.0.0.1:$submissions_port (TLS + AUTH); CA certificate $state/tls/ca.pem
+  stores      store-a (demo@$domain), store-b (demo2@$domain); store-a's LMTP 127.0.0.1:$lmtp_port
   accounts    demo@$domain (alias welcome@$domain), password in $state/secrets/demo-password
               demo2@$domain, password in $state/secrets/demo2-password
   welcome     ${landed:-"(not found)"}
@@ -413,6 +412,8 @@ hamail demo is running (state in $state)
               neomutt -f imaps://demo%40$domain@localhost:$imaps_port/ -e 'set ssl_ca_certificates_file=$state/tls/ca.pem'
               (the other demo account is on the other store: the same proxy serves both)
               swaks --server 127.0.0.1:$smtp_port --to demo2@$domain --tls --tls-ca-path $state/tls/ca.pem
+              swaks --server 127.0.0.1:$submission_port --tls --tls-ca-path $state/tls/ca.pem --auth PLAIN \\
+                --auth-user demo@$domain --auth-password \$(cat $state/secrets/demo-password) --from demo@$domain --to demo2@$domain
               $admin_bin --config $state/admin.toml account list
   stop        cmake/dev.sh demo-stop
 INFO
@@ -440,5 +441,5 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

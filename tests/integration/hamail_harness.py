@@ -260,7 +260,7 @@ class Proxy(Daemon):
     on port 0. A listener tuple may carry a sixth element: a dict of further keys."""
 
     def __init__(self, backend, directory, name="proxy-1", stores=(), imap=None, pop3=None,
-                 listeners=None, auth=None, limits=None, proxy=None):
+                 listeners=None, auth=None, limits=None, proxy=None, smtp=None):
         if not PROXY:
             raise RuntimeError("HAMAIL_PROXY is not set")
         self.dir = tempfile.mkdtemp(prefix="hamail-proxy-it-")
@@ -278,6 +278,7 @@ class Proxy(Daemon):
             "log": {"level": "debug"},
             "imap": imap or {},
             "pop3": pop3 or {},
+            "smtp": smtp or {},
             "auth": auth or {},
             "limits": limits or {},
         }, listeners or (("imap", "imap", "starttls", "127.0.0.1", 0),

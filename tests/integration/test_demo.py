@@ -1,13 +1,14 @@
 """The README's demo command: slapd, two stores and a proxy start; welcome messages are delivered
-to an account on each store; the endpoints file and the printed client instructions work through
-the proxy (imaplib, poplib, the printed curl command); a second start reuses the state; the stop
-command ends exactly what it started."""
+through the proxy's SMTP to an account on each store; the endpoints file and the printed client
+instructions work through the proxy (imaplib, poplib, smtplib on submission, the printed curl and
+swaks commands); a second start reuses the state; the stop command ends exactly what it started."""
 
 import imaplib
 import os
 import poplib
 import re
 import shutil
+import smtplib
 import ssl
 import subprocess
 import tempfile
@@ -26,7 +27,8 @@ class demo_test(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="hamail-demo-it-")
         self.env = dict(os.environ, HAMAIL_DEMO_DIR=os.path.join(self.dir, "state"),
                         HAMAIL_BUILD_DIR=os.environ["HAMAIL_BUILD_DIR"])
-        for name in ("LDAP", "SMTP", "SUBMISSION", "LMTP", "IMAP", "IMAPS", "POP3", "POP3S"):
+        for name in ("LDAP", "SMTP", "SUBMISSION", "SUBMISSIONS", "LMTP", "IMAP", "IMAPS", "POP3",
+                     "POP3S"):
             self.env["HAMAIL_DEMO_%s_PORT" % name] = str(free_port())
 
     def tearDown(self):
@@ -70,6 +72,17 @@ class demo_test(unittest.TestCase):
         p.pass_(e["PASSWORD2"])
         self.assertIn(b"Welcome to hamail", b"\n".join(p.retr(1)[1]))
         p.quit()
+        # Submission with implicit TLS, from one store's account to the other's, through the proxy.
+        with smtplib.SMTP_SSL(e["SMTP_HOST"], int(e["SUBMISSIONS_PORT"]), context=tls,
+                              timeout=30) as c:
+            c.login(e["USER1"], e["PASSWORD1"])
+            self.assertEqual({}, c.sendmail(e["USER1"], [e["USER2"]],
+                                            "Subject: from demo\r\n\r\nHi.\r\n"))
+        # The printed swaks command (SMTP port, STARTTLS), as printed.
+        swaks = re.search(r"^\s+(swaks --server \S+:%s .*)$" % e["SMTP_PORT"], out, re.M).group(1)
+        r = subprocess.run(["bash", "-c", swaks], capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, r.returncode, swaks + "\n" + r.stdout + r.stderr)
+        self.assertIn("250 2.0.0 Ok: queued as", r.stdout)
         # The printed curl command, as printed.
         curl = re.search(r"^\s+try\s+(curl .*)$", out, re.M).group(1)
         r = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
@@ -85,7 +98,10 @@ class demo_test(unittest.TestCase):
         with open(landed, "rb") as f:
             msg = f.read()
         self.assertIn(b"Subject: Welcome to hamail", msg)
-        self.assertIn(b"with ESMTPS id", msg)
+        self.assertIn(b"with ESMTPS id", msg)  # STARTTLS to the proxy
+        self.assertIn(b"(hamail proxy proxy-1)", msg)
+        self.assertIn(b"(hamail store store-a) with LMTPS id", msg)  # STARTTLS to the store
+        self.assertEqual(1, msg.count(b"Return-Path:"))
         self.assertIn("/store-a/", landed)
         self.check_clients(r.stdout)
         pids = self.pids()

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -56,11 +57,13 @@ void read_instance(config::section& root, instance_settings& out) {
     out.hostname = host_name();
     out.runtime_dir = default_runtime;
     out.pid_file = out.runtime_dir / "hamail-proxy.pid";
+    out.spool_dir = out.runtime_dir / "spool";
     return;
   }
   out.hostname = s->get_string("hostname", host_name());
   out.runtime_dir = s->get_string("runtime_dir", default_runtime);
   out.pid_file = s->get_string("pid_file", (out.runtime_dir / "hamail-proxy.pid").string());
+  out.spool_dir = s->get_string("spool_dir", (out.runtime_dir / "spool").string());
   out.trusted_proxies = read_addresses(*s, "trusted_proxies");
 }
 
@@ -159,6 +162,41 @@ void read_login_phase(config::section& root, std::string_view table, login_phase
       static_cast<std::size_t>(s->get_integer("max_errors_before_login", 5, 1, 1000));
 }
 
+void read_smtp_routing(config::section& root, smtp_routing_settings& out) {
+  auto s = root.table("smtp");
+  if (!s) return;
+  for (auto& d : s->get_string_list("local_domains")) {
+    for (auto& ch : d) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (d.empty() || d.find('@') != std::string::npos) {
+      s->add_problem("local_domains", config::quote(d) + " is not a domain");
+      continue;
+    }
+    out.local_domains.push_back(std::move(d));
+  }
+  out.smarthost = s->get_string("smarthost", "");
+  if (!out.smarthost.empty()) {
+    out.smarthost_host = out.smarthost;
+    const auto colon = out.smarthost.rfind(':');
+    if (colon != std::string::npos && out.smarthost.find(':') == colon) {
+      out.smarthost_host = out.smarthost.substr(0, colon);
+      const auto port = out.smarthost.substr(colon + 1);
+      unsigned long v = 0;
+      const bool digits = !port.empty() && port.size() <= 5 &&
+                          port.find_first_not_of("0123456789") == std::string::npos;
+      if (digits) v = std::stoul(port);
+      if (!digits || v == 0 || v > 65535) {
+        s->add_problem("smarthost", "\"" + out.smarthost + "\": the port must be 1 to 65535");
+      } else {
+        out.smarthost_port = static_cast<std::uint16_t>(v);
+      }
+    }
+    if (out.smarthost_host.empty()) s->add_problem("smarthost", "names no host");
+  }
+  out.smarthost_tls =
+      s->get_enum("smarthost_tls", {"none", "opportunistic", "required"}, "opportunistic");
+  out.smarthost_ca_file = s->get_string("smarthost_ca_file", "");
+}
+
 }  // namespace
 
 result<proxy_config> load_proxy_config(const std::filesystem::path& path) {
@@ -171,9 +209,11 @@ result<proxy_config> load_proxy_config(const std::filesystem::path& path) {
   read_backend(root, cfg.backend);
   read_login_phase(root, "imap", cfg.imap);
   read_login_phase(root, "pop3", cfg.pop3);
+  smtpd::read_smtp_settings(root, cfg.instance.hostname, cfg.smtp);
+  read_smtp_routing(root, cfg.smtp_routing);
   directory::read_auth_settings(root, cfg.auth);
   directory::read_directory_settings(root, cfg.directory);
-  read_server_settings(root, {"imap", "pop3", "http"}, cfg.server);
+  read_server_settings(root, {"imap", "pop3", "smtp", "submission", "lmtp", "http"}, cfg.server);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

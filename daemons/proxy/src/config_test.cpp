@@ -20,6 +20,7 @@ class config_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(defaults_cover_a_failover);
   CPPUNIT_TEST(each_mistake_names_its_key);
   CPPUNIT_TEST(unreadable_or_empty_password_file_is_refused);
+  CPPUNIT_TEST(smtp_routing_is_read_and_checked);
   CPPUNIT_TEST_SUITE_END();
 
   hamail::test::temp_dir dir_;
@@ -110,11 +111,11 @@ class config_test : public CppUnit::TestFixture {
                                "[backend]\nlogin = \"p\"\npassword_file = \"" +
                                    secret +
                                    "\"\n[directory]\ntype = \"file\"\naccounts_file = "
-                                   "\"/dev/null\"\n[[listener]]\nprotocol = \"smtp\"\n"
+                                   "\"/dev/null\"\n[[listener]]\nprotocol = \"pop2\"\n"
                                    "address = \"127.0.0.1\"\nport = 0\n"));
     CPPUNIT_ASSERT_MESSAGE(text, text.find("trusted_proxies") != std::string::npos);
-    // The SMTP frontend is not there yet: an smtp listener is refused, not ignored.
-    CPPUNIT_ASSERT_MESSAGE(text, text.find("\"smtp\" is not served") != std::string::npos);
+    // A protocol the proxy does not serve is refused, not ignored.
+    CPPUNIT_ASSERT_MESSAGE(text, text.find("\"pop2\" is not served") != std::string::npos);
     // Without [backend] the proxy cannot log in anywhere.
     text = problems(write("q.toml",
                           "[directory]\ntype = \"file\"\naccounts_file = \"/dev/null\"\n"
@@ -133,6 +134,37 @@ class config_test : public CppUnit::TestFixture {
     std::filesystem::remove(dir_.path() / "proxy.secret");
     text = problems(path);
     CPPUNIT_ASSERT_MESSAGE(text, text.find("password_file: cannot read") != std::string::npos);
+  }
+
+  void smtp_routing_is_read_and_checked() {
+    auto cfg = load_proxy_config(
+        config({},
+               "[smtp]\nlocal_domains = [\"Example.ORG\", \"b.test\"]\n"
+               "smarthost = \"relay.example.org:587\"\nsmarthost_tls = \"required\"\n"
+               "max_message_size = \"10MiB\"\n"));
+    CPPUNIT_ASSERT_MESSAGE(cfg ? "" : cfg.err().detail, cfg.has_value());
+    const auto& r = cfg->smtp_routing;
+    CPPUNIT_ASSERT_EQUAL(std::size_t{2}, r.local_domains.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("example.org"), r.local_domains[0]);
+    CPPUNIT_ASSERT_EQUAL(std::string("relay.example.org"), r.smarthost_host);
+    CPPUNIT_ASSERT_EQUAL(std::uint16_t{587}, r.smarthost_port);
+    CPPUNIT_ASSERT_EQUAL(std::string("required"), r.smarthost_tls);
+    CPPUNIT_ASSERT_EQUAL(std::uint64_t{10} << 20, cfg->smtp.max_message_size);
+    // The shared [smtp] defaults: postmaster@ the proxy's host name's domain.
+    CPPUNIT_ASSERT_EQUAL(std::string("postmaster@mail.test"), cfg->smtp.postmaster);
+    CPPUNIT_ASSERT_EQUAL(cfg->instance.runtime_dir / "spool", cfg->instance.spool_dir);
+
+    auto plain = load_proxy_config(config({}, "[smtp]\nsmarthost = \"10.0.0.9\"\n"));
+    CPPUNIT_ASSERT(plain.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::uint16_t{25}, plain->smtp_routing.smarthost_port);
+
+    const auto bad = problems(config({},
+                                     "[smtp]\nlocal_domains = [\"user@example.org\"]\n"
+                                     "smarthost = \"relay:99999\"\nsmarthost_tls = \"maybe\"\n"));
+    CPPUNIT_ASSERT_MESSAGE(bad, bad.find("local_domains") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(bad, bad.find("smarthost:") != std::string::npos ||
+                                    bad.find("smarthost: ") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(bad, bad.find("smarthost_tls") != std::string::npos);
   }
 };
 

@@ -64,7 +64,24 @@ int run_daemon(const proxy_config& cfg) {
     backend_tls = std::move(*t);
   }
 
+  std::shared_ptr<boost::asio::ssl::context> smarthost_tls;
+  if (!cfg.smtp_routing.smarthost.empty() && cfg.smtp_routing.smarthost_tls != "none") {
+    auto t = make_backend_tls_context(cfg.smtp_routing.smarthost_ca_file);
+    if (!t) {
+      log::critical("smarthost: {}", t.err().describe());
+      return exit_config;
+    }
+    smarthost_tls = std::move(*t);
+  }
+  std::filesystem::create_directories(cfg.instance.spool_dir, ec);
+  if (ec) {
+    log::critical("cannot create spool directory {}: {}", cfg.instance.spool_dir.string(),
+                  ec.message());
+    return exit_os;
+  }
+
   boost::asio::io_context io(1);
+  boost::asio::thread_pool spool_pool(2);
   directory::login_throttle throttle(directory::login_throttle::limits{
       .max_failures_per_address = cfg.auth.max_failures_per_address,
       .window = cfg.auth.failure_window,
@@ -90,8 +107,11 @@ int run_daemon(const proxy_config& cfg) {
       .routes = routes,
       .backend_tls = backend_tls,
       .stats = &stats,
+      .spool_pool = &spool_pool,
+      .smarthost_tls = smarthost_tls,
   };
   auto protocols = frontend_protocols(ctx);
+  protocols.merge(smtp_frontend_protocols(ctx));
   // GET /ready (docs/metrics.md): the directory answers (asked directly, not
   // from the cache) and at least one store's IMAP backend accepts a connection.
   directory::directory* uncached = ldap ? static_cast<directory::directory*>(ldap) : dir;
@@ -143,6 +163,7 @@ int run_daemon(const proxy_config& cfg) {
       },
       boost::asio::detached);
   io.run();
+  spool_pool.join();
   passwords.join();
   (*directory)->reset();
   ::unlink(listeners_file->c_str());

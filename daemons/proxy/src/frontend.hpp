@@ -14,6 +14,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "backend_link.hpp"
 #include "hamail/auth/login.hpp"
@@ -62,7 +63,10 @@ struct proxy_context {
   router& routes;                      ///< store name -> backend address
   std::shared_ptr<boost::asio::ssl::context> backend_tls;  ///< null when [backend] tls = none
   proxy_metrics* stats = nullptr;                          ///< null in tests without metrics
-  std::minstd_rand random{std::random_device{}()};         ///< disconnect spreading
+  /// SMTP: spool file writes; null when no SMTP listener is configured.
+  boost::asio::thread_pool* spool_pool = nullptr;
+  std::shared_ptr<boost::asio::ssl::context> smarthost_tls;  ///< STARTTLS to [smtp] smarthost
+  std::minstd_rand random{std::random_device{}()};           ///< disconnect spreading
 };
 
 /// Who the client is, as the backend is told (IMAP ID, POP3 XCLIENT).
@@ -178,5 +182,7 @@ void count_check(proxy_context& ctx, service svc, auth::login_status st);
 
 /// The IMAP and POP3 frontends, for net::server.
 net::protocol_factories frontend_protocols(proxy_context& ctx);
+/// The SMTP frontends "smtp", "submission" and "lmtp" (smtp_frontend.cpp); needs spool_pool.
+net::protocol_factories smtp_frontend_protocols(proxy_context& ctx);
 
 }  // namespace hamail::proxy

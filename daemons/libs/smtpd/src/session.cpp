@@ -186,10 +186,12 @@ std::string session::next_message_id() {
 
 std::string session::trace_headers(std::string_view message_id) const {
   std::string h;
-  h += "Return-Path: <";
-  if (tx && tx->mail.sender.kind != smtp::path_kind::null)
-    h += header_safe(tx->mail.sender.box.address());
-  h += ">\r\n";
+  if (svc.final_delivery) {
+    h += "Return-Path: <";
+    if (tx && tx->mail.sender.kind != smtp::path_kind::null)
+      h += header_safe(tx->mail.sender.box.address());
+    h += ">\r\n";
+  }
   // RFC 3848 / RFC 6531 "with" keywords.
   std::string with;
   const bool utf8 = tx && tx->mail.params.smtputf8;

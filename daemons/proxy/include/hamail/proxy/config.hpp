@@ -13,6 +13,7 @@
 #include "hamail/core/result.hpp"
 #include "hamail/core/server_settings.hpp"
 #include "hamail/directory/daemon_settings.hpp"
+#include "hamail/smtpd/settings.hpp"
 
 namespace hamail::proxy {
 
@@ -22,6 +23,10 @@ struct instance_settings {
   std::string hostname;               ///< in greetings; default: gethostname
   std::filesystem::path runtime_dir;  ///< pid file and bound-listener list; /run/hamail/<name>
   std::filesystem::path pid_file;     ///< default <runtime_dir>/hamail-proxy.pid
+  /// Where SMTP message bodies wait while they are passed on to the stores:
+  /// unnamed files (O_TMPFILE), gone when the transaction ends or the proxy
+  /// dies. Default <runtime_dir>/spool; put it on a disk when /run is small.
+  std::filesystem::path spool_dir;
   /// Upstream frontends (another hamail-proxy, a Dovecot director) whose IMAP ID
   /// x-originating-ip/x-originating-port/x-session-id/x-proxy-ttl and POP3
   /// XCLIENT ADDR/PORT/SESSION/TTL are believed: their IP addresses.
@@ -85,6 +90,22 @@ struct login_phase_settings {
   std::size_t max_errors_before_login = 5;  ///< bad commands or failed logins, then close
 };
 
+/// Where the SMTP frontend sends mail (`[smtp]`, besides the shared keys).
+struct smtp_routing_settings {
+  /// Domains whose mail is for the stores: an address there that the
+  /// directory does not know is refused 550. Lower-case.
+  std::vector<std::string> local_domains;
+  /// "host" or "host:port" (port 25 by default) of the MTA that takes mail
+  /// for other domains from authenticated clients; empty: such mail is refused.
+  std::string smarthost;
+  std::string smarthost_host;         ///< from smarthost
+  std::uint16_t smarthost_port = 25;  ///< from smarthost
+  /// STARTTLS towards the smarthost: "none", "opportunistic" or "required".
+  std::string smarthost_tls = "opportunistic";
+  /// PEM CA bundle for the smarthost's certificate; empty: the system's.
+  std::string smarthost_ca_file;
+};
+
 /// The whole configuration of one hamail-proxy instance.
 struct proxy_config {
   std::filesystem::path file;  ///< where it was read from
@@ -92,6 +113,8 @@ struct proxy_config {
   backend_settings backend;
   login_phase_settings imap;
   login_phase_settings pop3;
+  smtpd::smtp_settings smtp;  ///< the SMTP/submission listeners' policy
+  smtp_routing_settings smtp_routing;
   directory::auth_settings auth;
   directory::directory_settings directory;
   server_settings server;

@@ -88,6 +88,9 @@ struct services {
   std::string hostname;        ///< in greetings, Received "by" and QUIT
   std::string received_as;     ///< Received's comment after the host: "hamail store a"
   auth::login_services login;  ///< AUTH: directory, throttle, password checks
+  /// Final delivery (a store) writes Return-Path (RFC 5321 §4.4); a relay (the
+  /// proxy) only adds its Received.
+  bool final_delivery = true;
 };
 
 /// Makes the mail_handler of a new session.
