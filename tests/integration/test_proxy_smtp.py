@@ -263,6 +263,27 @@ class proxy_smtp_test(unittest.TestCase):
                                             message("bob@example.org", "b is back")))
         self.assertEqual(1, sum(b"Subject: b is back" in m for m in self.inbox("store-b", "bob")))
 
+    def test_4b_store_lost_mid_transaction_is_never_reported_delivered(self):
+        b = self.backends["store-b"]
+        with self.mx() as c:
+            c.ehlo("client.test")
+            c.mail("sender@remote.test")
+            self.assertEqual(250, c.rcpt("alice@example.org")[0])
+            self.assertEqual(250, c.rcpt("bob@example.org")[0])
+            self.assertEqual(0, b.stop())
+            try:
+                code, text = c.rcpt("erin@example.org")
+                self.assertEqual(451, code, text)
+            finally:
+                b.start()
+            # store-b is back, but bob's acceptance died with the old connection: the proxy must
+            # not open a new one in this transaction (it would number its recipients anew).
+            code, text = c.rcpt("erin@example.org")
+            self.assertEqual(451, code, text)
+            code, text = c.data(message("alice@example.org, bob@example.org", "lost mid-way"))
+            self.assertEqual(451, code, text)  # bob was not delivered: the sender retries
+        self.assertEqual([], [m for m in self.inbox("store-b", "bob") if b"lost mid-way" in m])
+
     def test_5_submission_local_to_the_store_remote_to_postfix(self):
         with self.submission() as c:
             refused = c.sendmail("alice@example.org", ["bob@example.org", "friend@elsewhere.test"],

@@ -184,8 +184,9 @@ std::string lower(std::string_view s) {
 struct upstream {
   std::string name;  ///< the store's name, or "smarthost"
   std::unique_ptr<relay::smtp_client> client;
-  bool open = false;                          ///< MAIL accepted in this transaction
-  std::size_t accepted = 0;                   ///< recipients accepted in this transaction
+  bool open = false;         ///< MAIL accepted in this transaction
+  bool lost = false;         ///< the connection failed after recipients were accepted on it
+  std::size_t accepted = 0;  ///< recipients accepted in this transaction
   std::vector<relay::recipient_result> done;  ///< finish()'s results
 };
 
@@ -237,6 +238,12 @@ class proxy_mail_handler final : public smtpd::mail_handler {
       s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
       co_return std::nullopt;
     }
+    if (r->code == 421) {  // the server is closing: a lost connection, not a verdict
+      s.conn.log().warning("<{}>: {} closed at RCPT: {}", address, up->name, r->describe());
+      drop(*up);
+      s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
+      co_return std::nullopt;
+    }
     if (!r->positive()) {
       s.conn.log().info("<{}> refused by {}: {}", address, up->name, r->describe());
       if (r->temporary() && !account.empty() && ctx_.cache) ctx_.cache->invalidate(address);
@@ -271,6 +278,7 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     where_.clear();
     for (auto& u : upstreams_) {
       u.open = false;
+      u.lost = false;
       u.accepted = 0;
       u.done.clear();
     }
@@ -285,10 +293,14 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     return std::find(domains.begin(), domains.end(), domain) != domains.end();
   }
 
+  /// Closes the upstream's connection. When it had accepted recipients, they
+  /// are lost for this transaction (they get a temporary failure at the end)
+  /// and so is the upstream: a new connection would number its recipients anew.
   void drop(upstream& up) {
     if (up.client) up.client->close();
     up.client.reset();
     up.open = false;
+    if (up.accepted > 0) up.lost = true;
   }
 
   /// The upstream for `target` with MAIL accepted; nullptr when the client
@@ -302,6 +314,10 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     }
     upstream& up = *it;
     if (up.client && !up.client->usable()) drop(up);
+    if (up.lost) {
+      s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
+      co_return nullptr;
+    }
     if (!up.client) {
       auto connected = co_await connect(s, target);
       if (!connected) {
@@ -323,6 +339,12 @@ class proxy_mail_handler final : public smtpd::mail_handler {
       auto r = co_await up.client->begin(from, mail_parameters_text(mail.params), mail.params.size);
       if (!r) {
         s.conn.log().warning("{} failed at MAIL: {}", target, r.err().describe());
+        drop(up);
+        s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
+        co_return nullptr;
+      }
+      if (r->code == 421) {
+        s.conn.log().warning("{} closed at MAIL: {}", target, r->describe());
         drop(up);
         s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
         co_return nullptr;
