@@ -8,6 +8,7 @@ stores and remote ones to Postfix, and answers 451 while Postfix is unreachable.
 
 import glob
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from hamail_harness import Backend, Proxy, free_port, ssha512
 
@@ -175,7 +177,8 @@ class proxy_smtp_test(unittest.TestCase):
                   "smarthost": "127.0.0.1:%d" % cls.postfix.port, "smarthost_tls": "none"},
             listeners=(("smtp", "smtp", "starttls", "127.0.0.1", 0),
                        ("submission", "submission", "starttls", "127.0.0.1", 0),
-                       ("submissions", "submission", "implicit", "127.0.0.1", 0))).start()
+                       ("submissions", "submission", "implicit", "127.0.0.1", 0),
+                       ("metrics", "http", "none", "127.0.0.1", 0))).start()
         cls.tls = ssl.create_default_context(cafile=cls.proxy.ca)
 
     @classmethod
@@ -331,6 +334,18 @@ class proxy_smtp_test(unittest.TestCase):
                                             message("friend@elsewhere.test", "smarthost back")))
         self.assertEqual(1, sum("Subject: smarthost back" in m for m in self.postfix.held()))
 
+    def test_z_metrics_count_messages_and_recipients(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.proxy.ports["metrics"],
+                                    timeout=10) as r:
+            text = r.read().decode()
+        counts = dict(re.findall(r'^(hamail_proxy_smtp_\w+\{result="\w+"\}) (\d+)$', text, re.M))
+        self.assertGreater(int(counts.get('hamail_proxy_smtp_messages_total{result="accepted"}', 0)),
+                           5, text)
+        self.assertGreater(
+            int(counts.get('hamail_proxy_smtp_recipients_total{result="delivered"}', 0)), 5)
+        # test_4b's message was deferred because store-b's connection was lost mid-way.
+        self.assertGreaterEqual(
+            int(counts.get('hamail_proxy_smtp_messages_total{result="deferred"}', 0)), 1)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -265,7 +265,12 @@ proxy_metrics::proxy_metrics(metrics::registry& r, metrics::family<metrics::hist
       logins_(r.counters("hamail_proxy_logins", "Client logins by protocol and result.",
                          {"protocol", "result"})),
       failures_(r.counters("hamail_proxy_backend_failures",
-                           "Failed backend login attempts by the step that failed.", {"kind"})) {}
+                           "Failed backend login attempts by the step that failed.", {"kind"})),
+      smtp_messages_(r.counters("hamail_proxy_smtp_messages",
+                                "SMTP messages answered after their data, by result.", {"result"})),
+      smtp_recipients_(r.counters("hamail_proxy_smtp_recipients",
+                                  "Recipients of those messages, by what became of them.",
+                                  {"result"})) {}
 
 void proxy_metrics::login(service svc, std::string_view result) {
   logins_.with({svc == service::pop3 ? "pop3" : "imap", std::string(result)}).inc();
@@ -273,6 +278,14 @@ void proxy_metrics::login(service svc, std::string_view result) {
 
 void proxy_metrics::backend_failure(std::string_view kind) {
   failures_.with({std::string(kind)}).inc();
+}
+
+void proxy_metrics::smtp_message(std::string_view result) {
+  smtp_messages_.with({std::string(result)}).inc();
+}
+
+void proxy_metrics::smtp_recipient(std::string_view result) {
+  smtp_recipients_.with({std::string(result)}).inc();
 }
 
 awaitable<void> carry_session(proxy_context& ctx, net::connection& client, backend_session& backend,

@@ -44,6 +44,11 @@ class proxy_metrics {
   /// "connect", "tls", "login" (greeting or login exchange, timeouts included),
   /// "wrong_store".
   void backend_failure(std::string_view kind);
+  /// An SMTP message the proxy answered after its data: "accepted" (250),
+  /// "deferred" (4xx) or "refused" (5xx); and each of its recipients:
+  /// "delivered", "deferred" (temporary failure) or "refused" (permanent).
+  void smtp_message(std::string_view result);
+  void smtp_recipient(std::string_view result);
   metrics::counter& retries;               ///< attempts after the first
   metrics::counter& lost;                  ///< relayed sessions whose backend dropped them
   metrics::histogram& imap_backend_login;  ///< connect to logged in, IMAP
@@ -53,6 +58,8 @@ class proxy_metrics {
   proxy_metrics(metrics::registry& r, metrics::family<metrics::histogram>& backend_login);
   metrics::family<metrics::counter>& logins_;
   metrics::family<metrics::counter>& failures_;
+  metrics::family<metrics::counter>& smtp_messages_;
+  metrics::family<metrics::counter>& smtp_recipients_;
 };
 
 /// What every frontend session of one proxy shares. Outlives the sessions.

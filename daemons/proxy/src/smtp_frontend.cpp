@@ -462,6 +462,10 @@ class proxy_mail_handler final : public smtpd::mail_handler {
       }
       per[i] = r->local_error ? passed_on(relay::local_failure_reply(*r->local_error))
                               : passed_on(r->reply);
+      if (ctx_.stats)
+        ctx_.stats->smtp_recipient(r->delivered()   ? "delivered"
+                                   : r->permanent() ? "refused"
+                                                    : "deferred");
       if (r->delivered()) {
         ++delivered;
         s.conn.log().info("{}: <{}> delivered by {}: {}", id, rcpts[i].address, via,
@@ -478,10 +482,12 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     }
     if (s.kind == smtpd::flavour::lmtp) {
       for (auto& r : per) s.reply(r);
+      count_message(delivered == rcpts.size() ? "accepted" : "deferred");
       return;
     }
     if (delivered == rcpts.size() || (temporary == nullptr && delivered > 0)) {
       s.reply(smtp::reply(smtp::status::message_accepted, "Ok: queued as " + id));
+      count_message("accepted");
       return;
     }
     if (temporary != nullptr) {
@@ -492,13 +498,20 @@ class proxy_mail_handler final : public smtpd::mail_handler {
       s.reply(temporary->local_error
                   ? passed_on(relay::local_failure_reply(*temporary->local_error))
                   : passed_on(temporary->reply));
+      count_message("deferred");
       return;
     }
     if (permanent != nullptr) {
       s.reply(passed_on(permanent->reply));
+      count_message("refused");
       return;
     }
     s.reply(smtp::reply(smtp::status::local_error));
+    count_message("deferred");
+  }
+
+  void count_message(std::string_view result) {
+    if (ctx_.stats) ctx_.stats->smtp_message(result);
   }
 
   proxy_context& ctx_;
