@@ -1061,6 +1061,16 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # A proxied connection holds two descriptors in the proxy and one each in the backend and the
+    # generator: 10,000 of them need more than a typical hard limit of 20,000. Root may raise it
+    # (up to fs.nr_open); everyone else gets the hard limit they have.
+    want = max(hard, 4 * args.idle + 10000)
+    if os.geteuid() == 0 and want > hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            hard = want
+        except (ValueError, OSError) as e:
+            log("cannot raise the descriptor limit to %d: %s" % (want, e))
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers and the generator
     only = args.only.split(",")
     unknown = [x for x in only if x not in PEERS]
