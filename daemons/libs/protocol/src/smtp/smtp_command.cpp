@@ -74,9 +74,9 @@ void append_rcpt_parameters(std::string& out, const rcpt_parameters& p) {
 }  // namespace
 
 std::string_view verb_name(const command& cmd) noexcept {
-  static constexpr std::string_view names[] = {"HELO", "EHLO", "LHLO", "MAIL",     "RCPT",
-                                               "DATA", "BDAT", "RSET", "NOOP",     "QUIT",
-                                               "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH"};
+  static constexpr std::string_view names[] = {"HELO", "EHLO",     "LHLO", "MAIL",   "RCPT", "DATA",
+                                               "BDAT", "RSET",     "NOOP", "QUIT",   "VRFY", "EXPN",
+                                               "HELP", "STARTTLS", "AUTH", "XCLIENT"};
   static_assert(std::size(names) == std::variant_size_v<command>);
   return names[cmd.index()];
 }
@@ -110,6 +110,10 @@ std::string to_wire(const command& cmd) {
                  [&](const auth_command& c) {
                    out += ' ' + c.mechanism;
                    if (c.initial_response) out += ' ' + *c.initial_response;
+                 },
+                 [&](const xclient_command& c) {
+                   for (const auto& a : c.attributes)
+                     out += ' ' + a.name + '=' + encode_xtext(a.value);
                  },
                  [](const auto&) {},
              },

@@ -27,10 +27,11 @@ enum class verb {
   help,
   starttls,
   auth,
+  xclient,
   unknown
 };
 
-constexpr std::array<std::pair<std::string_view, verb>, 15> verbs{{
+constexpr std::array<std::pair<std::string_view, verb>, 16> verbs{{
     {"HELO", verb::helo},
     {"EHLO", verb::ehlo},
     {"LHLO", verb::lhlo},
@@ -46,6 +47,7 @@ constexpr std::array<std::pair<std::string_view, verb>, 15> verbs{{
     {"HELP", verb::help},
     {"STARTTLS", verb::starttls},
     {"AUTH", verb::auth},
+    {"XCLIENT", verb::xclient},
 }};
 
 verb find_verb(std::string_view word) noexcept {
@@ -420,6 +422,48 @@ parse_step parse_auth(std::string_view rest) {
   return done(std::move(auth));
 }
 
+// XCLIENT attribute=value ...: names are atoms, upper-cased; values are xtext
+// (possibly empty), decoded. Any defect refuses the whole command.
+parse_step parse_xclient(std::string_view rest) {
+  constexpr std::string_view usage = "Syntax: XCLIENT attribute=value ...";
+  xclient_command x;
+  bool ok = true;
+  for_each_word(rest, [&](std::string_view word) {
+    if (!ok) return;
+    const auto eq = word.find('=');
+    const auto name = word.substr(0, eq);
+    if (eq == std::string_view::npos || name.empty() || name.size() > max_xclient_name ||
+        x.attributes.size() >= max_xclient_attributes) {
+      ok = false;
+      return;
+    }
+    xclient_attribute a;
+    for (char ch : name) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (!detail::is_let_dig(c) && c != '-' && c != '_') {
+        ok = false;
+        return;
+      }
+      a.name.push_back(detail::to_upper(ch));
+    }
+    for (const auto& seen : x.attributes) {
+      if (seen.name == a.name) {
+        ok = false;
+        return;
+      }
+    }
+    auto value = decode_xtext(word.substr(eq + 1));
+    if (!value || value->size() > max_xclient_value) {
+      ok = false;
+      return;
+    }
+    a.value = std::move(*value);
+    x.attributes.push_back(std::move(a));
+  });
+  if (!ok || x.attributes.empty()) return fail(parse_error::syntax, usage);
+  return done(std::move(x));
+}
+
 bool well_formed_hello(std::string_view domain) noexcept {
   return is_valid_domain(domain, true) || is_valid_address_literal(domain);
 }
@@ -541,6 +585,8 @@ parse_step command_parser::parse_line(std::string_view line) const {
       return no_argument(starttls_command{}, "Syntax: STARTTLS (no parameters allowed)");
     case verb::auth:
       return parse_auth(rest);
+    case verb::xclient:
+      return parse_xclient(rest);
     case verb::unknown:
       break;
   }

@@ -143,6 +143,25 @@ const std::vector<row>& rows() {
       {"AUTH PLAIN ab=c", "err:bad_base64"},
       {"AUTH PLAIN a===", "err:bad_base64"},
       {"AUTH PLAIN a b", "err:syntax"},
+      // XCLIENT
+      {"XCLIENT ADDR=192.0.2.7 PORT=40123", "cmd:XCLIENT ADDR=192.0.2.7 PORT=40123"},
+      {"xclient addr=IPV6:2001:db8::1 helo=pc+20one",
+       "cmd:XCLIENT ADDR=IPV6:2001:db8::1 HELO=pc+20one"},
+      {"XCLIENT LOGIN= NAME=[UNAVAILABLE]", "cmd:XCLIENT LOGIN= NAME=[UNAVAILABLE]"},
+      {"XCLIENT HELO=a+2bb", "cmd:XCLIENT HELO=a+2Bb"},
+      {"XCLIENT X-HAMAIL_1=v", "cmd:XCLIENT X-HAMAIL_1=v"},
+      {"XCLIENT", "err:syntax"},
+      {"XCLIENT ADDR", "err:syntax"},
+      {"XCLIENT =1.2.3.4", "err:syntax"},
+      {"XCLIENT AD.DR=1", "err:syntax"},
+      {"XCLIENT ADDR=1 addr=2", "err:syntax"},
+      {"XCLIENT HELO=a=b", "err:syntax"},
+      {"XCLIENT HELO=+4", "err:syntax"},
+      {"XCLIENT HELO=+ZZ", "err:syntax"},
+      {"XCLIENT HELO=caf\xc3\xa9", "err:syntax"},
+      {"XCLIENT " + std::string(33, 'N') + "=1", "err:syntax"},
+      {"XCLIENT HELO=" + std::string(256, 'h'), "err:syntax"},
+      {"XCLIENT HELO=" + std::string(255, 'h'), "cmd:XCLIENT HELO=" + std::string(255, 'h')},
       // unknown verbs
       {"", "err:unknown_command"},
       {"FOO", "err:unknown_command"},
@@ -171,6 +190,8 @@ class command_parser_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(bare_lf_line_rejected_by_default_accepted_when_configured);
   CPPUNIT_TEST(bare_cr_in_command_is_rejected);
   CPPUNIT_TEST(errors_carry_reply_detail);
+  CPPUNIT_TEST(xclient_attributes_are_upper_cased_and_decoded);
+  CPPUNIT_TEST(xclient_attribute_count_is_limited);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -281,6 +302,31 @@ class command_parser_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(s.status == parse_status::complete);
     CPPUNIT_ASSERT_EQUAL(std::string("c\\x{E9}@d.example"),
                          std::get<rcpt_command>(*s.cmd).params.orcpt->address);
+  }
+
+  void xclient_attributes_are_upper_cased_and_decoded() {
+    command_parser p;
+    auto s = p.feed("XCLIENT addr=192.0.2.7 Helo=my+20pc LOGIN= session=ab+2Bc\r\n");
+    CPPUNIT_ASSERT(s.status == parse_status::complete);
+    const auto& x = std::get<xclient_command>(*s.cmd);
+    const std::vector<xclient_attribute> expected = {
+        {"ADDR", "192.0.2.7"}, {"HELO", "my pc"}, {"LOGIN", ""}, {"SESSION", "ab+c"}};
+    CPPUNIT_ASSERT(x.attributes == expected);
+    CPPUNIT_ASSERT_EQUAL(std::string_view("XCLIENT"), verb_name(*s.cmd));
+  }
+
+  void xclient_attribute_count_is_limited() {
+    command_parser p;
+    std::string line = "XCLIENT";
+    for (std::size_t i = 0; i < max_xclient_attributes; ++i)
+      line += " A" + std::to_string(i) + "=x";
+    auto s = p.feed(line + "\r\n");
+    CPPUNIT_ASSERT(s.status == parse_status::complete);
+    CPPUNIT_ASSERT_EQUAL(max_xclient_attributes,
+                         std::get<xclient_command>(*s.cmd).attributes.size());
+    s = p.feed(line + " ONE=more\r\n");
+    CPPUNIT_ASSERT(s.status == parse_status::error);
+    CPPUNIT_ASSERT(s.error->code == parse_error::syntax);
   }
 
   void hello_argument_kept_with_well_formed_flag() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -148,11 +149,32 @@ struct auth_command {
   friend bool operator==(const auth_command&, const auth_command&) = default;
 };
 
+/// One XCLIENT attribute: NAME upper-cased, VALUE xtext-decoded.
+struct xclient_attribute {
+  std::string name;
+  std::string value;
+  friend bool operator==(const xclient_attribute&, const xclient_attribute&) = default;
+};
+
+/// Limits of an XCLIENT command, beyond the command line's own.
+inline constexpr std::size_t max_xclient_attributes = 16;  ///< attributes in one command
+inline constexpr std::size_t max_xclient_name = 32;        ///< octets of an attribute name
+inline constexpr std::size_t max_xclient_value = 255;      ///< octets of a decoded value
+
+/// XCLIENT attribute=value ... (Postfix XCLIENT_README): a trusted proxy tells
+/// the server who its client really is. Names are atoms (letters, digits, "-",
+/// "_"), each at most once; values are xtext. The parser knows no names: which
+/// ones are accepted, and from whom, is the session's business.
+struct xclient_command {
+  std::vector<xclient_attribute> attributes;  ///< in the order sent, at least one
+  friend bool operator==(const xclient_command&, const xclient_command&) = default;
+};
+
 /// One parsed command; the session dispatches with std::visit.
 using command =
     std::variant<helo_command, ehlo_command, lhlo_command, mail_command, rcpt_command, data_command,
                  bdat_command, rset_command, noop_command, quit_command, vrfy_command, expn_command,
-                 help_command, starttls_command, auth_command>;
+                 help_command, starttls_command, auth_command, xclient_command>;
 
 /// Returns the upper-case verb of a command ("MAIL", "STARTTLS"), for logs and tables.
 std::string_view verb_name(const command& cmd) noexcept;
