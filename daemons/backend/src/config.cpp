@@ -50,9 +50,8 @@ void read_store(config::section& root, store_settings& out) {
   out.blocking_threads = static_cast<unsigned>(s->get_integer("blocking_threads", 8, 1, 256));
 }
 
-/// trusted_proxies and proxy_logins of [imap] and [pop3].
-void read_proxy_trust(config::section& s, std::vector<std::string>& proxies,
-                      std::vector<std::string>& logins) {
+/// trusted_proxies of [imap], [pop3] and [smtp]: IP addresses, as connections show them.
+void read_trusted_proxies(config::section& s, std::vector<std::string>& proxies) {
   for (auto& a : s.get_string_list("trusted_proxies")) {
     boost::system::error_code ec;
     const auto addr = boost::asio::ip::make_address(a, ec);
@@ -62,6 +61,12 @@ void read_proxy_trust(config::section& s, std::vector<std::string>& proxies,
     }
     proxies.push_back(net_address_text(addr));
   }
+}
+
+/// trusted_proxies and proxy_logins of [imap] and [pop3].
+void read_proxy_trust(config::section& s, std::vector<std::string>& proxies,
+                      std::vector<std::string>& logins) {
+  read_trusted_proxies(s, proxies);
   logins = s.get_string_list("proxy_logins");
   if (!logins.empty() && proxies.empty()) {
     s.add_problem("proxy_logins", "needs trusted_proxies (the addresses they may come from)");
@@ -143,6 +148,7 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   smtpd::read_smtp_settings(root, cfg.store.hostname, cfg.smtp);
   if (auto smtp = root.table("smtp")) {
     cfg.accept_other_stores = smtp->get_bool("accept_other_stores", false);
+    read_trusted_proxies(*smtp, cfg.smtp_trusted_proxies);
   }
   read_imap(root, cfg.imap);
   read_pop3(root, cfg.pop3);

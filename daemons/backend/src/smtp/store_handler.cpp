@@ -221,9 +221,11 @@ class store_handler final : public smtpd::mail_handler {
 }  // namespace
 
 smtpd::services smtp_services(smtp_context& ctx) {
-  return smtpd::services{
+  smtpd::services svc{
       ctx.config.smtp, ctx.config.store.hostname, "hamail store " + ctx.config.store.name,
       auth::login_services{ctx.directory, ctx.throttle, ctx.passwords, ctx.bind_auth}};
+  svc.trusted_proxies = ctx.config.smtp_trusted_proxies;
+  return svc;
 }
 
 smtpd::handler_factory smtp_handlers(smtp_context& ctx) {

@@ -16,8 +16,7 @@ awaitable<void> greet(session& s, const std::string& domain, bool extended) {
   s.reset_transaction();
   s.helo = domain;
   s.esmtp = extended;
-  const std::string greeting =
-      s.svc.hostname + " Hello " + domain + " [" + s.conn.remote_address() + "]";
+  const std::string greeting = s.svc.hostname + " Hello " + domain + " [" + s.client.address + "]";
   if (!extended) {
     s.reply(smtp::reply(250).add_line(greeting));
     co_return;

@@ -45,6 +45,7 @@ awaitable<void> session::dispatch(const smtp::command& cmd) {
           [this](const smtp::help_command& c) { return cmd_help(*this, c); },
           [this](const smtp::starttls_command& c) { return cmd_starttls(*this, c); },
           [this](const smtp::auth_command& c) { return cmd_auth(*this, c); },
+          [this](const smtp::xclient_command& c) { return cmd_xclient(*this, c); },
       },
       cmd);
 }
@@ -64,6 +65,8 @@ std::vector<std::string> extensions(const session& s) {
   if (s.authenticated.empty() && (s.conn.is_tls() || s.cfg.auth_without_tls)) {
     ext.push_back("AUTH PLAIN LOGIN");
   }
+  // XCLIENT only to the proxies allowed to use it: others need not know.
+  if (s.trusted_proxy) ext.push_back("XCLIENT " + std::string(xclient_attributes));
   return ext;
 }
 

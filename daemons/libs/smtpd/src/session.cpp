@@ -46,6 +46,9 @@ session::session(const services& sv, mail_handler& h, flavour f, net::connection
       handler(h),
       conn(cn),
       kind(f),
+      trusted_proxy(std::find(sv.trusted_proxies.begin(), sv.trusted_proxies.end(),
+                              cn.remote_address()) != sv.trusted_proxies.end()),
+      client{.address = cn.remote_address(), .port = cn.remote_port()},
       parser_(command_limits_for(sv.config, f == flavour::submission)),
       parser_before_auth_(f == flavour::submission) {}
 
@@ -192,19 +195,24 @@ std::string session::trace_headers(std::string_view message_id) const {
       h += header_safe(tx->mail.sender.box.address());
     h += ">\r\n";
   }
-  // RFC 3848 / RFC 6531 "with" keywords.
+  // RFC 3848 / RFC 6531 "with" keywords; behind a trusted proxy, the
+  // protocol its client spoke (our own TLS is then only the proxy's).
   std::string with;
   const bool utf8 = tx && tx->mail.params.smtputf8;
-  if (kind == flavour::lmtp) {
+  if (!client.proto.empty()) {
+    with = utf8 ? "UTF8SMTP" : client.proto;
+  } else if (kind == flavour::lmtp) {
     with = utf8 ? "UTF8LMTP" : "LMTP";
   } else {
     with = utf8 ? "UTF8SMTP" : (esmtp ? "ESMTP" : "SMTP");
   }
-  if (conn.is_tls()) with += "S";
+  if (conn.is_tls() && client.proto.empty()) with += "S";
   if (!authenticated.empty()) with += "A";
-  h += "Received: from " + header_safe(helo.empty() ? "unknown" : helo) + " ([" +
-       conn.remote_address() + "])\r\n\tby " + header_safe(svc.hostname) + " (" + svc.received_as +
-       ") with " + with + " id " + std::string(message_id);
+  const std::string& from = client.helo.empty() ? helo : client.helo;
+  h += "Received: from " + header_safe(from.empty() ? "unknown" : from) + " (" +
+       (client.name.empty() ? "" : header_safe(client.name) + " ") + "[" + client.address +
+       "])\r\n\tby " + header_safe(svc.hostname) + " (" + svc.received_as + ") with " + with +
+       " id " + std::string(message_id);
   if (conn.is_tls())
     h += "\r\n\t(using " + conn.tls_protocol() + " with cipher " + conn.tls_cipher() + ")";
   if (tx && tx->recipients.size() == 1)

@@ -93,6 +93,8 @@ struct backend_config {
   store_settings store;
   smtp_settings smtp;
   bool accept_other_stores = false;  ///< [smtp]: deliver for accounts placed on another store
+  /// [smtp] trusted_proxies: the hamail-proxy addresses whose XCLIENT is believed.
+  std::vector<std::string> smtp_trusted_proxies;
   imap_settings imap;
   pop3_settings pop3;
   quota_settings quota;

@@ -91,6 +91,24 @@ struct services {
   /// Final delivery (a store) writes Return-Path (RFC 5321 §4.4); a relay (the
   /// proxy) only adds its Received.
   bool final_delivery = true;
+  /// Addresses (as net::address_text writes them) of the proxies allowed to
+  /// send XCLIENT; only they see it in the EHLO/LHLO reply.
+  std::vector<std::string> trusted_proxies;
+};
+
+/// The XCLIENT attributes a trusted proxy may send, as advertised (Postfix
+/// names, plus hamail's SESSION and TTL as its POP3 proxy sends them).
+inline constexpr std::string_view xclient_attributes =
+    "ADDR PORT HELO LOGIN NAME PROTO SESSION TTL";
+
+/// Who the mail comes from: the TCP peer, or the client a trusted proxy named with XCLIENT.
+struct client_identity {
+  std::string address;     ///< in logs, greetings and Received
+  std::uint16_t port = 0;  ///< the client's port
+  std::string helo;        ///< XCLIENT HELO: the client's own greeting; empty: session::helo
+  std::string name;        ///< XCLIENT NAME: the client's host name; empty when unknown
+  std::string proto;       ///< XCLIENT PROTO ("SMTP", "ESMTP"): the client's protocol; empty: ours
+  bool proxied = false;    ///< XCLIENT set this
 };
 
 /// Makes the mail_handler of a new session.
@@ -122,6 +140,9 @@ class session {
   mail_handler& handler;
   net::connection& conn;
   const flavour kind;
+  /// The TCP peer is one of services::trusted_proxies: it may send XCLIENT.
+  const bool trusted_proxy;
+  client_identity client;     ///< the peer, until a trusted proxy's XCLIENT says otherwise
   std::string helo;           ///< HELO/EHLO/LHLO argument; empty before it
   bool esmtp = false;         ///< EHLO or LHLO was used
   std::string authenticated;  ///< login name once AUTH succeeded
@@ -213,6 +234,7 @@ awaitable<void> cmd_expn(session& s, const smtp::expn_command& c);
 awaitable<void> cmd_help(session& s, const smtp::help_command& c);
 awaitable<void> cmd_starttls(session& s, const smtp::starttls_command& c);
 awaitable<void> cmd_auth(session& s, const smtp::auth_command& c);
+awaitable<void> cmd_xclient(session& s, const smtp::xclient_command& c);
 
 /// The EHLO/LHLO extension list for the session's current state.
 std::vector<std::string> extensions(const session& s);
