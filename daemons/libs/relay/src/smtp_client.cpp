@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "body_encoder.hpp"
+#include "hamail/protocol/smtp/xtext.hpp"
 #include "hamail/tls/context.hpp"
 
 namespace hamail::relay {
@@ -319,6 +320,50 @@ awaitable<result<capabilities>> smtp_client::say_hello(std::string_view name) {
 }
 
 awaitable<result<capabilities>> smtp_client::hello(std::string_view name) {
+  auto caps = co_await hello_and_tls(name);
+  if (!caps || options_.xclient.empty()) co_return caps;
+  // The attribute names the server takes: its XCLIENT keyword's parameters.
+  std::vector<std::string> offered;
+  for (const auto& l : caps_.lines) {
+    if (l.rfind("XCLIENT", 0) != 0 || (l.size() > 7 && l[7] != ' ')) continue;
+    std::string_view rest = std::string_view(l).substr(std::min<std::size_t>(l.size(), 8));
+    while (!rest.empty()) {
+      const auto sp = rest.find(' ');
+      if (sp != 0) offered.emplace_back(rest.substr(0, sp));
+      if (sp == std::string_view::npos) break;
+      rest.remove_prefix(sp + 1);
+    }
+  }
+  std::string line = "XCLIENT";
+  for (const auto& a : options_.xclient) {
+    const std::string& attr = a.first;
+    const bool listed = std::any_of(offered.begin(), offered.end(),
+                                    [&](const std::string& o) { return iequals(o, attr); });
+    if (!listed || attr.empty() || has_line_break(attr) ||
+        attr.find_first_of(" =") != std::string::npos)
+      continue;
+    std::string encoded = smtp::encode_xtext(a.second);
+    if (encoded.size() > 255) encoded = "[UNAVAILABLE]";
+    line += " " + attr + "=" + encoded;
+  }
+  if (line.size() == 7) co_return caps;  // no XCLIENT offered, or none of our attributes
+  line += "\r\n";
+  auto r = co_await command(line, options_.command_timeout);
+  if (!r) co_return std::move(r).err();
+  if (r->code != 220) {
+    // Temporary even for a 5xx: the configuration of trust is wrong, not the mail.
+    co_return fail(
+        error::temporary(errc::unavailable, r->describe(), "XCLIENT refused: " + r->describe()));
+  }
+  client_named_ = true;
+  // Postfix semantics: a new session greeting; hello again.
+  caps_ = {};
+  caps = co_await say_hello(name);
+  if (caps) caps_ = *caps;
+  co_return caps;
+}
+
+awaitable<result<capabilities>> smtp_client::hello_and_tls(std::string_view name) {
   if (!stream_) co_return closed_error();
   if (name.empty() || has_line_break(name) || name.find(' ') != std::string_view::npos)
     co_return fail(error::permanent(errc::config_error, "bad hello name",

@@ -204,6 +204,9 @@ class smtp_client_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(steps_invalid_input_is_not_sent_and_open_transaction_is_reset);
   CPPUNIT_TEST(steps_connection_dropped_during_add_recipient);
   CPPUNIT_TEST(steps_connection_dropped_during_finish);
+  CPPUNIT_TEST(xclient_sends_offered_attributes_then_says_hello_again);
+  CPPUNIT_TEST(xclient_not_offered_is_not_sent);
+  CPPUNIT_TEST(xclient_refused_is_a_temporary_error);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -1142,6 +1145,91 @@ class smtp_client_test : public CppUnit::TestFixture {
           co_await srv.send("354 go\r\n");
           (void)co_await srv.read_more();
           srv.stream->close();  // mid-body
+        });
+  }
+
+  static client_options xclient_options() {
+    auto o = lmtp_options();
+    o.xclient = {{"ADDR", "192.0.2.7"},
+                 {"PORT", "40123"},
+                 {"HELO", "my pc=1+"},
+                 {"LOGIN", std::string(300, 'l')},
+                 {"DESTADDR", "198.51.100.1"}};
+    return o;
+  }
+
+  void xclient_sends_offered_attributes_then_says_hello_again() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    fake_server srv{std::move(c_pair.second)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), xclient_options());
+          CPPUNIT_ASSERT(cl->client_named());
+          CPPUNIT_ASSERT(cl->server_capabilities().pipelining);  // from the second LHLO
+          CPPUNIT_ASSERT(!cl->server_capabilities().has("XCLIENT"));
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "8BITMIME|XCLIENT ADDR port HELO LOGIN NAME");
+          const auto x = co_await srv.line();
+          // Only what is offered (DESTADDR is not), in the caller's order, xtext-encoded;
+          // a value over 255 octets goes as [UNAVAILABLE].
+          CPPUNIT_ASSERT_EQUAL(std::string("XCLIENT ADDR=192.0.2.7 PORT=40123 HELO=my+20pc+3D1+2B "
+                                           "LOGIN=[UNAVAILABLE]\r\n"),
+                               x);
+          co_await srv.send("220 store.test LMTP ready\r\n");
+          const auto again = co_await srv.line();
+          CPPUNIT_ASSERT_EQUAL(std::string("LHLO proxy.test\r\n"), again);
+          co_await srv.send("250-store.test\r\n250 PIPELINING\r\n");
+        });
+  }
+
+  void xclient_not_offered_is_not_sent() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    fake_server srv{std::move(c_pair.second)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await start_client(std::move(c), xclient_options());
+          CPPUNIT_ASSERT(!cl->client_named());
+          CPPUNIT_ASSERT(co_await cl->noop());
+        },
+        [&]() -> awaitable<void> {
+          // XCLIENTX is another keyword; XCLIENT listing none of ours sends nothing either.
+          co_await srv.greet("LHLO", "XCLIENTX ADDR|XCLIENT DESTPORT");
+          const auto next = co_await srv.line();
+          CPPUNIT_ASSERT_EQUAL(std::string("NOOP\r\n"), next);
+          co_await srv.send("250 ok\r\n");
+        });
+  }
+
+  void xclient_refused_is_a_temporary_error() {
+    asio::io_context io;
+    auto c_pair = net::memory_stream::make_pair(io.get_executor());
+    auto c = std::move(c_pair.first);
+    fake_server srv{std::move(c_pair.second)};
+    run(
+        io,
+        [&]() -> awaitable<void> {
+          auto cl = co_await smtp_client::start(std::move(c), xclient_options());
+          CPPUNIT_ASSERT(cl.has_value());
+          auto caps = co_await (*cl)->hello("proxy.test");
+          CPPUNIT_ASSERT(!caps);
+          CPPUNIT_ASSERT(!caps.err().is_permanent());
+          CPPUNIT_ASSERT(caps.err().code == errc::unavailable);
+          CPPUNIT_ASSERT_MESSAGE(
+              caps.err().describe(),
+              caps.err().describe().find("XCLIENT refused") != std::string::npos);
+          CPPUNIT_ASSERT(!(*cl)->usable());
+        },
+        [&]() -> awaitable<void> {
+          co_await srv.greet("LHLO", "XCLIENT ADDR PORT");
+          (void)co_await srv.line();
+          co_await srv.send("550 5.7.0 Insufficient authorization\r\n");
         });
   }
 };

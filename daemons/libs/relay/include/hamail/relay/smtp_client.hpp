@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -57,6 +58,12 @@ struct client_options {
   bool use_chunking = true;            ///< BDAT instead of DATA when CHUNKING is advertised
   std::size_t chunk_size = 64 * 1024;  ///< octets of body per BDAT chunk (and per DATA write)
   smtp::reply_limits reply_limits;     ///< limits on what the server sends
+  /// XCLIENT attributes (NAME, raw value) naming the client this connection
+  /// speaks for (Postfix XCLIENT_README): hello() sends those the server lists
+  /// in its XCLIENT keyword, xtext-encoded (a value longer than 255 octets
+  /// encoded goes as "[UNAVAILABLE]"), after its final LHLO/EHLO, then says
+  /// hello again. Nothing is sent when empty or when the server offers no XCLIENT.
+  std::vector<std::pair<std::string, std::string>> xclient;
 };
 
 /// What the server announced in its LHLO/EHLO reply.
@@ -132,9 +139,15 @@ class smtp_client {
   smtp_client& operator=(const smtp_client&) = delete;
 
   /// Sends LHLO/EHLO `name` and, under the STARTTLS policy, upgrades and
-  /// says hello again; returns what the server announced. A rejection is an
-  /// error (permanent for 5xx); the connection is closed after any error.
+  /// says hello again; then, with client_options::xclient and a server that
+  /// offers XCLIENT, names the client and says hello once more. Returns what
+  /// the server announced last. A rejection is an error (permanent for a 5xx
+  /// to LHLO/EHLO; an XCLIENT refusal is always temporary, errc::unavailable,
+  /// so a proxy the server does not trust fails visibly and retryably); the
+  /// connection is closed after any error.
   boost::asio::awaitable<result<capabilities>> hello(std::string_view name);
+  /// True once the server accepted XCLIENT on this connection.
+  bool client_named() const noexcept { return client_named_; }
 
   /// Runs one transaction; returns one result per recipient, in envelope
   /// order. Never fails as a whole: local failures are per-recipient
@@ -200,6 +213,7 @@ class smtp_client {
   boost::asio::awaitable<result<void>> write(std::string_view data,
                                              std::chrono::milliseconds limit);
   boost::asio::awaitable<result<capabilities>> say_hello(std::string_view name);
+  boost::asio::awaitable<result<capabilities>> hello_and_tls(std::string_view name);
   boost::asio::awaitable<result<bool>> start_tls();
   boost::asio::awaitable<void> run_transaction(const envelope& env, transaction& tx);
   /// The body and the final replies, by DATA or BDAT (shared by send() and finish()).
@@ -220,6 +234,7 @@ class smtp_client {
   bool transaction_open_ = false;  // MAIL accepted and the transaction not finished
   bool step_open_ = false;         // begin() accepted and finish() not called yet
   std::size_t step_accepted_ = 0;  // recipients add_recipient() saw accepted
+  bool client_named_ = false;      // XCLIENT accepted
 };
 
 /// The synthetic reply given to recipients when the connection failed: 451 4.4.2.
