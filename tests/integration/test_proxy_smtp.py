@@ -4,7 +4,8 @@ hears 250 only after both stored it; an unknown local recipient gets 550 and a r
 unauthenticated client 554, without disturbing the others; a store that is down gives 451 at RCPT
 (never a 5xx) and the same client succeeds once it is back; the store's own refusal (quota) is
 passed on; submission (587 STARTTLS + AUTH, 465 implicit TLS) sends local recipients to their
-stores and remote ones to Postfix, and answers 451 while Postfix is unreachable."""
+stores and remote ones to Postfix, and answers 451 while Postfix is unreachable; the stores, which
+trust the proxy's XCLIENT, log and write in Received the client's own address, not the proxy's."""
 
 import glob
 import os
@@ -159,8 +160,9 @@ class proxy_smtp_test(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="hamail-proxy-smtp-")
         os.chmod(cls.tmp, 0o755)  # Postfix's daemons run as user postfix
         cls.postfix = Postfix(os.path.join(cls.tmp, "postfix")).start()
+        # The stores believe the proxy's XCLIENT (it connects from 127.0.0.1).
         cls.backends = {
-            name: Backend(ACCOUNTS, store=name,
+            name: Backend(ACCOUNTS, store=name, smtp={"trusted_proxies": ["127.0.0.1"]},
                           listeners=(("lmtp", "lmtp", "none", "127.0.0.1", port),)).start()
             for name, port in LMTP.items()}
         # One accounts file for the proxy too (the stores' and the proxy's directory agree).
@@ -333,6 +335,24 @@ class proxy_smtp_test(unittest.TestCase):
             self.assertEqual({}, c.sendmail("alice@example.org", ["friend@elsewhere.test"],
                                             message("friend@elsewhere.test", "smarthost back")))
         self.assertEqual(1, sum("Subject: smarthost back" in m for m in self.postfix.held()))
+
+    def test_8_the_store_names_the_real_client_by_xclient(self):
+        # The client connects from 127.0.0.2 (the proxy reaches the stores from 127.0.0.1).
+        with smtplib.SMTP("127.0.0.1", self.proxy.ports["smtp"], timeout=30,
+                          source_address=("127.0.0.2", 0)) as c:
+            client_port = c.sock.getsockname()[1]
+            c.ehlo("real-client.test")
+            self.assertEqual({}, c.sendmail("sender@remote.test", ["alice@example.org"],
+                                            message("alice@example.org", "via xclient")))
+        got = [m for m in self.inbox("store-a", "alice") if b"Subject: via xclient" in m]
+        self.assertEqual(1, len(got))
+        stores_received = got[0][:got[0].index(b"(hamail store store-a)")]
+        self.assertIn(b"Received: from real-client.test ([127.0.0.2])", stores_received, got[0])
+        self.assertNotIn(b"127.0.0.1", stores_received)
+        with open(self.backends["store-a"].log_path, errors="replace") as f:
+            log = f.read()
+        self.assertRegex(log, r"xclient: client \[127\.0\.0\.2\]:%d via proxy \[127\.0\.0\.1\] "
+                              r"session \S+" % client_port)
 
     def test_z_metrics_count_messages_and_recipients(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.proxy.ports["metrics"],

@@ -188,7 +188,27 @@ struct upstream {
   bool lost = false;         ///< the connection failed after recipients were accepted on it
   std::size_t accepted = 0;  ///< recipients accepted in this transaction
   std::vector<relay::recipient_result> done;  ///< finish()'s results
+  /// The XCLIENT attributes the connection was opened with (stores only): a
+  /// kept connection is used again only while the client is still the same
+  /// (EHLO and AUTH may change between transactions).
+  std::vector<std::pair<std::string, std::string>> named;
 };
+
+/// The XCLIENT attributes telling a store who the client is (Postfix
+/// XCLIENT_README; the store believes them only from its [smtp] trusted_proxies).
+std::vector<std::pair<std::string, std::string>> client_attributes(const session& s) {
+  std::string addr = s.client.address;
+  if (addr.find(':') != std::string::npos) addr = "IPV6:" + addr;  // Postfix's IPv6 form
+  std::vector<std::pair<std::string, std::string>> a = {
+      {"ADDR", addr},
+      {"PORT", std::to_string(s.client.port)},
+      {"HELO", s.helo.empty() ? "[UNAVAILABLE]" : s.helo},
+      {"PROTO", s.esmtp ? "ESMTP" : "SMTP"},
+      {"SESSION", s.conn.session_id()},
+  };
+  if (!s.authenticated.empty()) a.emplace_back("LOGIN", s.authenticated);
+  return a;
+}
 
 class proxy_mail_handler final : public smtpd::mail_handler {
  public:
@@ -314,6 +334,10 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     }
     upstream& up = *it;
     if (up.client && !up.client->usable()) drop(up);
+    if (up.client && target != "smarthost" && up.named != client_attributes(s)) {
+      (void)co_await up.client->quit();  // the client changed (EHLO, AUTH): name it anew
+      drop(up);
+    }
     if (up.lost) {
       s.reply(smtp::reply(451, "4.4.2").add_line("Mail system temporarily unavailable"));
       co_return nullptr;
@@ -331,6 +355,7 @@ class proxy_mail_handler final : public smtpd::mail_handler {
         co_return nullptr;
       }
       up.client = std::move(*connected);
+      if (target != "smarthost") up.named = client_attributes(s);
     }
     if (!up.open) {
       const auto& mail = s.tx->mail;
@@ -386,6 +411,9 @@ class proxy_mail_handler final : public smtpd::mail_handler {
       host = routed->host;
       port = routed->port;
       o.mode = relay::protocol_mode::lmtp;
+      // The store learns the real client (its log, Received) by XCLIENT; the
+      // smarthost is not told: it sees this proxy as the sender's relay.
+      o.xclient = client_attributes(s);
       // LMTP has no implicit-TLS port: any [backend] tls means STARTTLS, required.
       if (backend.tls != tls_mode::none) {
         o.starttls = relay::starttls_policy::required;
@@ -404,6 +432,12 @@ class proxy_mail_handler final : public smtpd::mail_handler {
     if (!client) co_return std::move(client).err();
     auto hello = co_await (*client)->hello(ctx_.config.instance.hostname);
     if (!hello) co_return std::move(hello).err();
+    if (!o.xclient.empty() && !(*client)->client_named()) {
+      s.conn.log().warning(
+          "{} ({}) does not offer XCLIENT: it logs this proxy as the client (is this proxy in "
+          "its [smtp] trusted_proxies?)",
+          target, host);
+    }
     s.conn.log().debug("{}: connected to {}:{}", target, host, port);
     co_return std::move(*client);
   }
