@@ -139,7 +139,7 @@ TOML
 write_store_config() {
   local st="$1" lmtp=0
   # (A state directory from before the proxy took SMTP has SMTP listeners on store-a: rewritten.)
-  grep -qs "SMTP reaches the stores through the proxy" "$state/$st/backend.toml" && return
+  grep -qs "names the SMTP client with XCLIENT" "$state/$st/backend.toml" && return
   mkdir -p "$state/$st"/{data,run}
   if [[ "$st" == store-a ]]; then lmtp="$lmtp_port"; fi
   cat > "$state/$st/backend.toml" <<TOML
@@ -173,6 +173,10 @@ proxy_logins = ["hamail-proxy"]
 [pop3]
 trusted_proxies = ["127.0.0.1"]
 proxy_logins = ["hamail-proxy"]
+
+# The proxy names the SMTP client with XCLIENT when it passes mail on over LMTP.
+[smtp]
+trusted_proxies = ["127.0.0.1"]
 
 [[listener]]
 name = "lmtp"

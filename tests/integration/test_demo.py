@@ -100,7 +100,8 @@ class demo_test(unittest.TestCase):
         self.assertIn(b"Subject: Welcome to hamail", msg)
         self.assertIn(b"with ESMTPS id", msg)  # STARTTLS to the proxy
         self.assertIn(b"(hamail proxy proxy-1)", msg)
-        self.assertIn(b"(hamail store store-a) with LMTPS id", msg)  # STARTTLS to the store
+        # The store names the client the proxy told it about (XCLIENT PROTO=ESMTP), over TLS.
+        self.assertIn(b"(hamail store store-a) with ESMTP id", msg)
         self.assertEqual(1, msg.count(b"Return-Path:"))
         self.assertIn("/store-a/", landed)
         self.check_clients(r.stdout)
