@@ -160,8 +160,8 @@ class goodbye_watch {
 /// ends. `to_backend` and `to_client` are sent first (octets read beyond the
 /// login on either side; the caller keeps them alive; they are emptied once
 /// sent). The watches, when given, see each direction. Read buffers start at
-/// 1 KiB and grow while reads fill them (16 KiB towards the backend, 64 KiB
-/// towards the client), back to 1 KiB after a short read.
+/// 1 KiB towards the backend and 8 KiB towards the client and grow while reads
+/// fill them (to 16 KiB and 64 KiB), back to their start after a short read.
 awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
                            std::chrono::milliseconds idle, std::string& to_backend,
                            std::string& to_client, goodbye_watch* client_watch,
