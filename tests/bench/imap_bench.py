@@ -1062,8 +1062,8 @@ def main():
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # A proxied connection holds two descriptors in the proxy and one each in the backend and the
-    # generator: 10,000 of them need more than a typical hard limit of 20,000. Root may raise it
-    # (up to fs.nr_open); everyone else gets the hard limit they have.
+    # generator: 10,000 of them need more than a typical hard limit of 20,000. Root with
+    # CAP_SYS_RESOURCE may raise it (up to fs.nr_open); everyone else keeps the hard limit.
     want = max(hard, 4 * args.idle + 10000)
     if os.geteuid() == 0 and want > hard:
         try:
