@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -159,21 +160,52 @@ class connection {
     return true;
   }
 
-  // Reads one reply (all its lines); returns its code and text, or 0 on failure.
+  // Reads one line (without its CRLF; a bare LF also ends it), at most 64 KiB.
+  bool line(std::string& out, probe_result& r, const char* what) {
+    for (;;) {
+      const auto nl = buffer_.find('\n');
+      if (nl == std::string::npos) {
+        if (buffer_.size() > max_line) {
+          r.detail = std::string(what) + ": reply line too long";
+          return false;
+        }
+        if (!fill(r, what)) return false;
+        continue;
+      }
+      out = buffer_.substr(0, nl > 0 && buffer_[nl - 1] == '\r' ? nl - 1 : nl);
+      buffer_.erase(0, nl + 1);
+      return true;
+    }
+  }
+
+  // Reads exactly `n` bytes (a body with a Content-Length, an IMAP literal).
+  bool bytes(std::size_t n, std::string& out, probe_result& r, const char* what) {
+    while (buffer_.size() < n) {
+      if (!fill(r, what)) return false;
+    }
+    out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return true;
+  }
+
+  // Reads until the server closes the connection, keeping at most `limit` bytes.
+  bool until_closed(std::size_t limit, std::string& out, probe_result& r, const char* what) {
+    eof_ok_ = true;
+    while (!eof_) {
+      if (!fill(r, what)) return false;
+      if (buffer_.size() > limit) break;
+    }
+    out = buffer_.substr(0, std::min(limit, buffer_.size()));
+    buffer_.clear();
+    return true;
+  }
+
+  // Reads one SMTP reply (all its lines); returns its code and text, or 0 on failure.
   int reply(std::string& text, probe_result& r, const char* what) {
     text.clear();
     for (;;) {
-      const auto nl = buffer_.find("\r\n");
-      if (nl == std::string::npos) {
-        if (buffer_.size() > 64 * 1024) {
-          r.detail = std::string(what) + ": reply line too long";
-          return 0;
-        }
-        if (!fill(r, what)) return 0;
-        continue;
-      }
-      std::string line = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 2);
+      std::string line;
+      if (!this->line(line, r, what)) return 0;
       if (line.size() < 3) {
         r.detail = std::string(what) + ": malformed reply '" + line + "'";
         return 0;
@@ -201,6 +233,12 @@ class connection {
           buffer_.append(buf, static_cast<std::size_t>(n));
           return true;
         }
+        if (eof_ok_) {
+          // A server that closes without close_notify (SSL_ERROR_SYSCALL) has still ended
+          // a body that runs to the end of the connection.
+          const int e = ::SSL_get_error(ssl_, n);
+          if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) return closed();
+        }
         if (!tls_wait(n, r, what)) return false;
         continue;
       }
@@ -209,6 +247,7 @@ class connection {
         buffer_.append(buf, static_cast<std::size_t>(n));
         return true;
       }
+      if (n == 0 && eof_ok_) return closed();
       if (n == 0) {
         r.detail = where_ + ": " + what + ": connection closed by the server";
         return false;
@@ -216,6 +255,13 @@ class connection {
       if (errno != EAGAIN && errno != EINTR) return sys_fail(r, what);
       if (!wait(POLLIN, r, what)) return false;
     }
+  }
+
+  // The end of the stream where the caller expects it (an HTTP body without a length).
+  bool closed() {
+    ::ERR_clear_error();
+    eof_ = true;
+    return true;
   }
 
   bool wait(short events, probe_result& r, const char* what) {
@@ -259,6 +305,9 @@ class connection {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   std::string buffer_;
+  bool eof_ok_ = false;
+  bool eof_ = false;
+  static constexpr std::size_t max_line = 64 * 1024;
 };
 
 bool expect(connection& c, int want, const char* what, std::string& text, probe_result& r) {
@@ -284,15 +333,101 @@ bool offers_starttls(const std::string& reply) {
   return false;
 }
 
+std::string where_of(const probe_target& t) {
+  return (t.address.find(':') != std::string::npos ? "[" + t.address + "]" : t.address) + ":" +
+         std::to_string(t.port);
+}
+
+// The first line of `text`, at most 200 characters: for exit reasons.
+std::string first_line(const std::string& text) {
+  std::string out = text.substr(0, text.find_first_of("\r\n"));
+  if (out.size() > 200) out = out.substr(0, 200) + "...";
+  return out;
+}
+
+// An IMAP quoted string, or nothing when `s` cannot be one (CR, LF, NUL, 8-bit).
+std::optional<std::string> imap_quoted(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == 0 || c == '\r' || c == '\n' || c >= 0x80) return std::nullopt;
+    if (c == '"' || c == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// Reads IMAP response lines up to the tagged one for `tag`; returns its text after the
+// tag ("OK ...", "NO ..."), and the untagged lines joined by spaces. A line announcing a
+// literal ({n} at its end) takes the literal and the line's continuation.
+bool imap_response(connection& c, const std::string& tag, std::string& tagged,
+                   std::string& untagged, probe_result& r, const char* what) {
+  untagged.clear();
+  for (int lines = 0; lines < 1000; ++lines) {
+    std::string line;
+    if (!c.line(line, r, what)) return false;
+    for (int literals = 0; literals < 100 && !line.empty() && line.back() == '}'; ++literals) {
+      const auto open = line.rfind('{');
+      if (open == std::string::npos) break;
+      const std::string digits = line.substr(open + 1, line.size() - open - 2);
+      if (digits.empty() || digits.size() > 5 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        break;
+      }
+      std::string literal;
+      std::string rest;
+      if (!c.bytes(std::stoul(digits), literal, r, what) || !c.line(rest, r, what)) return false;
+      line += rest;
+    }
+    if (line.rfind(tag + " ", 0) == 0) {
+      tagged = line.substr(tag.size() + 1);
+      return true;
+    }
+    if (line.rfind("* BYE", 0) == 0) {
+      r.detail = std::string(what) + ": the server said " + first_line(line);
+      return false;
+    }
+    if (!untagged.empty()) untagged += ' ';
+    untagged += line;
+  }
+  r.detail = std::string(what) + ": too many response lines";
+  return false;
+}
+
+bool imap_ok(connection& c, const std::string& tag, const std::string& command,
+             std::string& untagged, probe_result& r, const char* what) {
+  std::string tagged;
+  if (!c.send(tag + " " + command + "\r\n", r) ||
+      !imap_response(c, tag, tagged, untagged, r, what)) {
+    return false;
+  }
+  if (tagged.rfind("OK", 0) != 0) {
+    r.detail = std::string(what) + " answered " + first_line(tagged);
+    return false;
+  }
+  return true;
+}
+
+// Whether a capability list (untagged lines, or a greeting's [CAPABILITY ...] code)
+// names `cap` as a whole word.
+bool has_capability(const std::string& text, const std::string& cap) {
+  std::size_t pos = 0;
+  while ((pos = text.find(cap, pos)) != std::string::npos) {
+    const std::size_t end = pos + cap.size();
+    const bool starts = pos > 0 && text[pos - 1] == ' ';
+    const bool ends = end == text.size() || text[end] == ' ' || text[end] == ']';
+    if (starts && ends) return true;
+    pos = end;
+  }
+  return false;
+}
+
 }  // namespace
 
 probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
                         const std::optional<probe_credentials>& credentials) {
   probe_result r;
-  const std::string where =
-      (target.address.find(':') != std::string::npos ? "[" + target.address + "]"
-                                                     : target.address) +
-      ":" + std::to_string(target.port);
+  const std::string where = where_of(target);
   connection c(deadline, where);
   if (!c.connect(target, r)) return r;
   if (target.implicit_tls && !c.start_tls(target, r)) return r;
@@ -342,6 +477,142 @@ probe_result smtp_probe(const probe_target& target, clock::time_point deadline,
     probe_result ignored;
     (void)c.reply(text, ignored, "QUIT");
   }
+  r.ok = true;
+  r.detail.clear();
+  return r;
+}
+
+probe_result http_get(const probe_target& target, const std::string& path,
+                      clock::time_point deadline, http_response* response) {
+  probe_result r;
+  const std::string where = where_of(target);
+  auto fail_at = [&](probe_result& res) {
+    if (res.detail.find(where) == std::string::npos) res.detail = where + ": " + res.detail;
+    return res;
+  };
+  if (path.empty() || path.front() != '/' || path.find_first_of(" \r\n") != std::string::npos) {
+    r.detail = "not an HTTP path: " + path;
+    return r;
+  }
+  connection c(deadline, where);
+  if (!c.connect(target, r)) return r;
+  if (target.implicit_tls && !c.start_tls(target, r)) return r;
+  const std::string host = target.server_name.empty() ? where : target.server_name;
+  if (!c.send("GET " + path + " HTTP/1.1\r\nHost: " + host +
+                  "\r\nUser-Agent: hamail-ocf-probe\r\nConnection: close\r\n\r\n",
+              r)) {
+    return fail_at(r);
+  }
+  std::string status_line;
+  if (!c.line(status_line, r, "status line")) return fail_at(r);
+  // "HTTP/1.1 200 OK"
+  if (status_line.size() < 12 || status_line.rfind("HTTP/1.", 0) != 0 || status_line[8] != ' ' ||
+      status_line.substr(9, 3).find_first_not_of("0123456789") != std::string::npos) {
+    r.detail = "malformed HTTP status line '" + first_line(status_line) + "'";
+    return fail_at(r);
+  }
+  const int status = std::stoi(status_line.substr(9, 3));
+  std::optional<std::size_t> length;
+  bool chunked = false;
+  for (int headers = 0;; ++headers) {
+    std::string h;
+    if (!c.line(h, r, "headers")) return fail_at(r);
+    if (h.empty()) break;
+    if (headers >= 100) {
+      r.detail = "too many HTTP header lines";
+      return fail_at(r);
+    }
+    const auto colon = h.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = h.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    std::string value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (name == "content-length") {
+      if (value.empty() || value.size() > 9 ||
+          value.find_first_not_of("0123456789") != std::string::npos) {
+        r.detail = "malformed Content-Length '" + first_line(value) + "'";
+        return fail_at(r);
+      }
+      length = std::stoul(value);
+    } else if (name == "transfer-encoding" && value != "identity") {
+      chunked = true;
+    }
+  }
+  constexpr std::size_t max_body = 64 * 1024;
+  std::string body;
+  if (chunked) {
+    // The probe only needs the status; a chunked body is not decoded.
+  } else if (length) {
+    if (*length > max_body) {
+      r.detail = "HTTP body of " + std::to_string(*length) + " bytes is too large";
+      return fail_at(r);
+    }
+    if (!c.bytes(*length, body, r, "body")) return fail_at(r);
+  } else if (!c.until_closed(max_body, body, r, "body")) {
+    return fail_at(r);
+  }
+  if (response != nullptr) {
+    response->status = status;
+    response->body = body;
+  }
+  if (status != 200) {
+    const std::string said = first_line(body);
+    r.detail =
+        "GET " + path + " answered " + std::to_string(status) + (said.empty() ? "" : ": " + said);
+    return fail_at(r);
+  }
+  r.ok = true;
+  return r;
+}
+
+probe_result imap_login_probe(const probe_target& target, clock::time_point deadline,
+                              const probe_credentials& credentials) {
+  probe_result r;
+  const std::string where = where_of(target);
+  auto fail_at = [&](probe_result& res) {
+    if (res.detail.find(where) == std::string::npos) res.detail = where + ": " + res.detail;
+    return res;
+  };
+  const auto user = imap_quoted(credentials.user);
+  const auto password = imap_quoted(credentials.password);
+  if (!user || !password) {
+    r.detail =
+        "the probe account's name or password cannot be sent in an IMAP quoted string "
+        "(CR, LF, NUL or 8-bit characters)";
+    return r;
+  }
+  connection c(deadline, where);
+  if (!c.connect(target, r)) return r;
+  if (target.implicit_tls && !c.start_tls(target, r)) return r;
+  std::string greeting;
+  if (!c.line(greeting, r, "greeting")) return fail_at(r);
+  if (greeting.rfind("* OK", 0) != 0) {
+    r.detail = "greeting: " + first_line(greeting);
+    return fail_at(r);
+  }
+  std::string untagged;
+  if (!target.implicit_tls) {
+    if (!imap_ok(c, "a", "CAPABILITY", untagged, r, "CAPABILITY")) return fail_at(r);
+    if (!has_capability(untagged, "STARTTLS")) {
+      // Never send a password in the clear, whatever the server would accept.
+      r.detail = where + ": the server does not offer STARTTLS; the probe account's " +
+                 "password is not sent over an unencrypted connection";
+      probe_result ignored;
+      (void)imap_ok(c, "z", "LOGOUT", untagged, ignored, "LOGOUT");
+      return r;
+    }
+    if (!imap_ok(c, "b", "STARTTLS", untagged, r, "STARTTLS") || !c.start_tls(target, r)) {
+      return fail_at(r);
+    }
+  }
+  if (!imap_ok(c, "c", "LOGIN " + *user + " " + *password, untagged, r, "LOGIN")) {
+    return fail_at(r);
+  }
+  // A failed LOGOUT does not make the service unhealthy: the login went through.
+  probe_result ignored;
+  (void)imap_ok(c, "d", "LOGOUT", untagged, ignored, "LOGOUT");
   r.ok = true;
   r.detail.clear();
   return r;

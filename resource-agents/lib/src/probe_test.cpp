@@ -124,14 +124,25 @@ class scripted_server {
   std::thread thread_;
 };
 
-bool sent_auth(const std::vector<scripted_server::received_line>& lines, bool& over_tls) {
+bool sent_line(const std::vector<scripted_server::received_line>& lines, const std::string& prefix,
+               bool& over_tls) {
   for (const auto& l : lines) {
-    if (l.text.rfind("AUTH", 0) == 0) {
+    if (l.text.rfind(prefix, 0) == 0) {
       over_tls = l.over_tls;
       return true;
     }
   }
   return false;
+}
+
+bool sent_auth(const std::vector<scripted_server::received_line>& lines, bool& over_tls) {
+  return sent_line(lines, "AUTH", over_tls);
+}
+
+// The server's side of one HTTP exchange: the probe's request is five lines (request
+// line, Host, User-Agent, Connection, the blank line), then `response`.
+std::vector<scripted_server::step> http_exchange(const std::string& response) {
+  return {{true, ""}, {true, ""}, {true, ""}, {true, ""}, {true, response}};
 }
 
 probe_target at(std::uint16_t port, bool lmtp = false) {
@@ -160,6 +171,19 @@ class probe_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(untrusted_certificate_fails_before_auth);
   CPPUNIT_TEST(wrong_name_fails_before_auth);
   CPPUNIT_TEST(implicit_tls_verifies_certificate);
+  CPPUNIT_TEST(http_ready_answers_200);
+  CPPUNIT_TEST(http_503_fails_with_the_body_as_reason);
+  CPPUNIT_TEST(http_malformed_status_line_fails);
+  CPPUNIT_TEST(http_oversized_body_fails);
+  CPPUNIT_TEST(http_over_implicit_tls_verifies_certificate);
+  CPPUNIT_TEST(imap_login_after_starttls);
+  CPPUNIT_TEST(imap_login_refused);
+  CPPUNIT_TEST(imap_without_starttls_sends_no_password);
+  CPPUNIT_TEST(imap_untrusted_certificate_fails_before_login);
+  CPPUNIT_TEST(imap_implicit_tls_login_with_literal_in_capability);
+  CPPUNIT_TEST(imap_password_with_quotes_is_escaped);
+  CPPUNIT_TEST(imap_bye_greeting_fails);
+  CPPUNIT_TEST(imap_password_with_newline_is_refused_before_connecting);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -323,7 +347,175 @@ class probe_test : public CppUnit::TestFixture {
                            r.detail.find("certificate verification failed") != std::string::npos);
   }
 
+  void http_ready_answers_200() {
+    scripted_server s(http_exchange(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nready\n"));
+    http_response resp;
+    const auto r = http_get(at(s.port()), "/ready", soon(), &resp);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    CPPUNIT_ASSERT_EQUAL(200, resp.status);
+    CPPUNIT_ASSERT_EQUAL(std::string("ready\n"), resp.body);
+    const auto& lines = s.stop();
+    CPPUNIT_ASSERT(!lines.empty());
+    CPPUNIT_ASSERT_EQUAL(std::string("GET /ready HTTP/1.1"), lines.front().text);
+  }
+
+  void http_503_fails_with_the_body_as_reason() {
+    scripted_server s(
+        http_exchange("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 16\r\n"
+                      "\r\nno store answers"));
+    http_response resp;
+    const auto r = http_get(at(s.port()), "/ready", soon(), &resp);
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_EQUAL(503, resp.status);
+    CPPUNIT_ASSERT_MESSAGE(
+        r.detail, r.detail.find("GET /ready answered 503: no store answers") != std::string::npos);
+  }
+
+  void http_malformed_status_line_fails() {
+    scripted_server s(http_exchange("SMTP/1.0 hello\r\n\r\n"));
+    const auto r = http_get(at(s.port()), "/ready", soon());
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail,
+                           r.detail.find("malformed HTTP status line") != std::string::npos);
+  }
+
+  void http_oversized_body_fails() {
+    scripted_server s(http_exchange("HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n"));
+    const auto r = http_get(at(s.port()), "/ready", soon());
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("too large") != std::string::npos);
+  }
+
+  void http_over_implicit_tls_verifies_certificate() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path() / "server");
+    const auto other = hamail::test::test_ca::make(dir.path() / "other");
+    const auto ok = http_exchange("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    {
+      scripted_server s(ok, &ca, true);
+      auto t = at(s.port());
+      t.implicit_tls = true;
+      t.ca_file = ca.ca_cert;
+      const auto r = http_get(t, "/ready", soon());
+      CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    }
+    scripted_server s(ok, &ca, true);
+    auto t = at(s.port());
+    t.implicit_tls = true;
+    t.ca_file = other.ca_cert;
+    const auto r = http_get(t, "/ready", soon());
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail,
+                           r.detail.find("certificate verification failed") != std::string::npos);
+  }
+
+  void imap_login_after_starttls() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
+    scripted_server s(imap_starttls_dialogue("c OK logged in\r\n"), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    const auto r = imap_login_probe(t, soon(), probe_credentials{"probe", "secret"});
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    bool over_tls = false;
+    const auto& lines = s.stop();
+    CPPUNIT_ASSERT(sent_line(lines, "c LOGIN \"probe\" \"secret\"", over_tls));
+    CPPUNIT_ASSERT(over_tls);
+    CPPUNIT_ASSERT(sent_line(lines, "d LOGOUT", over_tls));
+  }
+
+  void imap_login_refused() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
+    scripted_server s(imap_starttls_dialogue("c NO [AUTHENTICATIONFAILED] bad password\r\n"), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    const auto r = imap_login_probe(t, soon(), probe_credentials{"probe", "wrong"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(
+        r.detail, r.detail.find("LOGIN answered NO [AUTHENTICATIONFAILED]") != std::string::npos);
+  }
+
+  void imap_without_starttls_sends_no_password() {
+    scripted_server s({{false, "* OK ready\r\n"},
+                       {true, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\na OK done\r\n"},
+                       {true, "c OK logged in\r\n"},
+                       {true, "* BYE\r\nd OK bye\r\n"}});
+    const auto r = imap_login_probe(at(s.port()), soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("does not offer STARTTLS") != std::string::npos);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(!sent_line(s.stop(), "c LOGIN", over_tls));
+  }
+
+  void imap_untrusted_certificate_fails_before_login() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path() / "server");
+    const auto other = hamail::test::test_ca::make(dir.path() / "other");
+    scripted_server s(imap_starttls_dialogue("c OK logged in\r\n"), &ca);
+    auto t = at(s.port());
+    t.ca_file = other.ca_cert;
+    const auto r = imap_login_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail,
+                           r.detail.find("certificate verification failed") != std::string::npos);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(!sent_line(s.stop(), "c LOGIN", over_tls));
+  }
+
+  void imap_implicit_tls_login_with_literal_in_capability() {
+    // Implicit TLS: no CAPABILITY/STARTTLS; an untagged line with a literal is skipped whole.
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
+    scripted_server s({{false, "* OK ready\r\n"},
+                       {true, "* ID (\"name\" {5}\r\nc OK \")\r\nc OK logged in\r\n"},
+                       {true, "* BYE\r\nd OK bye\r\n"}},
+                      &ca, true);
+    auto t = at(s.port());
+    t.implicit_tls = true;
+    t.ca_file = ca.ca_cert;
+    const auto r = imap_login_probe(t, soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(sent_line(s.stop(), "c LOGIN", over_tls));
+    CPPUNIT_ASSERT(over_tls);
+  }
+
+  void imap_password_with_quotes_is_escaped() {
+    const hamail::test::temp_dir dir;
+    const auto ca = hamail::test::test_ca::make(dir.path());
+    scripted_server s(imap_starttls_dialogue("c OK logged in\r\n"), &ca);
+    auto t = at(s.port());
+    t.ca_file = ca.ca_cert;
+    const auto r = imap_login_probe(t, soon(), probe_credentials{"u", "a\"b\\c"});
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.ok);
+    bool over_tls = false;
+    CPPUNIT_ASSERT(sent_line(s.stop(), "c LOGIN \"u\" \"a\\\"b\\\\c\"", over_tls));
+  }
+
+  void imap_bye_greeting_fails() {
+    scripted_server s({{false, "* BYE too many connections\r\n"}});
+    const auto r = imap_login_probe(at(s.port()), soon(), probe_credentials{"u", "p"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("too many connections") != std::string::npos);
+  }
+
+  void imap_password_with_newline_is_refused_before_connecting() {
+    const auto r = imap_login_probe(at(1), soon(), probe_credentials{"u", "p\r\na LOGOUT"});
+    CPPUNIT_ASSERT(!r.ok);
+    CPPUNIT_ASSERT_MESSAGE(r.detail, r.detail.find("quoted string") != std::string::npos);
+  }
+
  private:
+  static std::vector<scripted_server::step> imap_starttls_dialogue(const std::string& login_reply) {
+    return {{false, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"},
+            {true, "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na OK done\r\n"},
+            {true, "b OK begin TLS\r\n", true},
+            {true, login_reply},
+            {true, "* BYE logging out\r\nd OK bye\r\n"}};
+  }
+
   static std::vector<scripted_server::step> starttls_dialogue() {
     return {{false, "220 hi\r\n"},
             {true, "250-hi\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"},

@@ -1,8 +1,8 @@
 #pragma once
 
-// Protocol probes for monitor depths 10 and 20: a small blocking SMTP/LMTP client with a
-// deadline, STARTTLS and AUTH PLAIN. Agents run briefly and alone, so plain blocking I/O
-// with poll() is the simplest correct tool here (the daemons' data path uses Asio).
+// Protocol probes for monitor depths 10 and 20: small blocking SMTP/LMTP, HTTP and IMAP
+// clients with a deadline, STARTTLS and verified TLS. Agents run briefly and alone, so plain
+// blocking I/O with poll() is the simplest correct tool here (the daemons' data path uses Asio).
 
 #include <chrono>
 #include <cstdint>
@@ -44,5 +44,27 @@ struct probe_result {
 /// a listener that does not offer STARTTLS fails the probe before AUTH.
 probe_result smtp_probe(const probe_target& target, std::chrono::steady_clock::time_point deadline,
                         const std::optional<probe_credentials>& credentials = std::nullopt);
+
+/// What an HTTP server answered: the status and (up to 64 KiB of) the body.
+struct http_response {
+  int status = 0;
+  std::string body;
+};
+
+/// GET `path` over HTTP/1.1 (TLS from the first byte when `target.implicit_tls`, the
+/// certificate verified as for smtp_probe); ok when the status is 200. Otherwise the
+/// detail names the status and the body's first line ("GET /ready answered 503: no store
+/// answers"). `response`, when given, receives the status and body of any answer.
+probe_result http_get(const probe_target& target, const std::string& path,
+                      std::chrono::steady_clock::time_point deadline,
+                      http_response* response = nullptr);
+
+/// An IMAP login: greeting `* OK`, then (unless the listener is implicit TLS) CAPABILITY
+/// must list STARTTLS and STARTTLS must succeed, then `LOGIN user password` must answer
+/// OK; LOGOUT ends the session. TLS is verified as for smtp_probe; the password is never
+/// sent in the clear (a listener without STARTTLS fails before LOGIN).
+probe_result imap_login_probe(const probe_target& target,
+                              std::chrono::steady_clock::time_point deadline,
+                              const probe_credentials& credentials);
 
 }  // namespace hamail::ocf
