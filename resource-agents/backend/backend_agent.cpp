@@ -497,53 +497,17 @@ outcome stop(const context& ctx) {
 
 // ---------------------------------------------------------------- start
 
-std::string output_tail(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-    if (lines.size() > 4) lines.erase(lines.begin());
-  }
-  std::string out;
-  for (const auto& l : lines) {
-    if (l.find("critical") != std::string::npos || l.find("error") != std::string::npos) out = l;
-  }
-  if (out.empty() && !lines.empty()) out = lines.back();
-  if (out.size() > 300) out = out.substr(0, 300) + "...";
-  return out;
-}
-
 outcome exit_failure(int status, const fs::path& output) {
-  const std::string tail = output_tail(output);
-  const std::string said = tail.empty() ? "" : ": " + tail;
-  switch (status) {
-    case 69:
-      return fail(rc::err_generic, "hamail-backend could not bind its listeners (exit 69)" + said);
-    case 71:
-      return fail(rc::err_perm, "hamail-backend could not write its files (exit 71)" + said);
-    case 75:
-      return fail(rc::err_generic, "the store is held by another instance (exit 75)" + said);
-    case 78:
-      return fail(rc::err_configured, "hamail-backend rejected its configuration (exit 78)" + said);
-    default:
-      break;
+  if (status == 75) {
+    const std::string tail = output_tail(output);
+    return fail(rc::err_generic, "the store is held by another instance (exit 75)" +
+                                     (tail.empty() ? std::string() : ": " + tail));
   }
-  if (status > 128) {
-    return fail(rc::err_generic,
-                "hamail-backend was killed by signal " + std::to_string(status - 128) + said);
-  }
-  return fail(rc::err_generic, "hamail-backend exited with " + std::to_string(status) + said);
+  return daemon_exit_failure("hamail-backend", status, output);
 }
 
 bool make_dir_for(const fs::path& dir, const validated& v) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return false;
-  if (v.uid && ::chown(dir.c_str(), *v.uid, v.gid.value_or(static_cast<gid_t>(-1))) != 0) {
-    return false;
-  }
-  return true;
+  return make_owned_dir(dir, v.uid, v.gid);
 }
 
 outcome start(const context& ctx) {

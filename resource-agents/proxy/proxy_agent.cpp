@@ -460,51 +460,12 @@ outcome stop(const context& ctx) {
 
 // ---------------------------------------------------------------- start
 
-std::string output_tail(const fs::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(line);
-    if (lines.size() > 4) lines.erase(lines.begin());
-  }
-  std::string out;
-  for (const auto& l : lines) {
-    if (l.find("critical") != std::string::npos || l.find("error") != std::string::npos) out = l;
-  }
-  if (out.empty() && !lines.empty()) out = lines.back();
-  if (out.size() > 300) out = out.substr(0, 300) + "...";
-  return out;
-}
-
 outcome exit_failure(int status, const fs::path& output) {
-  const std::string tail = output_tail(output);
-  const std::string said = tail.empty() ? "" : ": " + tail;
-  switch (status) {
-    case 69:
-      return fail(rc::err_generic, "hamail-proxy could not bind its listeners (exit 69)" + said);
-    case 71:
-      return fail(rc::err_perm, "hamail-proxy could not write its files (exit 71)" + said);
-    case 78:
-      return fail(rc::err_configured, "hamail-proxy rejected its configuration (exit 78)" + said);
-    default:
-      break;
-  }
-  if (status > 128) {
-    return fail(rc::err_generic,
-                "hamail-proxy was killed by signal " + std::to_string(status - 128) + said);
-  }
-  return fail(rc::err_generic, "hamail-proxy exited with " + std::to_string(status) + said);
+  return daemon_exit_failure("hamail-proxy", status, output);
 }
 
 bool make_dir_for(const fs::path& dir, const validated& v) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return false;
-  if (v.uid && ::chown(dir.c_str(), *v.uid, v.gid.value_or(static_cast<gid_t>(-1))) != 0) {
-    return false;
-  }
-  return true;
+  return make_owned_dir(dir, v.uid, v.gid);
 }
 
 outcome start(const context& ctx) {

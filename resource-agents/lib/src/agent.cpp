@@ -10,6 +10,7 @@
 #include <string>
 
 #include "hamail/core/log.hpp"
+#include "hamail/ocf/process.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -328,6 +329,28 @@ void configure_logging(const agent_spec& spec, const environment& env) {
     }
   }
   log::configure(o);
+}
+
+outcome daemon_exit_failure(std::string_view program, int status,
+                            const std::filesystem::path& output) {
+  const std::string tail = output_tail(output);
+  const std::string said = tail.empty() ? "" : ": " + tail;
+  const std::string name(program);
+  switch (status) {
+    case 69:
+      return fail(rc::err_generic, name + " could not bind its listeners (exit 69)" + said);
+    case 71:
+      return fail(rc::err_perm, name + " could not write its files (exit 71)" + said);
+    case 78:
+      return fail(rc::err_configured, name + " rejected its configuration (exit 78)" + said);
+    default:
+      break;
+  }
+  if (status > 128) {
+    return fail(rc::err_generic,
+                name + " was killed by signal " + std::to_string(status - 128) + said);
+  }
+  return fail(rc::err_generic, name + " exited with " + std::to_string(status) + said);
 }
 
 }  // namespace hamail::ocf

@@ -428,4 +428,29 @@ bool is_mount_point(const fs::path& dir) {
   return self.st_dev != up.st_dev;
 }
 
+std::string output_tail(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) lines.push_back(line);
+    if (lines.size() > 4) lines.erase(lines.begin());
+  }
+  std::string out;
+  for (const auto& l : lines) {
+    if (l.find("critical") != std::string::npos || l.find("error") != std::string::npos) out = l;
+  }
+  if (out.empty() && !lines.empty()) out = lines.back();
+  if (out.size() > 300) out = out.substr(0, 300) + "...";
+  return out;
+}
+
+bool make_owned_dir(const fs::path& dir, std::optional<uid_t> uid, std::optional<gid_t> gid) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return false;
+  if (uid && ::chown(dir.c_str(), *uid, gid.value_or(static_cast<gid_t>(-1))) != 0) return false;
+  return true;
+}
+
 }  // namespace hamail::ocf

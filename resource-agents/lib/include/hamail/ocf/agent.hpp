@@ -6,6 +6,7 @@
 // the handler's outcome into the exit code and an "ocf-exit-reason:" line.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -40,6 +41,13 @@ struct outcome {
 
 /// A failure with its exit reason (one line; it is shown by crm_mon).
 outcome fail(rc code, std::string reason);
+
+/// The outcome for a daemon (`program`, e.g. "hamail-proxy") that exited with
+/// `status` while starting: its sysexits code (69 listeners, 71 files, 78
+/// configuration) or signal named, with the telling line of its captured
+/// `output` (output_tail) as the reason.
+outcome daemon_exit_failure(std::string_view program, int status,
+                            const std::filesystem::path& output);
 
 enum class param_type { string, integer, boolean };
 

@@ -90,4 +90,13 @@ bool covers(const listen_socket& s, const std::string& address);
 /// and /proc/self/mountinfo).
 bool is_mount_point(const std::filesystem::path& dir);
 
+/// The line of a daemon's captured output that best says why it stopped: of its
+/// last four non-empty lines, the last naming "critical" or "error", else the
+/// last one; at most 300 characters. Empty when the file is empty or missing.
+std::string output_tail(const std::filesystem::path& file);
+
+/// Creates `dir` (and its parents) and, when `uid` is set, gives it to uid:gid.
+bool make_owned_dir(const std::filesystem::path& dir, std::optional<uid_t> uid,
+                    std::optional<gid_t> gid);
+
 }  // namespace hamail::ocf
