@@ -25,6 +25,9 @@ packages=(
   # check the example configuration (their services stay as Debian installs them: no
   # configuration of theirs is used)
   haproxy keepalived
+  # Postfix as the smarthost of hamail-proxy's SMTP frontend (tests/integration/test_proxy_smtp.py
+  # runs its own instance on loopback; the system's Postfix is left unconfigured)
+  postfix
   procps iproute2
   # the cluster: Pacemaker, Corosync and their tools, the agents hamail's configuration uses,
   # ocf-tester and the OCF DTD (resource-agents), xmllint, DRBD's tools (issues 5 and 6)
@@ -36,10 +39,10 @@ packages=(
   qemu-system-x86 qemu-utils linux-image-amd64 busybox-static e2fsprogs
 )
 
-# Peers for tests/bench (Dovecot LMTP, IMAP and POP3, Postfix), only with
-# --bench: the bench runs its own instances on loopback, never the system
-# services, and the test command does not need them.
-bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d postfix)
+# Peers for tests/bench (Dovecot LMTP, IMAP and POP3; Postfix is in the list
+# above), only with --bench: the bench runs its own instances on loopback,
+# never the system services, and the test command does not need them.
+bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d)
 
 bench=0
 list=0
@@ -78,9 +81,7 @@ if [[ $(id -u) -ne 0 ]]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-if [[ $bench -eq 1 ]]; then
-  # Leave the system's Postfix unconfigured (and so not listening on port 25).
-  echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
-fi
+# Leave the system's Postfix unconfigured (and so not listening on port 25).
+echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
