@@ -77,6 +77,20 @@ pcs -f "$CIB" resource create store-b-mail ocf:hamail:backend \
     op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-b --force
 
+pcs -f "$CIB" resource create directory ocf:heartbeat:slapd \
+    slapd=/usr/sbin/slapd config=/etc/ldap/slapd.d user=openldap group=openldap services='ldap:/// ldapi:///' watch_suffix=dc=example,dc=org \
+    op start interval=0s timeout=20s \
+    op stop interval=0s timeout=20s \
+    op monitor interval=10s timeout=20s \
+    --no-default-ops clone directory-clone clone-max=3 clone-node-max=1 interleave=true
+
+pcs -f "$CIB" resource create frontend ocf:hamail:proxy \
+    config=/etc/hamail/proxy.toml \
+    op start interval=0s timeout=60s \
+    op stop interval=0s timeout=60s \
+    op monitor interval=10s timeout=20s \
+    --no-default-ops clone frontend-clone clone-max=3 clone-node-max=1 interleave=true --force
+
 pcs -f "$CIB" constraint location store-a-drbd-clone rule id=store-a-drbd-nodes-rule constraint-id=store-a-drbd-nodes score=-INFINITY '#uname' ne node1 and '#uname' ne node3
 pcs -f "$CIB" constraint location store-a-drbd-clone rule id=store-a-drbd-prefers-node1-rule constraint-id=store-a-drbd-prefers-node1 role=Promoted score=100 '#uname' eq node1
 pcs -f "$CIB" constraint location store-a-drbd-clone rule id=store-a-drbd-prefers-node3-rule constraint-id=store-a-drbd-prefers-node3 role=Promoted score=60 '#uname' eq node3

@@ -31,9 +31,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
+import stack
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, HERE)
 
 CGROUP2 = "/sys/fs/cgroup/unified"
 BRIDGE = "hamail-lab0"
@@ -41,7 +44,7 @@ BRIDGE_ADDR = "10.77.0.1"
 PREFIX = 24
 DEFAULT_WORKDIR = "/tmp/hamail-lab"
 CGROUP_NAME = "hamail-lab"
-STORE_PORTS = {"smtp": 2525, "lmtp": 2424, "submission": 5870}
+STORE_PORTS = {"smtp": 2525, "lmtp": 2424, "submission": 5870, "imap": 2143, "pop3": 2110}
 PROBE_PASSWORD = "lab-probe-secret"
 DOMAIN = "example.org"
 
@@ -259,6 +262,9 @@ class Node:
             "mount -t overlay overlay -o lowerdir=/etc,upperdir=%s,workdir=%s /etc"
             % (os.path.join(self.dir, "etc.upper"), os.path.join(self.dir, "etc.work")),
         ]
+        if self.name in lab.directory_nodes:
+            # This node's slapd: its own /etc/ldap (slapd.d, tls) and /var/lib/ldap.
+            binds += stack.ProviderFiles(self.dir).binds()
         for src, dst in binds:
             lines.append("mount --bind %s %s" % (src, dst))
         lines += [
@@ -392,7 +398,7 @@ class Lab:
     """The whole lab. Use as a context manager, or up()/down()."""
 
     def __init__(self, workdir=None, nodes=None, stores=None, backend=None, agent=None, token=3000,
-                 layout_path=None):
+                 layout_path=None, directory=None, frontend=True, proxy=None, proxy_agent=None):
         self.workdir = workdir or os.environ.get("HAMAIL_LAB_DIR", DEFAULT_WORKDIR)
         self.cgroup_root = find_cgroup2() or CGROUP2
         self.cgroup = os.path.join(self.cgroup_root, CGROUP_NAME)
@@ -417,7 +423,14 @@ class Lab:
         self.sbin_dir = os.path.join(self.workdir, "sbin")
         self.state_file = os.path.join(self.workdir, "lab.json")
         self.anchor = None
-        self.slapd = None
+        self.balancer = None
+        self.pki = None
+        # Directory providers (slapd cloned by Pacemaker) and proxies: every node, as lab.toml.
+        self.directory_nodes = list(self.nodes) if directory is None else list(directory)
+        self.frontend = frontend
+        self.proxy = proxy or os.environ.get("HAMAIL_PROXY", "")
+        self.proxy_agent = proxy_agent or os.environ.get("HAMAIL_OCF_PROXY") or (
+            os.path.join(build, "ocf", "resource.d", "hamail", "proxy") if build else "")
         self.directory_settings = None
         self.loops = {}
         self.images = {}
@@ -458,76 +471,156 @@ class Lab:
                 "logging {\n    to_logfile: yes\n    logfile: /var/log/corosync/corosync.log\n"
                 "    to_stderr: no\n    to_syslog: no\n    timestamp: on\n}\n") % (self.token, nodes)
 
-    def start_directory(self):
-        """The directory: a slapd with the hamail schema in the host's namespaces, listening on
-        the bridge (so every node reaches it), in the lab's cgroup (so down() ends it). Stores
-        and accounts are placed with hamail-admin, as an operator would."""
-        from hamail_harness import ROOT_DN, ROOT_PW, SUFFIX, Slapd
-        admin = os.environ.get("HAMAIL_ADMIN", "")
-        if not (admin and os.access(admin, os.X_OK)):
-            raise RuntimeError("HAMAIL_ADMIN (the hamail-admin binary) is not set or not executable")
+    def directory_uris(self):
+        return ["ldap://%s/" % self.nodes[n].addr for n in self.directory_nodes]
+
+    def host_cgroup_joiner(self):
         hostcg = os.path.join(self.cgroup, "host", "cgroup.procs")
 
         def join_host():
             with open(hostcg, "w") as f:
                 f.write(str(os.getpid()))
-        self.slapd = Slapd(os.path.join(self.workdir, "slapd"), host=BRIDGE_ADDR,
-                           preexec_fn=join_host)
+        return join_host
+
+    def make_pki(self):
+        """The lab CA; one server certificate for the nodes, the stores and the proxies; the
+        directory replicator's client certificate. The stores and proxies read theirs from
+        /etc/hamail, each slapd from its node's /etc/ldap/tls."""
+        names = list(self.nodes) + ["%s.%s" % (s["name"], DOMAIN) for s in self.stores] + [
+            "mail." + DOMAIN, "localhost"]
+        addrs = [n.addr for n in self.nodes.values()] + [s["ip"] for s in self.stores] + [
+            BRIDGE_ADDR, "127.0.0.1"]
+        self.pki = stack.make_pki(os.path.join(self.workdir, "pki"), names, addrs)
+        os.makedirs(self.etc_hamail, exist_ok=True)
+        for k, name in (("ca", "ca.pem"), ("server", "server.crt"), ("server_key", "server.key")):
+            shutil.copy(self.pki[k], os.path.join(self.etc_hamail, name))
+        os.chmod(os.path.join(self.etc_hamail, "server.key"), 0o600)
+
+    def admin(self, *args, uri=None):
+        """hamail-admin against the directory (`uri`, default the first provider)."""
+        admin = os.environ.get("HAMAIL_ADMIN", "")
+        if not (admin and os.access(admin, os.X_OK)):
+            raise RuntimeError("HAMAIL_ADMIN (the hamail-admin binary) is not set or not executable")
+        config = os.path.join(self.workdir, "admin.toml")
+        if not os.path.exists(config):
+            with open(config, "w") as f:
+                f.write("[ldap]\nallow_plaintext = true\n")  # the lab's directory is on the bridge
+        env = dict(os.environ, HAMAIL_LDAP_URI=uri or self.directory_uris()[0],
+                   HAMAIL_LDAP_BASE_DN=stack.SUFFIX, HAMAIL_LDAP_BIND_DN=stack.ROOT_DN,
+                   HAMAIL_LDAP_BIND_SECRET_FILE=os.path.join(self.etc_hamail, "ldap.secret"))
+        r = subprocess.run([admin, "--config", config] + list(args), env=env,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("hamail-admin %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        return r.stdout
+
+    def prepare_directory(self):
+        """Every provider's slapd files (see stack.py): cn=config from the lab's base and the
+        generator's replication LDIF; stores and accounts placed with hamail-admin into node1's
+        database (a temporary slapd), which is then copied to the other providers."""
+        from hamail_harness import SCHEMA_LDIF
         os.makedirs(self.etc_hamail, exist_ok=True)
         secret = os.path.join(self.etc_hamail, "ldap.secret")
         with open(secret, "w") as f:
-            f.write(ROOT_PW + "\n")
+            f.write(stack.ROOT_PW + "\n")
         os.chmod(secret, 0o600)
+        gen = os.path.join(REPO, "crm-config", "hamail-cluster-config")
+        layout = self.layout_path or os.path.join(REPO, "crm-config", "layouts", "lab.toml")
+        config = stack.base_config(SCHEMA_LDIF)
+        providers = {}
+        for name in self.directory_nodes:
+            repl = run(gen, "slapd", layout, "--node", name).stdout
+            providers[name] = stack.ProviderFiles(self.nodes[name].dir)
+            providers[name].create(self.pki, config, repl)
+        first = providers[self.directory_nodes[0]]
+        base = os.path.join(self.workdir, "base.ldif")
+        with open(base, "w") as f:
+            f.write(stack.BASE_LDIF)
+        os.chmod(base, 0o644)
+        first.load(base)
+        dump = os.path.join(self.workdir, "directory.ldif")
+        log = open(os.path.join(self.workdir, "slapd-placement.log"), "ab")
+        try:
+            for name in self.directory_nodes:
+                files = providers[name]
+                if files is not first:
+                    files.load(dump)  # node1's database, with its contextCSN
+                port = stack.free_port() if files is first else None
+                slapd = files.start_temporary(port, preexec_fn=self.host_cgroup_joiner(), log=log)
+                if slapd is None:
+                    raise RuntimeError("temporary slapd of %s did not start; see "
+                                       "slapd-placement.log" % name)
+                try:
+                    files.apply_replication()
+                    if files is first:
+                        self.place(uri="ldap://127.0.0.1:%d/" % port)
+                finally:
+                    stack.stop(slapd)
+                if files is first:
+                    r = subprocess.run(
+                        first.in_namespace("slapcat -F /etc/ldap/slapd.d -b %s" % stack.SUFFIX),
+                        capture_output=True, text=True, check=True)
+                    with open(dump, "w") as f:
+                        f.write(r.stdout)
+                    os.chmod(dump, 0o644)
+        finally:
+            log.close()
+        self.directory_settings = {"uris": self.directory_uris(), "base_dn": stack.SUFFIX,
+                                   "bind_dn": stack.ROOT_DN}
+
+    def place(self, uri):
+        """Stores, the probe accounts, four accounts per store and the proxies' account."""
         probe_pw = os.path.join(self.workdir, "probe.pw")
         with open(probe_pw, "w") as f:
             f.write(PROBE_PASSWORD + "\n")
-        empty = os.path.join(self.workdir, "admin.toml")
-        with open(empty, "w") as f:
-            f.write("[ldap]\nallow_plaintext = true\n")  # the lab's directory is on the bridge
-        env = dict(os.environ, HAMAIL_LDAP_URI=self.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
-                   HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=secret)
-
-        def place(*args):
-            r = subprocess.run([admin, "--config", empty] + list(args), env=env,
-                               capture_output=True, text=True, timeout=60)
-            if r.returncode != 0:
-                raise RuntimeError("hamail-admin %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        proxy_pw = os.path.join(self.workdir, "proxy.pw")
+        with open(proxy_pw, "w") as f:
+            f.write(stack.PROXY_PASSWORD + "\n")
         for s in self.stores:
-            place("store", "add", s["name"], "--host", "%s.%s" % (s["name"], DOMAIN),
-                  "--address", s["ip"], "--weight", "1")
-            place("account", "add", "probe-" + s["name"], "--address",
-                  "probe@%s.%s" % (s["name"], DOMAIN), "--password-file", probe_pw,
-                  "--store", s["name"])
+            self.admin("store", "add", s["name"], "--host", "%s.%s" % (s["name"], DOMAIN),
+                       "--address", s["ip"], "--imap-port", str(STORE_PORTS["imap"]),
+                       "--pop3-port", str(STORE_PORTS["pop3"]),
+                       "--lmtp-port", str(STORE_PORTS["lmtp"]), "--weight", "1", uri=uri)
+            self.admin("account", "add", "probe-" + s["name"], "--address",
+                       "probe@%s.%s" % (s["name"], DOMAIN), "--password-file", probe_pw,
+                       "--store", s["name"], uri=uri)
             for a in s["accounts"]:
-                place("account", "add", a, "--address", "%s@%s" % (a, DOMAIN), "--store", s["name"])
-        self.directory_settings = {"uri": self.slapd.uri, "base_dn": SUFFIX, "bind_dn": ROOT_DN}
+                self.admin("account", "add", a, "--address", "%s@%s" % (a, DOMAIN),
+                           "--password-file", probe_pw, "--store", s["name"], uri=uri)
+        self.admin("account", "add", stack.PROXY_LOGIN, "--address",
+                   "%s@%s" % (stack.PROXY_LOGIN, DOMAIN), "--password-file", proxy_pw,
+                   "--store", self.stores[0]["name"], uri=uri)
 
     def write_store_configs(self):
-        from hamail_harness import make_ca
         os.makedirs(self.etc_hamail, exist_ok=True)
-        _ca, cert, key = make_ca(self.etc_hamail)
         with open(os.path.join(self.etc_hamail, "probe.secret"), "w") as f:
             f.write(PROBE_PASSWORD + "\n")
         os.chmod(os.path.join(self.etc_hamail, "probe.secret"), 0o600)
+        proxies = ", ".join('"%s"' % n.addr for n in self.nodes.values())
+        trust = 'trusted_proxies = [%s]\nproxy_logins = ["%s"]\n' % (proxies, stack.PROXY_LOGIN)
         for s in self.stores:
             name = s["name"]
             with open(os.path.join(self.etc_hamail, name + ".toml"), "w") as f:
                 f.write('[store]\nname = "%s"\ndata_dir = "%s"\nhostname = "%s.%s"\n'
                         'runtime_dir = "/run/hamail/%s"\npid_file = "/run/hamail/%s/hamail-backend.pid"\n'
                         'fsync = true\n\n' % (name, s["data_dir"], name, DOMAIN, name, name))
-                f.write('[smtp]\nauth_without_tls = false\n\n')
+                f.write('[smtp]\nauth_without_tls = false\ntrusted_proxies = [%s]\n\n' % proxies)
+                f.write('[imap]\n%s\n[pop3]\n%s\n' % (trust, trust))
                 f.write('[limits]\ndrain_timeout = "10s"\n\n')
                 f.write('[log]\nlevel = "info"\n\n')
-                f.write('[tls]\ncert = "/etc/hamail/%s"\nkey = "/etc/hamail/%s"\n\n'
-                        % (os.path.basename(cert), os.path.basename(key)))
-                d = self.directory_settings
-                f.write('[directory]\ntype = "ldap"\nuris = ["%s"]\nbase_dn = "%s"\nbind_dn = "%s"\n'
-                        'bind_secret_file = "/etc/hamail/ldap.secret"\nallow_plaintext_bind = true\n'
-                        'timeout = "3s"\n\n' % (d["uri"], d["base_dn"], d["bind_dn"]))
+                f.write('[tls]\ncert = "/etc/hamail/server.crt"\nkey = "/etc/hamail/server.key"\n\n')
+                f.write(stack.directory_section(self.directory_settings["uris"]))
                 for lname, proto, tls in (("smtp", "smtp", "starttls"), ("submission", "submission", "starttls"),
-                                          ("lmtp", "lmtp", "none")):
+                                          ("lmtp", "lmtp", "none"), ("imap", "imap", "starttls"),
+                                          ("pop3", "pop3", "starttls")):
                     f.write('[[listener]]\nname = "%s"\nprotocol = "%s"\naddress = "%s"\nport = %d\n'
                             'tls = "%s"\n\n' % (lname, proto, s["ip"], STORE_PORTS[lname], tls))
+        if self.frontend:
+            with open(os.path.join(self.etc_hamail, "proxy.secret"), "w") as f:
+                f.write(stack.PROXY_PASSWORD + "\n")
+            os.chmod(os.path.join(self.etc_hamail, "proxy.secret"), 0o600)
+            with open(os.path.join(self.etc_hamail, "proxy.toml"), "w") as f:
+                f.write(stack.proxy_config(self.directory_settings["uris"], BRIDGE_ADDR))
 
     def write_agents(self):
         os.makedirs(os.path.join(self.ocf_dir, "hamail"), exist_ok=True)
@@ -540,6 +633,12 @@ class Lab:
         if os.path.lexists(link):
             os.unlink(link)
         os.symlink(os.path.abspath(self.backend), link)
+        if self.frontend:
+            for link, target in ((os.path.join(self.ocf_dir, "hamail", "proxy"), self.proxy_agent),
+                                 (os.path.join(self.sbin_dir, "hamail-proxy"), self.proxy)):
+                if os.path.lexists(link):
+                    os.unlink(link)
+                os.symlink(os.path.abspath(target), link)
         wrapper = os.path.join(self.sbin_dir, "fence_hamail_lab")
         with open(wrapper, "w") as f:
             f.write("#!/bin/sh\n# The hamail lab's fence agent: run in the host's namespaces.\n"
@@ -570,6 +669,10 @@ class Lab:
             raise RuntimeError("HAMAIL_BACKEND (the hamail-backend binary) is not set or not executable")
         if not (self.agent and os.access(self.agent, os.X_OK)):
             raise RuntimeError("HAMAIL_OCF_BACKEND / HAMAIL_BUILD_DIR: ocf:hamail:backend not found")
+        if self.frontend and not (self.proxy and os.access(self.proxy, os.X_OK)):
+            raise RuntimeError("HAMAIL_PROXY (the hamail-proxy binary) is not set or not executable")
+        if self.frontend and not (self.proxy_agent and os.access(self.proxy_agent, os.X_OK)):
+            raise RuntimeError("HAMAIL_OCF_PROXY / HAMAIL_BUILD_DIR: ocf:hamail:proxy not found")
         left = self.leftovers()
         if left:
             raise RuntimeError("a lab is already up or was left behind (%s): run `python3 %s down`"
@@ -594,9 +697,14 @@ class Lab:
             for n in self.nodes.values():
                 n.create_network()
                 n.create_dirs()
-            self.start_directory()
+            self.make_pki()
+            self.prepare_directory()
             self.write_store_configs()
             self.write_agents()
+            if self.frontend:
+                self.balancer = stack.Balancer(self.workdir, BRIDGE_ADDR,
+                                               [n.addr for n in self.nodes.values()],
+                                               preexec_fn=self.host_cgroup_joiner())
             for s in self.stores:
                 img = os.path.join(self.workdir, s["name"] + ".img")
                 with open(img, "wb") as f:
@@ -645,13 +753,9 @@ class Lab:
             except subprocess.TimeoutExpired:
                 pass
             self.anchor = None
-        if self.slapd is not None and self.slapd.proc is not None:
-            try:
-                self.slapd.proc.wait(5)  # ended with the lab's cgroup; reap it
-            except subprocess.TimeoutExpired:
-                errors.append("slapd (pid %d) did not end" % self.slapd.proc.pid)
-            self.slapd.log.close()
-            self.slapd = None
+        if self.balancer is not None:
+            self.balancer.stop()  # ended with the lab's cgroup already; reaps it
+            self.balancer = None
         for n in self.nodes.values():
             run("ip", "link", "del", n.veth, check=False)
             run("ip", "netns", "del", n.netns, check=False)
@@ -763,6 +867,24 @@ class Lab:
         if r.returncode != 0:
             raise RuntimeError("crm configure load update failed (%d):\n%s%s\n--- configuration:\n%s"
                                % (r.returncode, r.stdout, r.stderr, text))
+        return r
+
+    def load_pcs(self, node=None):
+        """The generator's pcs form, applied as its header says: `pcs cluster cib`, the script
+        edits that file (`pcs -f`), `pcs cluster cib-push --config`."""
+        gen = os.path.join(REPO, "crm-config", "hamail-cluster-config")
+        layout = self.layout_path or os.path.join(REPO, "crm-config", "layouts", "lab.toml")
+        script = os.path.join(self.workdir, "cluster.pcs.sh")
+        with open(script, "w") as f:
+            f.write(run(gen, "pcs", "--lab", layout).stdout)
+        cib = os.path.join(self.workdir, "pcs-cib.xml")
+        n = node or self.any_node()
+        r = n.exec("sh", "-c", 'pcs cluster cib "$1" && CIB="$1" sh "$2" && '
+                   'pcs cluster cib-push "$1" --config', "load-pcs", cib, script,
+                   check=False, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("loading the pcs form failed (%d):\n%s%s"
+                               % (r.returncode, r.stdout, r.stderr))
         return r
 
     def settle(self, timeout=120):
@@ -897,6 +1019,7 @@ def main(argv):
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut down() short
             lab.down()
             print("lab removed")
         return 0

@@ -25,6 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
+from labcase import LabCase  # noqa: E402
 
 CYCLES = int(os.environ.get("HAMAIL_LAB_CYCLES", "10"))
 MID_DATA_CYCLES = {3, 8}          # crashes while a client is in the middle of DATA
@@ -239,51 +240,14 @@ def stored_messages(lab, store):
 
 
 @unittest.skipIf(L.unavailable_reason(), "cluster lab unavailable: %s" % L.unavailable_reason())
-class cluster_failover_test(unittest.TestCase):
+class cluster_failover_test(LabCase):
     def setUp(self):
-        # SIGTERM or Ctrl-C must still remove the lab. unittest does not run cleanups when a
-        # KeyboardInterrupt passes through a test, so the handler removes it itself.
-        L.become_subreaper()
-        self.lab = L.lab_from_layout()
-        self.old_handlers = {sig: signal.signal(sig, self._interrupted)
-                             for sig in (signal.SIGTERM, signal.SIGINT)}
-        left = self.lab.leftovers()
-        if left:
-            print("removing a lab left behind: %s" % left, flush=True)
-            if os.path.exists(self.lab.state_file):
-                L.Lab.from_state(self.lab.workdir).down()
-            else:
-                self.lab.down()
-        self.addCleanup(self._cleanup)
-        t = time.monotonic()
-        self.lab.up()
-        self.config = L.generated_config(self.lab)
-        self.config_source = "crm-config/hamail-cluster-config crm --lab crm-config/layouts/lab.toml"
-        if self.config is None:
-            self.config = L.hand_config(self.lab)
-            self.config_source = "HAND-WRITTEN (the generator or lab.toml is missing)"
-        self.lab.load_config(self.config)
-        print("\ncluster configuration: %s" % self.config_source, flush=True)
+        super().setUp()
         for store in self.lab.stores:
             self.wait_store(store, time.monotonic(), 120)
         self.lab.settle(60)
-        print("lab up and both stores accepting mail after %.1f s" % (time.monotonic() - t), flush=True)
-
-    def _interrupted(self, signum, _frame):
-        print("\n%s: removing the lab" % signal.Signals(signum).name, flush=True)
-        try:
-            self.lab.down(keep_workdir=bool(os.environ.get("HAMAIL_KEEP_TEST_DIRS")))
-        finally:
-            os._exit(128 + signum)
-
-    def _cleanup(self):
-        keep = bool(os.environ.get("HAMAIL_KEEP_TEST_DIRS"))
-        self.lab.down(keep_workdir=keep)
-        left = self.lab.leftovers()
-        loops = [l for l in L.run("losetup", "-a", check=False).stdout.splitlines() if self.lab.workdir in l]
-        for sig, handler in self.old_handlers.items():
-            signal.signal(sig, handler)
-        self.assertEqual([], left + loops, "the lab left things behind")
+        print("lab up and both stores accepting mail after %.1f s"
+              % (time.monotonic() - self.lab_started), flush=True)
 
     def wait_store(self, store, t0, timeout, mail=None):
         """Seconds from t0 until the store answers a delivery with 250 on its address.
@@ -316,20 +280,6 @@ class cluster_failover_test(unittest.TestCase):
             return min(first) - t0
         raise AssertionError("%s did not accept mail within %d s:\n%s"
                              % (store["name"], timeout, self.lab.any_node().exec("crm_mon", "-1", "-r", check=False).stdout))
-
-    def running_on(self, store):
-        nodes = self.lab.where(store["name"] + "-mail")
-        self.assertEqual(1, len(nodes), "%s runs on %s" % (store["name"], nodes))
-        return nodes[0]
-
-    def wait_fenced(self, node, since, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for entry in self.lab.fence_log():
-                if float(entry[0]) >= since and entry[2] == node and entry[1] in ("off", "reboot"):
-                    return float(entry[0])
-            time.sleep(0.2)
-        raise AssertionError("%s was not fenced within %d s" % (node, timeout))
 
     def test_failover(self):
         lab = self.lab
