@@ -72,6 +72,11 @@ const agent_spec& spec() {
         {"probe_ca_file", param_type::string, "", false, false, "Probe CA file",
          "PEM file of the CA certificates that may sign the daemon's TLS certificate; the "
          "probes verify it whenever they use TLS. Empty: the system's default trust store."},
+        {"probe_timeout", param_type::integer, "5", false, false, "Probe timeout (seconds)",
+         "How long the depth-10 and depth-20 probes wait for the daemon (connect, greeting, "
+         "each reply) before declaring it failed: a daemon that accepts connections but does "
+         "not answer (hung, stopped) is failed after this, not after the whole monitor "
+         "timeout. 0: the monitor's timeout."},
         {"probe_tls_name", param_type::string, "", false, false, "Probe certificate name",
          "The name the daemon's certificate must carry (a DNS name, or an address). Empty: "
          "the address probed (the service address), matched against the certificate's IP "
@@ -108,6 +113,7 @@ struct settings {
   fs::path probe_secret_file;
   fs::path probe_ca_file;
   std::string probe_tls_name;
+  long long probe_timeout = 5;  // seconds; 0: the monitor's timeout
   bool binary_missing = false;  // ocf-tester's OCF_TESTER_FAIL_HAVE_BINARY
 
   daemon_identity identity() const { return {binary, config}; }
@@ -129,6 +135,7 @@ settings read_settings(const context& ctx) {
   s.probe_secret_file = p.str("probe_secret_file");
   s.probe_ca_file = p.str("probe_ca_file");
   s.probe_tls_name = p.str("probe_tls_name");
+  s.probe_timeout = p.integer("probe_timeout");
   const auto forced = ctx.env.get("OCF_TESTER_FAIL_HAVE_BINARY");
   s.binary_missing = (forced && *forced == "1") || ::access(s.binary.c_str(), X_OK) != 0;
   return s;
@@ -159,6 +166,9 @@ std::optional<outcome> check_parameters(const settings& s) {
   if (!s.probe_ca_file.empty() && !s.probe_ca_file.is_absolute()) {
     return fail(rc::err_configured,
                 "probe_ca_file '" + s.probe_ca_file.string() + "' is not an absolute path");
+  }
+  if (s.probe_timeout < 0 || s.probe_timeout > 3600) {
+    return fail(rc::err_configured, "probe_timeout must be 0 to 3600 seconds");
   }
   if (!s.probe_account.empty() && s.probe_secret_file.empty()) {
     return fail(rc::err_configured, "probe_account is set but probe_secret_file is not");
@@ -442,7 +452,10 @@ outcome monitor(const context& ctx) {
   if (auto r = check_listening(s, st.pid); !r.ok()) return r;
   if (ctx.check_level < 10) return outcome::success();
 
-  const auto deadline = clock::now() + ctx.budget(20s) - 500ms;
+  auto wait = ctx.budget(20s) - 500ms;
+  if (s.probe_timeout > 0)
+    wait = std::min<std::chrono::milliseconds>(wait, std::chrono::seconds(s.probe_timeout));
+  const auto deadline = clock::now() + wait;
   auto cfg = hamail::backend::load_backend_config(s.config);
   if (!cfg) {
     return fail(rc::err_generic, "cannot read " + s.config.string() + " for the protocol probe");

@@ -391,6 +391,28 @@ class ocf_backend_test(unittest.TestCase):
         c.close()
         self.assertEqual([], s.backend.messages("probe"), "an unacknowledged message is not stored")
 
+    def test_hung_daemon_fails_the_probe_within_probe_timeout(self):
+        # A daemon that accepts connections but never answers (SIGSTOP: the kernel still
+        # completes the handshakes): depth 0 sees a live process listening; depth 10 must fail
+        # after probe_timeout, not after the whole 30 s monitor timeout.
+        s = self.store()
+        self.assertRc(0, s.run("start"))
+        pid = s.pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.assertRc(0, s.run("monitor", depth=0))
+            params = dict(s.params, probe_timeout="2")
+            t0 = time.monotonic()
+            self.assertRc(1, s.run("monitor", depth=10, params=params, timeout_ms=30000),
+                          "probe failed")
+            took = time.monotonic() - t0
+            self.assertLess(took, 10.0, "the probe waited %.1f s" % took)
+            self.assertRc(6, s.run("monitor", depth=10, params=dict(s.params, probe_timeout="-1")),
+                          "probe_timeout")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.assertRc(0, s.run("monitor", depth=10))
+
     def test_stop_handles_a_stopped_process(self):
         s = self.store()
         self.assertRc(0, s.run("start"))

@@ -45,7 +45,7 @@ pcs -f "$CIB" resource create store-a-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-a --force
 
 pcs -f "$CIB" resource create store-b-drbd ocf:linbit:drbd \
@@ -76,7 +76,7 @@ pcs -f "$CIB" resource create store-b-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-b --force
 
 pcs -f "$CIB" resource create store-c-drbd ocf:linbit:drbd \
@@ -107,7 +107,7 @@ pcs -f "$CIB" resource create store-c-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-c --force
 
 pcs -f "$CIB" resource create store-d-drbd ocf:linbit:drbd \
@@ -138,7 +138,7 @@ pcs -f "$CIB" resource create store-d-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-d --force
 
 pcs -f "$CIB" resource create store-e-drbd ocf:linbit:drbd \
@@ -169,7 +169,7 @@ pcs -f "$CIB" resource create store-e-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-e --force
 
 pcs -f "$CIB" resource create store-f-drbd ocf:linbit:drbd \
@@ -200,7 +200,7 @@ pcs -f "$CIB" resource create store-f-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-f --force
 
 pcs -f "$CIB" resource create directory ocf:heartbeat:slapd \

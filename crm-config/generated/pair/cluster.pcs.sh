@@ -50,7 +50,7 @@ pcs -f "$CIB" resource create store-a-mail ocf:hamail:backend \
     op start interval=0s timeout=120s \
     op stop interval=0s timeout=90s \
     op monitor interval=10s timeout=20s \
-    op monitor interval=30s timeout=30s OCF_CHECK_LEVEL=10 \
+    op monitor interval=15s timeout=20s OCF_CHECK_LEVEL=10 \
     --no-default-ops --group store-a --force
 
 pcs -f "$CIB" resource create directory ocf:heartbeat:slapd \
