@@ -201,7 +201,7 @@ class ldap_directory_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(broken_pooled_connection_is_replaced_transparently);
   CPPUNIT_TEST(unanswering_server_times_out_without_blocking_the_event_loop);
   CPPUNIT_TEST(unanswering_first_server_fails_over_within_one_lookup);
-  CPPUNIT_TEST(hung_pooled_connection_times_out_then_other_server_is_used);
+  CPPUNIT_TEST(hung_pooled_connection_fails_over_within_one_lookup);
   CPPUNIT_TEST(destruction_ends_queued_lookups_with_shutting_down);
   CPPUNIT_TEST(concurrent_lookups_share_the_pool);
   CPPUNIT_TEST(cache_over_ldap_saves_searches_until_ttl);
@@ -650,7 +650,10 @@ class ldap_directory_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(since(again) < 500ms);
   }
 
-  void hung_pooled_connection_times_out_then_other_server_is_used() {
+  // A server that stops answering on an established connection (its node lost power, or
+  // a partition: no reset ever comes) costs half the lookup's time, not all of it: the same
+  // lookup is answered by the other server, and the next ones go there directly.
+  void hung_pooled_connection_fails_over_within_one_lookup() {
     auto& a = start_slapd("a");
     auto& b = start_slapd("b", true);
     auto s = settings({a.uri(), b.uri()});
@@ -661,11 +664,12 @@ class ldap_directory_test : public CppUnit::TestFixture {
     frozen_process frozen(a.pid());
     const auto start = steady::now();
     auto r = await_now(d->find_by_login("only-on-b"));
-    CPPUNIT_ASSERT_MESSAGE(describe(r), !r.has_value());
-    CPPUNIT_ASSERT(r.err().code == errc::timed_out);
+    CPPUNIT_ASSERT_MESSAGE(describe(r), found_id(r, "only-on-b"));
     CPPUNIT_ASSERT(since(start) <= s.timeout + 500ms);
+    const auto again = steady::now();
     r = await_now(d->find_by_login("only-on-b"));
     CPPUNIT_ASSERT_MESSAGE(describe(r), found_id(r, "only-on-b"));
+    CPPUNIT_ASSERT(since(again) < 300ms);  // A is skipped now
   }
 
   void destruction_ends_queued_lookups_with_shutting_down() {
