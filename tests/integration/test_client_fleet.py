@@ -215,10 +215,12 @@ class client_fleet_test(unittest.TestCase):
             b.start()
         back = time.monotonic()
         # Until every worker succeeded again at its main step (bounded), then a little more.
+        main = {"idle": "IDLE", "login": "LOGIN", "pop3": "PASS", "append": "APPEND",
+                "smtp": "DATA"}
         deadline = back + 20
         while time.monotonic() < deadline:
             recovered = {e.client for e in fleet.events() if e.outcome == "ok" and e.end > back
-                         and e.kind in ("IDLE", "LOGIN", "PASS", "APPEND", "DATA")}
+                         and e.kind == main[fleet.roles[e.client]]}
             if recovered >= set(fleet.roles):
                 break
             time.sleep(0.1)
@@ -234,6 +236,8 @@ class client_fleet_test(unittest.TestCase):
         self.assertLess(rep.new_login_gaps["login-3(bill)"], 1.0, rep.new_login_gaps)
         # alice's holder (store-a) was disconnected and came back; bob's (store-b) never left.
         self.assertGreater(rep.reconnect_gaps["idle-0(alice)"], 0.0, rep.reconnects)
+        self.assertTrue(all(back is not None for _, _, back, _ in rep.reconnects),
+                        "every holder in IDLE again: %r" % rep.reconnects)
         self.assertLess(rep.reconnect_gaps["idle-0(alice)"], OUTAGE + 5, rep.reconnects)
         self.assertEqual(0.0, rep.reconnect_gaps["idle-1(bob)"], rep.reconnects)
         self.assertGreater(rep.temporary, 0, "at least the holder's disconnect")
