@@ -5,7 +5,8 @@ new-login gap and a reconnect of the IDLE holder on that store only, with no per
 nothing lost, both through a proxy whose retry window covers the outage and through one (plain
 text, port 25) whose short window makes clients see NO [UNAVAILABLE] and 451; and the report's
 checks fail when they should: a wrong password is a permanent error, a message deleted behind the
-fleet's back is reported missing."""
+fleet's back is reported missing. The same fleet over implicit TLS (993/995/465-style listeners);
+refused and silent endpoints are temporary failures, and stop() cuts a step that hangs."""
 
 import imaplib
 import os
@@ -133,7 +134,10 @@ class client_fleet_test(unittest.TestCase):
         listeners = (("imap", "imap", "starttls", "127.0.0.1", 0),
                      ("pop3", "pop3", "starttls", "127.0.0.1", 0),
                      ("smtp", "smtp", "starttls", "127.0.0.1", 0),
-                     ("submission", "submission", "starttls", "127.0.0.1", 0))
+                     ("submission", "submission", "starttls", "127.0.0.1", 0),
+                     ("imaps", "imap", "implicit", "127.0.0.1", 0),
+                     ("pop3s", "pop3", "implicit", "127.0.0.1", 0),
+                     ("submissions", "submission", "implicit", "127.0.0.1", 0))
         common = {"directory": ldap, "listeners": listeners,
                   "smtp": {"local_domains": ["example.org"]},
                   # The whole fleet logs in from 127.0.0.1: no lock-out for a wrong password.
@@ -298,6 +302,20 @@ class client_fleet_test(unittest.TestCase):
         m.expunge()
         m.logout()
         self.assertEqual([gone], fleet.verify(rep.acked))
+
+    def test_6_implicit_tls_endpoints(self):
+        p = self.covering.ports
+        fleet = ClientFleet(imap=("127.0.0.1", p["imaps"]), pop3=("127.0.0.1", p["pop3s"]),
+                            smtp=("127.0.0.1", p["submissions"]), accounts=ACCOUNTS,
+                            idle_holders=1, login_loops=1, ssl_context=self.tls, starttls=False,
+                            smtp_auth=True)
+        fleet.start()
+        self.ready(fleet)
+        fleet.stop()
+        rep = fleet.report()
+        self.assertEqual([], rep.permanent)
+        self.assertEqual(0, rep.temporary, rep.temporary_samples)
+        self.assert_verified(fleet, rep)
 
 
 if __name__ == "__main__":
