@@ -23,7 +23,8 @@ Usage
     print(rep.summary())
 
 One fleet can also span several faults: report(since=t1, until=t2) looks at one window only.
-Times are time.monotonic() seconds throughout.
+Times are time.monotonic() seconds throughout. Give `timeout` more than the proxy's [backend]
+retry_for (15 s by default): a login the proxy holds while it retries is slow, not failed.
 
 Workers
 -------
