@@ -361,6 +361,21 @@ class Node:
 
     # -- crash and power ------------------------------------------------------------------------
 
+    def partition(self):
+        """Network partition: the node's link goes down, its processes keep running (it loses
+        quorum and stops its resources itself; the others fence it before taking them over)."""
+        run("ip", "link", "set", self.veth, "down")
+
+    def mounts(self):
+        """Mount points in the node's mount namespace (empty when the node is down)."""
+        if self.pid is None:
+            return set()
+        try:
+            with open("/proc/%d/mounts" % self.pid) as f:
+                return {line.split()[1] for line in f}
+        except OSError:
+            return set()
+
     def crash(self):
         """Hard crash: link down, SIGKILL everything in the node's cgroup, forget its addresses."""
         run("ip", "link", "set", self.veth, "down")
@@ -422,6 +437,7 @@ class Lab:
         self.ocf_dir = os.path.join(self.workdir, "ocf")
         self.sbin_dir = os.path.join(self.workdir, "sbin")
         self.state_file = os.path.join(self.workdir, "lab.json")
+        self.faults_dir = os.path.join(self.workdir, "faults")
         self.anchor = None
         self.balancer = None
         self.pki = None
@@ -625,10 +641,20 @@ class Lab:
     def write_agents(self):
         os.makedirs(os.path.join(self.ocf_dir, "hamail"), exist_ok=True)
         os.makedirs(self.sbin_dir, exist_ok=True)
+        # ocf:hamail:backend is the build's agent behind a fault hook: while
+        # <workdir>/faults/fail-stop-<store> exists, `stop` of that store fails (exit 1), which
+        # is how the lab makes a stop fail (the node must then be fenced). Every other action,
+        # and stop without the file, is the real agent (exec, same arguments and environment).
+        os.makedirs(self.faults_dir, exist_ok=True)
         link = os.path.join(self.ocf_dir, "hamail", "backend")
         if os.path.lexists(link):
             os.unlink(link)
-        os.symlink(os.path.abspath(self.agent), link)
+        with open(link, "w") as f:
+            f.write('#!/bin/sh\n# The hamail lab\'s fault hook around ocf:hamail:backend (lab.py).\n'
+                    'if [ "$1" = stop ] && [ -e "%s/fail-stop-$OCF_RESKEY_store" ]; then\n'
+                    '    echo "ocf-exit-reason:lab fault: stop made to fail" >&2\n'
+                    '    exit 1\nfi\nexec %s "$@"\n' % (self.faults_dir, os.path.abspath(self.agent)))
+        os.chmod(link, 0o755)
         link = os.path.join(self.sbin_dir, "hamail-backend")
         if os.path.lexists(link):
             os.unlink(link)
@@ -677,7 +703,10 @@ class Lab:
         if left:
             raise RuntimeError("a lab is already up or was left behind (%s): run `python3 %s down`"
                                % (", ".join(left), os.path.join(HERE, "lab.py")))
-        os.makedirs(self.workdir, exist_ok=True)
+        # A work directory kept from an earlier run (HAMAIL_KEEP_TEST_DIRS) holds that run's
+        # CIB, directory databases and logs: a lab always starts from nothing.
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.makedirs(self.workdir)
         os.makedirs(self.cgroup)
         try:
             # The anchor: a process in the host's namespaces that the fence agent enters.
