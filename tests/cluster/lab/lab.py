@@ -413,11 +413,13 @@ class Lab:
     """The whole lab. Use as a context manager, or up()/down()."""
 
     def __init__(self, workdir=None, nodes=None, stores=None, backend=None, agent=None, token=3000,
-                 layout_path=None, directory=None, frontend=True, proxy=None, proxy_agent=None):
+                 layout_path=None, directory=None, frontend=True, proxy=None, proxy_agent=None,
+                 profile=None):
         self.workdir = workdir or os.environ.get("HAMAIL_LAB_DIR", DEFAULT_WORKDIR)
         self.cgroup_root = find_cgroup2() or CGROUP2
         self.cgroup = os.path.join(self.cgroup_root, CGROUP_NAME)
         self.token = token
+        self.profile = profile
         self.layout_path = layout_path  # corosync.conf comes from the generator when set
         self.backend = backend or os.environ.get("HAMAIL_BACKEND", "")
         build = os.environ.get("HAMAIL_BUILD_DIR", "")
@@ -471,12 +473,19 @@ class Lab:
 
     def corosync_conf(self):
         if self.layout_path:
-            # The production file for the lab layout, from the same generator (only the token
-            # can be overridden, for experiments with HAMAIL_LAB_TOKEN).
-            text = subprocess.run(
-                [sys.executable, os.path.join(REPO, "crm-config", "hamail-cluster-config"),
-                 "corosync", self.layout_path], capture_output=True, text=True, check=True).stdout
-            return re.sub(r"(?m)^(\s*token:) \d+$", r"\g<1> %d" % self.token, text)
+            # The production file for the lab layout, from the same generator, in the profile
+            # chosen (HAMAIL_LAB_PROFILE=fast: the generator's --profile fast); the token can
+            # still be overridden, for experiments with HAMAIL_LAB_TOKEN.
+            argv = [sys.executable, os.path.join(REPO, "crm-config", "hamail-cluster-config"),
+                    "corosync", self.layout_path]
+            if self.profile:
+                argv += ["--profile", self.profile]
+            text = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+            if os.environ.get("HAMAIL_LAB_TOKEN"):
+                text = re.sub(r"(?m)^(\s*token:) \d+$", r"\g<1> %d" % self.token, text)
+            m = re.search(r"(?m)^\s*token: (\d+)$", text)
+            self.token = int(m.group(1)) if m else self.token
+            return text
         nodes = "".join(
             "    node {\n        ring0_addr: %s\n        name: %s\n        nodeid: %d\n    }\n"
             % (n.addr, n.name, n.nodeid) for n in self.nodes.values())
@@ -952,8 +961,11 @@ def lab_from_layout(**kw):
     if layout is None:
         return Lab(**kw)
     nodes, stores, token = layout
-    # HAMAIL_LAB_TOKEN: experiment with another corosync token (the layout says 3000).
+    # HAMAIL_LAB_PROFILE: the generator's failure-detection profile ("default" or "fast");
+    # HAMAIL_LAB_TOKEN: experiment with any other corosync token.
+    profile = os.environ.get("HAMAIL_LAB_PROFILE") or None
     token = int(os.environ.get("HAMAIL_LAB_TOKEN", token))
+    kw.setdefault("profile", profile)
     return Lab(nodes=nodes, stores=stores, token=token,
                layout_path=os.path.join(REPO, "crm-config", "layouts", "lab.toml"), **kw)
 

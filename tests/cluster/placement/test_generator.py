@@ -92,7 +92,10 @@ class Generator(unittest.TestCase):
             conf = pl.generator("corosync", pl.layout_path(name)).stdout
             with self.subTest(layout=name):
                 self.assertIn("transport: knet", conf)
-                self.assertIn(f"token: {layout.cluster['token']}", conf)
+                self.assertIn("token: 3000\n", conf)  # every layout uses the default profile
+                fast = pl.generator("corosync", pl.layout_path(name), "--profile", "fast").stdout
+                self.assertIn("token: 1000\n", fast)
+                self.assertIn("Profile 'fast'", fast)
                 self.assertEqual("two_node: 1" in conf, len(layout.nodes) == 2)
                 for n in layout.nodes:
                     self.assertIn(f"ring0_addr: {n.address}\n        name: {n.name}\n"
