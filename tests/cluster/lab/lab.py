@@ -364,6 +364,7 @@ class Node:
     def partition(self):
         """Network partition: the node's link goes down, its processes keep running (it loses
         quorum and stops its resources itself; the others fence it before taking them over)."""
+        self.lab.note("partition", self.name)
         run("ip", "link", "set", self.veth, "down")
 
     def mounts(self):
@@ -378,6 +379,7 @@ class Node:
 
     def crash(self):
         """Hard crash: link down, SIGKILL everything in the node's cgroup, forget its addresses."""
+        self.lab.note("crash", self.name)
         run("ip", "link", "set", self.veth, "down")
         kill_cgroup(self.cgroup)
         self.reap()
@@ -928,6 +930,12 @@ class Lab:
     def settle(self, timeout=120):
         n = self.any_node()
         n.exec("crm_resource", "--wait", "--timeout", "%ds" % timeout, check=False, timeout=timeout + 10)
+
+    def note(self, event, target):
+        """Records a fault with its wall-clock time in <workdir>/faults.log (timeline.py reads
+        it beside the nodes' Pacemaker logs)."""
+        with open(os.path.join(self.workdir, "faults.log"), "a") as f:
+            f.write("%.3f %s %s\n" % (time.time(), event, target))
 
     def fence_log(self):
         try:

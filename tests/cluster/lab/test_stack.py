@@ -172,6 +172,7 @@ class cluster_stack_test(LabCase):
         first = self.lab.directory_nodes[0]
         pid = self.node_pid(first, "/run/slapd/slapd.pid")
         t0 = time.monotonic()
+        self.lab.note("kill-slapd", first)
         self.lab.nodes[first].exec("kill", "-KILL", str(pid))
         # Pacemaker's monitor (10 s) finds it dead and starts it again.
         deadline = t0 + RECOVERY_TIMEOUT
@@ -193,6 +194,7 @@ class cluster_stack_test(LabCase):
         pid_file = "/run/hamail/%s/hamail-backend.pid" % store["name"]
         pid = self.node_pid(node, pid_file)
         t0 = time.monotonic()
+        self.lab.note("sigstop-backend", node)
         self.lab.nodes[node].exec("kill", "-STOP", str(pid))
         back = self.wait_login(self.by_store[store["name"]][0], t0, RECOVERY_TIMEOUT)
         self.lab.settle(60)
@@ -224,6 +226,7 @@ class cluster_stack_test(LabCase):
         open(flag, "w").close()
         wall, t0 = time.time(), time.monotonic()
         try:
+            self.lab.note("failed-stop", victim)
             self.lab.crm("resource", "move", name, target)
             fenced = self.wait_fenced(victim, wall - 1) - wall
         finally:
