@@ -323,7 +323,8 @@ def haproxy_config(bridge_addr, node_addrs, runtime):
     """HAProxy as crm-config/haproxy/haproxy.cfg sets it up: TCP, leastconn, /ready checks,
     PROXY v2 to the proxies' -lb listeners."""
     out = ["global\n    maxconn 4000\n    pidfile %s/haproxy.pid\n\n" % runtime,
-           "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 35m\n"
+           "defaults\n    mode tcp\n    timeout connect 1s\n    timeout check 500ms\n"
+           "    timeout client 35m\n"
            "    timeout server 35m\n    retries 2\n    option redispatch\n\n"]
     for svc in ("imap", "pop3", "smtp"):
         out.append("frontend %s\n    bind %s:%d\n    default_backend proxies_%s\n\n"
