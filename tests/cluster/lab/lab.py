@@ -647,7 +647,8 @@ class Lab:
                 f.write(stack.PROXY_PASSWORD + "\n")
             os.chmod(os.path.join(self.etc_hamail, "proxy.secret"), 0o600)
             with open(os.path.join(self.etc_hamail, "proxy.toml"), "w") as f:
-                f.write(stack.proxy_config(self.directory_settings["uris"], BRIDGE_ADDR))
+                f.write(stack.proxy_config(self.directory_settings["uris"], BRIDGE_ADDR,
+                                           fast=self.profile == "fast"))
 
     def write_agents(self):
         os.makedirs(os.path.join(self.ocf_dir, "hamail"), exist_ok=True)
