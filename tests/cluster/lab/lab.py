@@ -636,7 +636,8 @@ class Lab:
                 f.write('[limits]\ndrain_timeout = "10s"\n\n')
                 f.write('[log]\nlevel = "info"\n\n')
                 f.write('[tls]\ncert = "/etc/hamail/server.crt"\nkey = "/etc/hamail/server.key"\n\n')
-                f.write(stack.directory_section(self.directory_settings["uris"]))
+                f.write(stack.directory_section(self.directory_settings["uris"],
+                                                fast=self.profile == "fast"))
                 for lname, proto, tls in (("smtp", "smtp", "starttls"), ("submission", "submission", "starttls"),
                                           ("lmtp", "lmtp", "none"), ("imap", "imap", "starttls"),
                                           ("pop3", "pop3", "starttls")):
