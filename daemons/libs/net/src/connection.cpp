@@ -250,6 +250,12 @@ std::shared_ptr<asio::ssl::context> connection::tls_context() const {
 
 bool connection::is_tls() const noexcept { return tls_ != nullptr; }
 
+asio::ip::tcp::socket* connection::plain_socket() noexcept {
+  if (tls_ != nullptr || deflate_ != nullptr) return nullptr;
+  auto* plain = dynamic_cast<tcp_stream*>(stream_.get());
+  return plain != nullptr ? &plain->socket() : nullptr;
+}
+
 std::string connection::tls_protocol() const {
   return tls_ != nullptr ? tls::protocol_name(tls_->native_handle()) : "";
 }
@@ -274,6 +280,11 @@ asio::awaitable<void> connection::force_close(std::string reply) {
   const bool was_closing = closing_;
   read_timer_.expires_at(clock::now());
   write_timer_.expires_at(clock::now());
+  // A relay reading plain_socket() itself waits on the socket, not on read_timer_.
+  if (auto* socket = plain_socket()) {
+    boost::system::error_code ignored;
+    socket->cancel(ignored);
+  }
   // A write interrupted half-way must complete before another may start.
   while (writes_in_flight_ > 0) {
     writes_done_.expires_at(clock::time_point::max());

@@ -1,5 +1,8 @@
 // connection over the in-memory stream: read modes against drain, timeouts,
-// forced close, and what start_tls refuses.
+// forced close, and what start_tls refuses; over loopback TCP: the plain
+// socket a relay may use, and force_close() waking a wait on it.
+
+#include <boost/asio/read.hpp>
 
 #include "test_harness.hpp"
 
@@ -50,6 +53,8 @@ class connection_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(force_close_interrupts_in_command_read_and_sends_reply);
   CPPUNIT_TEST(write_to_departed_peer_is_connection_closed);
   CPPUNIT_TEST(start_tls_refused_without_context_or_tcp_socket);
+  CPPUNIT_TEST(plain_socket_only_without_tls_or_compression);
+  CPPUNIT_TEST(force_close_wakes_a_wait_on_the_plain_socket_before_closing);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -280,6 +285,58 @@ class connection_test : public CppUnit::TestFixture {
       CPPUNIT_ASSERT(!memory);
       CPPUNIT_ASSERT(!conn.is_tls());
       CPPUNIT_ASSERT_EQUAL(std::string(), conn.tls_protocol());
+    });
+  }
+
+  /// A connected loopback pair: the server's end wrapped in a connection, the client's socket.
+  static std::pair<std::unique_ptr<connection>, tcp::socket> tcp_connection(asio::io_context& io) {
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tcp::socket client(io), server_end(io);
+    client.connect(acceptor.local_endpoint());
+    acceptor.accept(server_end);
+    auto conn = std::make_unique<connection>(
+        std::make_unique<hamail::net::tcp_stream>(std::move(server_end)), connection_info{},
+        test_timeouts());
+    return {std::move(conn), std::move(client)};
+  }
+
+  void plain_socket_only_without_tls_or_compression() {
+    net_fixture f;
+    auto [mine, peer] = memory_stream::make_pair(f.io.get_executor());
+    connection memory(std::move(mine), connection_info{}, test_timeouts());
+    CPPUNIT_ASSERT(memory.plain_socket() == nullptr);
+    auto [conn, client] = tcp_connection(f.io);
+    CPPUNIT_ASSERT(conn->plain_socket() != nullptr);
+    CPPUNIT_ASSERT(conn->usable());
+    CPPUNIT_ASSERT(conn->start_compress().has_value());
+    CPPUNIT_ASSERT(conn->plain_socket() == nullptr);
+    conn->close();
+    CPPUNIT_ASSERT(!conn->usable());
+  }
+
+  void force_close_wakes_a_wait_on_the_plain_socket_before_closing() {
+    net_fixture f;
+    auto [conn, client] = tcp_connection(f.io);
+    f.run([&]() -> awaitable<void> {
+      // A relay waiting for the client's next bytes on the socket itself.
+      std::optional<bool> woke_while_open;
+      boost::system::error_code woke_with;
+      conn->plain_socket()->async_wait(tcp::socket::wait_read, [&](boost::system::error_code ec) {
+        woke_with = ec;
+        woke_while_open = !conn->closed();
+      });
+      co_await sleep_for(20ms);
+      CPPUNIT_ASSERT(!woke_while_open);
+      co_await conn->force_close("-ERR forced\r\n");
+      CPPUNIT_ASSERT(co_await wait_until([&] { return woke_while_open.has_value(); }));
+      CPPUNIT_ASSERT(woke_with == asio::error::operation_aborted);
+      // Woken by force_close() itself, not only by the close at its end.
+      CPPUNIT_ASSERT(*woke_while_open);
+      CPPUNIT_ASSERT(!conn->usable());
+      char reply[64];
+      auto [ec, n] = co_await asio::async_read(client, asio::buffer(reply, 13), use_tuple);
+      CPPUNIT_ASSERT(!ec);
+      CPPUNIT_ASSERT_EQUAL(std::string("-ERR forced\r\n"), std::string(reply, n));
     });
   }
 };

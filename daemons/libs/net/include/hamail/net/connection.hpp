@@ -155,6 +155,22 @@ class connection {
   const timeouts& limits() const noexcept { return limits_; }
   /// True once the connection has been closed.
   bool closed() const noexcept { return closed_; }
+  /// When no read limit ends the session however steadily the client sends
+  /// (timeouts::session counted from the connection); max() when none.
+  std::chrono::steady_clock::time_point session_deadline() const noexcept {
+    return session_deadline_;
+  }
+
+  /// The TCP socket of a plain connection (neither TLS nor COMPRESS), for a
+  /// relay that moves bytes between sockets itself; null otherwise. Such a
+  /// caller owns the reads while it uses the socket (no read_some() meanwhile),
+  /// writes through it only while usable(), and leaves any write that would
+  /// block to write(), which keeps the write timeout. force_close() cancels
+  /// whatever waits on the socket, so a relay waiting for input ends.
+  boost::asio::ip::tcp::socket* plain_socket() noexcept;
+  /// True while the session may still read and write: neither force_close()
+  /// nor close() ran.
+  bool usable() const noexcept { return !forced_ && !closed_; }
 
   // The calls below belong to the server running the connection.
 
