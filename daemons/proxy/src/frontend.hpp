@@ -162,10 +162,18 @@ class goodbye_watch {
 /// sent). The watches, when given, see each direction. Read buffers start at
 /// 1 KiB towards the backend and 8 KiB towards the client and grow while reads
 /// fill them (to 16 KiB and 64 KiB), back to their start after a short read.
+///
+/// When both sides are plain TCP (no TLS, no COMPRESS) the relay moves bytes
+/// between the two sockets itself (the fast path: a 64 KiB buffer per thread,
+/// non-blocking reads and writes, one idle timer per relay); otherwise it goes
+/// through the streams. Both keep the same guarantees: the idle timeout counts
+/// client silence, the connection's session deadline and force_close() end it.
 awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
                            std::chrono::milliseconds idle, std::string& to_backend,
                            std::string& to_client, goodbye_watch* client_watch,
                            goodbye_watch* backend_watch);
+/// The backend's socket when relay() takes the fast path for this pair, else null.
+boost::asio::ip::tcp::socket* fast_relay_socket(net::connection& client, net::byte_stream& backend);
 
 /// A random delay in [0, limit] (spreads the disconnects of a failed store).
 std::chrono::milliseconds spread(proxy_context& ctx, std::chrono::milliseconds limit);
