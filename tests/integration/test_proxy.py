@@ -3,14 +3,18 @@ either of two proxies by imaplib, poplib and curl; the backend sees the client's
 proxy's session; a stopped backend gives temporary failures (never an authentication failure) and,
 once back, the same clients succeed; an established session whose backend dies gets * BYE; a
 backend that accepts TCP and never answers hangs neither the proxy nor other clients; an account
-moved to another store is followed after its old backend says it is not its own."""
+moved to another store is followed after its old backend says it is not its own; a third proxy with
+plain TCP on both sides (the relay's fast path) carries a 2.8 MB message both ways and ends a
+session open at SIGTERM at the drain deadline with the shutdown reply."""
 
 import base64
 import http.client
 import imaplib
 import os
 import poplib
+import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -154,7 +158,9 @@ class proxy_test(unittest.TestCase):
         cls.backends = {}
         for name, ports in STORES.items():
             cls.backends[name] = Backend(
-                [], store=name, directory=ldap, imap=dict(trust), pop3=dict(trust),
+                # login_without_tls: the plain-TCP proxy below logs in without STARTTLS.
+                [], store=name, directory=ldap, imap=dict(trust, login_without_tls=True),
+                pop3=dict(trust),
                 listeners=(("imap", "imap", "starttls", "127.0.0.1", ports["imap"]),
                            ("pop3", "pop3", "starttls", "127.0.0.1", ports["pop3"]),
                            ("lmtp", "lmtp", "none", "127.0.0.1", ports["lmtp"]))).start()
@@ -174,6 +180,12 @@ class proxy_test(unittest.TestCase):
                               "disconnect_delay": "500ms"},
                              proxy_ldap, name="proxy-%d" % (i + 1),
                              listeners=proxy_listeners(i)).start() for i in (0, 1)]
+        # Plain TCP on both sides (the relay's fast path), a 1 s drain: stopped by its own test.
+        cls.plain_proxy = Proxy({"login": "proxy", "password_file": proxy_pw, "tls": "none",
+                                 "retry_for": "2s", "retry_delay": "100ms"},
+                                proxy_ldap, name="proxy-plain", imap={"login_without_tls": True},
+                                limits={"drain_timeout": "1s"},
+                                listeners=(("imap", "imap", "none", "127.0.0.1", 0),)).start()
         cls.tls = ssl.create_default_context(cafile=cls.proxies[0].ca)
         cls.tls2 = ssl.create_default_context(cafile=cls.proxies[1].ca)
         # store-c's "backend": a socket that accepts and never answers.
@@ -212,6 +224,7 @@ class proxy_test(unittest.TestCase):
         cls.hang.close()
         logs = []
         rcs = []
+        cls.plain_proxy.cleanup()
         for p in cls.proxies:
             rcs.append(p.stop())
             logs.append(p.log())
@@ -534,6 +547,63 @@ class proxy_test(unittest.TestCase):
         m.login(user, PASSWORDS[user])
         self.assertEqual("OK", m.select("INBOX")[0])
         m.logout()
+
+    def test_x_plain_relay_carries_bulk_and_ends_at_the_drain_deadline(self):
+        # Plain TCP on both sides: the relay moves bytes between the sockets itself.
+        port = self.plain_proxy.ports["imap"]
+        body = "".join("line %06d %s\r\n" % (i, "x" * 60) for i in range(40000))  # 2.8 MB
+        msg = message("alice@example.org", "plain-bulk", body)
+        m = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+        m.login("alice", PASSWORDS["alice"])
+        m.select("INBOX")
+        typ, data = m.append("INBOX", None, None, msg)
+        self.assertEqual("OK", typ, data)
+        typ, data = m.uid("SEARCH", None, "SUBJECT", "plain-bulk")
+        uid = data[0].split()[-1]
+        # Fetched by a client with a small receive buffer that reads slowly at first. (Whether the
+        # proxy's writes then block depends on its send buffer's autotuning: proxy_relay_test
+        # forces that case with a small send buffer.)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.settimeout(30)
+        s.connect(("127.0.0.1", port))
+        s.sendall(("a LOGIN alice %s\r\nb SELECT INBOX\r\nc UID FETCH %s (BODY.PEEK[])\r\n"
+                   % (PASSWORDS["alice"], uid.decode())).encode())
+        got = b""
+        reads = 0
+        while not re.search(rb"\r\nc (OK|NO|BAD) [^\r\n]*\r\n$", got):
+            chunk = s.recv(1024 if reads < 300 else 65536)
+            if not chunk:
+                break
+            got += chunk
+            reads += 1
+            if reads < 300:
+                time.sleep(0.002)
+        s.close()
+        self.assertIn(b"{%d}\r\n" % len(msg) + msg + b")\r\n", got)
+        m.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.logout()
+        # A session still open at SIGTERM runs until the drain deadline, then gets the reply.
+        c = Raw(port, None)
+        self.assertTrue(c.line().startswith("* OK"))
+        self.assertTrue(c.cmd("a LOGIN alice %s" % PASSWORDS["alice"], "a")[-1].startswith("a OK"))
+        self.assertTrue(c.cmd("b SELECT INBOX", "b")[-1].startswith("b OK"))
+        started = time.monotonic()
+        self.plain_proxy.proc.send_signal(signal.SIGTERM)
+        lines = []
+        while True:
+            line = c.line()
+            if not line:
+                break
+            lines.append(line)
+        took = time.monotonic() - started
+        c.close()
+        self.assertEqual(["* BYE Server shutting down, reconnect later\r\n"], lines)
+        self.assertGreaterEqual(took, 0.8)
+        self.assertLess(took, 10)
+        self.plain_proxy.proc.wait(15)  # a second SIGTERM (stop()) would end the drain at once
+        self.assertEqual(0, self.plain_proxy.stop())
 
     def test_y_haproxy_in_front_of_two_proxies_keeps_the_client_address(self):
         # Both proxies use the same CA file name but different CAs: trust both.
