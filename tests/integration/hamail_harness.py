@@ -401,6 +401,29 @@ class Slapd:
             self.proc.wait()
 
 
+class LdapDirectory:
+    """A throwaway slapd (Slapd under `tmp`) with what hamail-admin needs to write to it: the root
+    DN's secret file, the environment naming the server, and an empty admin configuration."""
+
+    def __init__(self, tmp):
+        self.slapd = Slapd(os.path.join(tmp, "slapd"))
+        self.secret = os.path.join(tmp, "bind.secret")
+        with open(self.secret, "w") as f:
+            f.write(ROOT_PW + "\n")
+        os.chmod(self.secret, 0o600)
+        self.env = dict(os.environ, HAMAIL_LDAP_URI=self.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
+                        HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=self.secret)
+        self.admin_config = os.path.join(tmp, "admin.toml")
+        open(self.admin_config, "w").close()
+
+    def admin(self, *args):
+        """Runs hamail-admin with `args`; fails the caller's test unless it succeeds."""
+        r = subprocess.run([ADMIN, "--config", self.admin_config] + list(args), env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, "hamail-admin %s: %s%s" % (args, r.stdout, r.stderr)
+        return r.stdout
+
+
 class SmtpRaw:
     """A line-oriented raw SMTP/LMTP client for the cases real clients avoid.
     reply() raises EOFError when the server closes, or returns (0, text) with

@@ -11,31 +11,20 @@ import subprocess
 import tempfile
 import unittest
 
-from hamail_harness import ADMIN, ROOT_DN, ROOT_PW, SUFFIX, Backend, Slapd
+from hamail_harness import ROOT_DN, ROOT_PW, SUFFIX, Backend, LdapDirectory
 
 
 class backend_ldap_test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="hamail-ldap-it-")
-        cls.slapd = Slapd(os.path.join(cls.tmp, "slapd"))
-        cls.secret = os.path.join(cls.tmp, "bind.secret")
-        with open(cls.secret, "w") as f:
-            f.write(ROOT_PW + "\n")
-        os.chmod(cls.secret, 0o600)
-        cls.env = dict(os.environ, HAMAIL_LDAP_URI=cls.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
-                       HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=cls.secret)
-        empty = os.path.join(cls.tmp, "admin.toml")
-        open(empty, "w").close()
+        cls.directory = LdapDirectory(cls.tmp)
+        cls.slapd, cls.secret = cls.directory.slapd, cls.directory.secret
         pw = os.path.join(cls.tmp, "alice.pw")
         with open(pw, "w") as f:
             f.write("alice-ldap-secret\n")
 
-        def admin(*args):
-            r = subprocess.run([ADMIN, "--config", empty] + list(args), env=cls.env, capture_output=True,
-                               text=True, timeout=60)
-            assert r.returncode == 0, "hamail-admin %s: %s%s" % (args, r.stdout, r.stderr)
-
+        admin = cls.directory.admin
         admin("store", "add", "store-a", "--host", "mx.test", "--address", "127.0.0.1", "--weight", "1")
         admin("store", "add", "store-b", "--host", "other.test", "--weight", "1", "--state", "closed")
         admin("account", "add", "alice", "--address", "alice@example.org", "--alias", "ali@example.org",
@@ -97,11 +86,8 @@ class backend_ldap_test(unittest.TestCase):
     def test_4_auth_by_ldap_bind_as_the_account(self):
         # carol's userPassword is cleartext: only slapd can check it, so a 235 proves the
         # backend asked slapd (bind as carol's entry) rather than comparing hashes itself.
-        empty = os.path.join(self.tmp, "admin.toml")
-        r = subprocess.run([ADMIN, "--config", empty, "account", "add", "carol", "--address",
-                            "carol@example.org", "--store", "store-a"], env=self.env,
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(0, r.returncode, r.stderr)
+        self.directory.admin("account", "add", "carol", "--address", "carol@example.org",
+                             "--store", "store-a")
         ldap = ["-x", "-H", self.slapd.uri, "-D", ROOT_DN, "-w", ROOT_PW]
         dn = subprocess.run(["ldapsearch", "-LLL"] + ldap + ["-b", SUFFIX, "(uid=carol)", "dn"],
                             capture_output=True, text=True, check=True).stdout.split("dn: ", 1)[1].split("\n")[0]

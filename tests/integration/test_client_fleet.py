@@ -13,14 +13,13 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 import unittest
 
 from client_fleet import (PERMANENT, TEMPORARY, Account, ClientFleet, classify_imap,
                           classify_pop3, classify_smtp)
-from hamail_harness import ADMIN, ROOT_DN, ROOT_PW, SUFFIX, Backend, Proxy, Slapd, free_port
+from hamail_harness import ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port
 
 STORES = {name: {"imap": free_port(), "pop3": free_port(), "lmtp": free_port()}
           for name in ("store-a", "store-b")}
@@ -91,15 +90,8 @@ class client_fleet_test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="hamail-fleet-it-")
-        cls.slapd = Slapd(os.path.join(cls.tmp, "slapd"))
-        cls.secret = os.path.join(cls.tmp, "bind.secret")
-        with open(cls.secret, "w") as f:
-            f.write(ROOT_PW + "\n")
-        os.chmod(cls.secret, 0o600)
-        cls.env = dict(os.environ, HAMAIL_LDAP_URI=cls.slapd.uri, HAMAIL_LDAP_BASE_DN=SUFFIX,
-                       HAMAIL_LDAP_BIND_DN=ROOT_DN, HAMAIL_LDAP_BIND_SECRET_FILE=cls.secret)
-        cls.admin_config = os.path.join(cls.tmp, "admin.toml")
-        open(cls.admin_config, "w").close()
+        cls.directory = LdapDirectory(cls.tmp)
+        cls.slapd, cls.secret = cls.directory.slapd, cls.directory.secret
         for name, ports in STORES.items():
             cls.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
                       "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
@@ -164,9 +156,7 @@ class client_fleet_test(unittest.TestCase):
 
     @classmethod
     def admin(cls, *args):
-        r = subprocess.run([ADMIN, "--config", cls.admin_config] + list(args), env=cls.env,
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, "hamail-admin %s: %s%s" % (args, r.stdout, r.stderr)
+        return cls.directory.admin(*args)
 
     def fleet(self, proxy, tls=True, smtp_listener="smtp", accounts=ACCOUNTS, **kw):
         """A fleet on `proxy`'s listeners: STARTTLS everywhere with `tls`, else plain text."""
