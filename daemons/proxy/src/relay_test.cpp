@@ -297,9 +297,12 @@ class relay_test : public CppUnit::TestFixture {
   void force_close_ends_the_fast_relay_with_the_reply_last() {
     relay_fixture f;
     f.start_relay(60s);
+    // Outside the test's coroutine: the detached writer and reader below may still wake after
+    // it returned, and must not read its freed frame.
+    bool stop = false;
+    std::optional<std::string> got;
     f.run([&]() -> awaitable<void> {
       // The backend streams answers; the client reads them.
-      bool stop = false;
       asio::co_spawn(
           f.io,
           [&]() -> awaitable<void> {
@@ -311,7 +314,6 @@ class relay_test : public CppUnit::TestFixture {
             }
           },
           asio::detached);
-      std::optional<std::string> got;
       asio::co_spawn(
           f.io,
           [&]() -> awaitable<void> {
