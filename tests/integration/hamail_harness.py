@@ -401,6 +401,21 @@ class Slapd:
             self.proc.wait()
 
 
+def stop_daemons(daemons, tmp=None, slapd=None):
+    """Stops every daemon and removes its files, then `slapd` and (unless HAMAIL_KEEP_TEST_DIRS)
+    the test's directory `tmp`; fails unless every daemon exited 0, showing their logs."""
+    rcs, logs = [], []
+    for d in daemons:
+        rcs.append(d.stop())
+        logs.append(d.log())
+        d.cleanup()
+    if slapd is not None:
+        slapd.stop()
+    if tmp and not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert rcs == [0] * len(rcs), "exit codes %r\n%s" % (rcs, "\n".join(logs))
+
+
 class LdapDirectory:
     """A throwaway slapd (Slapd under `tmp`) with what hamail-admin needs to write to it: the root
     DN's secret file, the environment naming the server, and an empty admin configuration."""

@@ -10,7 +10,6 @@ refused and silent endpoints are temporary failures, and stop() cuts a step that
 
 import imaplib
 import os
-import shutil
 import socket
 import ssl
 import tempfile
@@ -19,7 +18,8 @@ import unittest
 
 from client_fleet import (PERMANENT, TEMPORARY, Account, ClientFleet, classify_imap,
                           classify_pop3, classify_smtp)
-from hamail_harness import ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port
+from hamail_harness import (ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port,
+                            stop_daemons)
 
 STORES = {name: {"imap": free_port(), "pop3": free_port(), "lmtp": free_port()}
           for name in ("store-a", "store-b")}
@@ -144,15 +144,7 @@ class client_fleet_test(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rcs, logs = [], []
-        for d in [cls.covering, cls.short] + list(cls.backends.values()):
-            rcs.append(d.stop())
-            logs.append(d.log())
-            d.cleanup()
-        cls.slapd.stop()
-        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rcs == [0] * len(rcs), "exit codes %r\n%s" % (rcs, "\n".join(logs))
+        stop_daemons([cls.covering, cls.short] + list(cls.backends.values()), cls.tmp, cls.slapd)
 
     @classmethod
     def admin(cls, *args):

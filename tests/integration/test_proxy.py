@@ -13,7 +13,6 @@ import imaplib
 import os
 import poplib
 import re
-import shutil
 import signal
 import smtplib
 import socket
@@ -25,7 +24,7 @@ import time
 import unittest
 
 from hamail_harness import (ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port,
-                            ssha512)
+                            ssha512, stop_daemons)
 
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
              "proxy": "proxy-secret"}
@@ -215,21 +214,8 @@ class proxy_test(unittest.TestCase):
         for s in cls.hung:
             s.close()
         cls.hang.close()
-        logs = []
-        rcs = []
         cls.plain_proxy.cleanup()
-        for p in cls.proxies:
-            rcs.append(p.stop())
-            logs.append(p.log())
-            p.cleanup()
-        for b in cls.backends.values():
-            rcs.append(b.stop())
-            logs.append(b.log())
-            b.cleanup()
-        cls.slapd.stop()
-        if not os.environ.get("HAMAIL_KEEP_TEST_DIRS"):
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert rcs == [0] * len(rcs), "exit codes %r\n%s" % (rcs, "\n".join(logs))
+        stop_daemons(list(cls.proxies) + list(cls.backends.values()), cls.tmp, cls.slapd)
 
     @classmethod
     def admin(cls, *args):
