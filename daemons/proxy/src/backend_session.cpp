@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -200,15 +201,29 @@ constexpr std::size_t min_backend_chunk = 8 * 1024;
 constexpr std::size_t max_client_chunk = 16 * 1024;
 constexpr std::size_t max_backend_chunk = 64 * 1024;
 
-awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream& backend,
-                                       std::chrono::milliseconds idle, std::string& first,
-                                       goodbye_watch* watch) {
-  if (!first.empty()) {
-    if (watch) watch->feed(first);
-    auto w = co_await backend.async_write(asio::buffer(first));
+/// What either side sent beyond the login, before the relay proper: to the
+/// backend first, then to the client; freed afterwards. Empty when both went.
+awaitable<std::optional<relay_end>> send_first(net::connection& client, net::byte_stream& backend,
+                                               std::string& to_backend, std::string& to_client,
+                                               goodbye_watch* client_watch,
+                                               goodbye_watch* backend_watch) {
+  if (!to_backend.empty()) {
+    if (client_watch) client_watch->feed(to_backend);
+    auto w = co_await backend.async_write(asio::buffer(to_backend));
     if (!w) co_return relay_end::backend_closed;
   }
-  std::string().swap(first);
+  std::string().swap(to_backend);
+  if (!to_client.empty()) {
+    if (backend_watch) backend_watch->feed(to_client);
+    auto w = co_await client.write(to_client);
+    if (!w) co_return relay_end::client_closed;
+  }
+  std::string().swap(to_client);
+  co_return std::nullopt;
+}
+
+awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream& backend,
+                                       std::chrono::milliseconds idle, goodbye_watch* watch) {
   adaptive_buffer buf(min_client_chunk, max_client_chunk);
   for (;;) {
     // in_command: a drain does not cut a proxied session mid-command; the
@@ -223,13 +238,7 @@ awaitable<relay_end> client_to_backend(net::connection& client, net::byte_stream
 }
 
 awaitable<relay_end> backend_to_client(net::connection& client, net::byte_stream& backend,
-                                       std::string& first, goodbye_watch* watch) {
-  if (!first.empty()) {
-    if (watch) watch->feed(first);
-    auto w = co_await client.write(first);
-    if (!w) co_return relay_end::client_closed;
-  }
-  std::string().swap(first);
+                                       goodbye_watch* watch) {
   adaptive_buffer buf(min_backend_chunk, max_backend_chunk);
   for (;;) {
     auto r = co_await backend.async_read_some(buf.get());
@@ -339,22 +348,8 @@ awaitable<relay_end> relay_timer(net::connection& client, const relay_activity& 
 
 awaitable<relay_end> fast_relay(net::connection& client, tcp::socket& client_socket,
                                 net::byte_stream& backend, tcp::socket& backend_socket,
-                                std::chrono::milliseconds idle, std::string& to_backend,
-                                std::string& to_client, goodbye_watch* client_watch,
+                                std::chrono::milliseconds idle, goodbye_watch* client_watch,
                                 goodbye_watch* backend_watch) {
-  // What either side sent beyond the login goes first, as on the generic path.
-  if (!to_backend.empty()) {
-    if (client_watch) client_watch->feed(to_backend);
-    auto w = co_await backend.async_write(asio::buffer(to_backend));
-    if (!w) co_return relay_end::backend_closed;
-  }
-  std::string().swap(to_backend);
-  if (!to_client.empty()) {
-    if (backend_watch) backend_watch->feed(to_client);
-    auto w = co_await client.write(to_client);
-    if (!w) co_return relay_end::client_closed;
-  }
-  std::string().swap(to_client);
   relay_activity activity{clock::now()};
   auto up =
       fast_direction(client, backend, client_socket, backend_socket, true, activity, client_watch);
@@ -378,20 +373,22 @@ awaitable<relay_end> relay(net::connection& client, net::byte_stream& backend,
                            std::chrono::milliseconds idle, std::string& to_backend,
                            std::string& to_client, goodbye_watch* client_watch,
                            goodbye_watch* backend_watch) {
+  auto sending = send_first(client, backend, to_backend, to_client, client_watch, backend_watch);
+  if (auto ended = co_await std::move(sending)) co_return *ended;
   if (auto* backend_socket = fast_relay_socket(client, backend)) {
     auto* client_socket = client.plain_socket();
     boost::system::error_code a, b;
     client_socket->non_blocking(true, a);
     backend_socket->non_blocking(true, b);
     if (!a && !b) {
-      auto relaying = fast_relay(client, *client_socket, backend, *backend_socket, idle, to_backend,
-                                 to_client, client_watch, backend_watch);
+      auto relaying = fast_relay(client, *client_socket, backend, *backend_socket, idle,
+                                 client_watch, backend_watch);
       co_return co_await std::move(relaying);
     }
   }
   // TLS or COMPRESS on either side: through the streams.
-  auto up = client_to_backend(client, backend, idle, to_backend, client_watch);
-  auto down = backend_to_client(client, backend, to_client, backend_watch);
+  auto up = client_to_backend(client, backend, idle, client_watch);
+  auto down = backend_to_client(client, backend, backend_watch);
   // Whichever direction ends first ends the relay; the other is cancelled.
   auto ended = co_await (std::move(up) || std::move(down));
   co_return std::visit([](relay_end e) { return e; }, ended);
