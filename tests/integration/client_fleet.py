@@ -592,9 +592,22 @@ class _Appender(_ImapWorker):
             self.pause(self.fleet.append_interval)
 
 
-class _SmtpSender(_Worker):
-    role = "smtp"
+class _StdlibClientWorker(_Worker):
+    """A worker whose session is a smtplib or poplib client object in self.client."""
+
     client = None
+
+    def close(self):
+        if self.client is not None:
+            try:
+                self.client.close()
+            except OSError:
+                pass
+            self.client = None
+
+
+class _SmtpSender(_StdlibClientWorker):
+    role = "smtp"
     recipients = None
 
     def connect(self):
@@ -654,18 +667,9 @@ class _SmtpSender(_Worker):
             self.pause(self.fleet.smtp_interval)
         self.step("QUIT", self.client.quit)
 
-    def close(self):
-        if self.client is not None:
-            try:
-                self.client.close()
-            except OSError:
-                pass
-            self.client = None
 
-
-class _Pop3Reader(_Worker):
+class _Pop3Reader(_StdlibClientWorker):
     role = "pop3"
-    client = None
 
     def connect(self):
         f = self.fleet
@@ -703,14 +707,6 @@ class _Pop3Reader(_Worker):
         self.step("QUIT", self.client.quit)
         self.close()
         self.pause(self.fleet.login_pause)
-
-    def close(self):
-        if self.client is not None:
-            try:
-                self.client.close()
-            except OSError:
-                pass
-            self.client = None
 
 
 class FleetReport:

@@ -724,12 +724,8 @@ class Lab:
         try:
             # The anchor: a process in the host's namespaces that the fence agent enters.
             os.makedirs(os.path.join(self.cgroup, "host"))
-            hostcg = os.path.join(self.cgroup, "host", "cgroup.procs")
-
-            def join_host():
-                with open(hostcg, "w") as f:
-                    f.write(str(os.getpid()))
-            self.anchor = subprocess.Popen(["sleep", "infinity"], preexec_fn=join_host,
+            self.anchor = subprocess.Popen(["sleep", "infinity"],
+                                           preexec_fn=self.host_cgroup_joiner(),
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL)
             self.save_state()

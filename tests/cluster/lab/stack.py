@@ -29,11 +29,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from hamail_harness import free_port, ssha  # noqa: E402
 
 SUFFIX = "dc=example,dc=org"
 ROOT_DN = "cn=admin,dc=example,dc=org"
@@ -107,7 +110,6 @@ def base_config(schema_ldif):
     schemas = ["core", "cosine", "nis", "inetorgperson", "misc"]
     includes = "".join("include: file:///etc/ldap/schema/%s.ldif\n\n" % s for s in schemas)
     includes += "include: file://%s\n\n" % os.path.abspath(schema_ldif)
-    from hamail_harness import ssha
     return (
         "dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
         "olcPidFile: /run/slapd/slapd.pid\nolcArgsFile: /run/slapd/slapd.args\n"
@@ -262,12 +264,6 @@ def _accepts(path):
             return True
         except OSError:
             return False
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop(proc, timeout=10):
