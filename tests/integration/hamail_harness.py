@@ -431,6 +431,13 @@ class LdapDirectory:
         self.admin_config = os.path.join(tmp, "admin.toml")
         open(self.admin_config, "w").close()
 
+    def add_loopback_stores(self, stores):
+        """Records stores served on 127.0.0.1: {name: {"imap": port, "pop3": port, "lmtp": port}}."""
+        for name, ports in stores.items():
+            self.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
+                       "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
+                       "--lmtp-port", str(ports["lmtp"]), "--weight", "1")
+
     def admin(self, *args):
         """Runs hamail-admin with `args`; fails the caller's test unless it succeeds."""
         r = subprocess.run([ADMIN, "--config", self.admin_config] + list(args), env=self.env,

@@ -92,10 +92,7 @@ class client_fleet_test(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="hamail-fleet-it-")
         cls.directory = LdapDirectory(cls.tmp)
         cls.slapd, cls.secret = cls.directory.slapd, cls.directory.secret
-        for name, ports in STORES.items():
-            cls.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
-                      "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
-                      "--lmtp-port", str(ports["lmtp"]), "--weight", "1")
+        cls.directory.add_loopback_stores(STORES)
         for user, store in PLACEMENT:
             pw = os.path.join(cls.tmp, user + ".pw")
             with open(pw, "w") as f:

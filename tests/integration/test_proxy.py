@@ -130,10 +130,7 @@ class proxy_test(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="hamail-proxy-it-")
         cls.directory = LdapDirectory(cls.tmp)
         cls.slapd, cls.secret = cls.directory.slapd, cls.directory.secret
-        for name, ports in STORES.items():
-            cls.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
-                      "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
-                      "--lmtp-port", str(ports["lmtp"]), "--weight", "1")
+        cls.directory.add_loopback_stores(STORES)
         cls.admin("store", "add", "store-c", "--host", "localhost", "--address", "127.0.0.1",
                   "--imap-port", str(HANG_PORT), "--pop3-port", str(HANG_PORT), "--weight", "0")
         for user, store in (("alice", "store-a"), ("bob", "store-b"), ("carol", "store-c"),
