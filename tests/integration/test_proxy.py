@@ -24,7 +24,7 @@ import time
 import unittest
 
 from hamail_harness import (ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port,
-                            ssha512, stop_daemons)
+                            listening_ports, ssha512, stop_daemons)
 
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret",
              "proxy": "proxy-secret"}
@@ -194,12 +194,32 @@ class proxy_test(unittest.TestCase):
                     pass
         cls.hang_thread = threading.Thread(target=accept, daemon=True)
         cls.hang_thread.start()
-        # HAProxy in front of both proxies (TCP mode, PROXY v2, GET /ready checks).
+        # HAProxy in front of both proxies (TCP mode, PROXY v2, GET /ready checks). Its ports
+        # are chosen free, but a test running in parallel may take one first: then HAProxy
+        # exits, and it is started again on other ports.
         cfg = os.path.join(cls.tmp, "haproxy.cfg")
-        haproxy_config(cfg)
         cls.haproxy_log = open(os.path.join(cls.tmp, "haproxy.log"), "ab")
-        cls.haproxy = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=cls.haproxy_log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(5):
+            haproxy_config(cfg)
+            cls.haproxy = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=cls.haproxy_log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 10
+            while (cls.haproxy.poll() is None and time.monotonic() < deadline
+                   and not set(HAPROXY_PORTS.values()) <= listening_ports(cls.haproxy.pid)):
+                time.sleep(0.05)
+            if set(HAPROXY_PORTS.values()) <= listening_ports(cls.haproxy.pid):
+                break
+            cls.haproxy.kill()
+            cls.haproxy.wait(15)
+            HAPROXY_PORTS.update(imap=free_port(), imaps=free_port())
+        else:
+            raise RuntimeError("HAProxy did not listen: " + cls.haproxy_tail())
+
+    @classmethod
+    def haproxy_tail(cls):
+        cls.haproxy_log.flush()
+        with open(os.path.join(cls.tmp, "haproxy.log"), errors="replace") as f:
+            return "".join(f.readlines()[-20:])
 
     @classmethod
     def tearDownClass(cls):
@@ -587,9 +607,10 @@ class proxy_test(unittest.TestCase):
             try:
                 self.haproxy_login(False)
                 break
-            except (OSError, imaplib.IMAP4.error):
+            except (OSError, imaplib.IMAP4.error) as e:
                 if time.monotonic() > deadline:
-                    raise
+                    raise AssertionError("no login through HAProxy in 30 s; its log ends:\n"
+                                         + self.haproxy_tail()) from e
                 time.sleep(0.3)
         for _ in range(4):
             self.haproxy_login(False)
