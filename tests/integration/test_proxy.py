@@ -67,7 +67,9 @@ class SourceIMAP4_SSL(imaplib.IMAP4_SSL):
 def haproxy_config(path):
     """HAProxy as crm-config/haproxy/haproxy.cfg sets it up, on loopback ports."""
     with open(path, "w") as f:
-        f.write("global\n    maxconn 1000\n\ndefaults\n    mode tcp\n    timeout connect 2s\n"
+        # Server state changes go to stderr (haproxy.log), for a failing test to show.
+        f.write("global\n    maxconn 1000\n    log stderr format raw local0 notice\n\n"
+                "defaults\n    log global\n    mode tcp\n    timeout connect 2s\n    timeout check 1s\n"
                 "    timeout client 35m\n    timeout server 35m\n    retries 2\n"
                 "    option redispatch\n\n")
         for name in ("imap", "imaps"):
