@@ -66,6 +66,19 @@ PROXY_PASSWORD = "proxy-bench-secret"
 PEERS = ["hamail", "dovecot", "hamail-proxy", "dovecot-proxy"]
 
 
+# --proxy-cpus: the CPUs the proxies run on, and the rest for backends and the generator (models a
+# frontend tier on its own nodes); empty: everything shares every CPU.
+PIN = {}
+
+
+def pinned(role):
+    """preexec_fn for a child of `role` ("proxy" or "rest"), or None when nothing is pinned."""
+    if not PIN:
+        return None
+    cpus = PIN[role]
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def accounts(n):
     return ["user%03d" % i for i in range(n)]
 
@@ -198,7 +211,8 @@ class HamailPeer:
             os.unlink(listeners)
         logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "--config", self.conf], stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=pinned("rest"))
         logf.close()
         self.starttime = proc_starttime(self.proc.pid)[1]
         deadline = time.monotonic() + 30
@@ -382,7 +396,8 @@ service stats {{
         """Starts the master on the configuration and Maildirs written by start()."""
         out = open(os.path.join(self.dir, "dovecot.stderr"), "ab")
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", self.conf], stdout=out, stderr=out,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=pinned("rest"))
         out.close()
         self.starttime = proc_starttime(self.proc.pid)[1]
         deadline = time.monotonic() + 30
@@ -507,7 +522,8 @@ class HamailProxyPeer(HamailPeer):
             os.unlink(listeners)
         logf = open(self.proxy_log, "ab")
         self.pproc = subprocess.Popen([self.proxy_binary, "--config", self.proxy_conf], stdout=logf, stderr=logf,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+                                      stdin=subprocess.DEVNULL, start_new_session=True,
+                                      preexec_fn=pinned("proxy"))
         logf.close()
         self.pstarttime = proc_starttime(self.pproc.pid)[1]
         want = {"imap", "imaps"} | ({"pop3"} if wants_pop3(self.args) else set())
@@ -667,7 +683,8 @@ service stats {{
     def launch_proxy(self):
         out = open(os.path.join(self.proxy_dir, "dovecot.stderr"), "ab")
         self.pproc = subprocess.Popen(["dovecot", "-F", "-c", self.proxy_conf], stdout=out, stderr=out,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+                                      stdin=subprocess.DEVNULL, start_new_session=True,
+                                      preexec_fn=pinned("proxy"))
         out.close()
         self.pstarttime = proc_starttime(self.pproc.pid)[1]
         deadline = time.monotonic() + 30
@@ -736,7 +753,8 @@ def generator(args, peer, workload, *extra, tls=False, stdin=None):
 def run_timed(args, peer, workload, *extra):
     cmd = generator(args, peer, workload, *extra)
     b0 = busy_sample()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 4 + 120,
+                       preexec_fn=pinned("rest"))
     busy = busy_between(b0, busy_sample())
     try:
         out = json.loads(p.stdout.strip().splitlines()[-1])
@@ -754,7 +772,8 @@ def run_pop3(args, peer, clients):
            "--clients", str(clients), "--accounts", str(max(1, args.clients)), "--user-prefix", "pop",
            "--messages", str(args.pop3_messages), "--size", str(args.size), "--dele", str(args.pop3_dele),
            "--duration", str(args.duration), "--password", PASSWORD, "--domain", DOMAIN]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 10 + 300)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration * 10 + 300,
+                       preexec_fn=pinned("rest"))
     try:
         out = json.loads(p.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -775,7 +794,8 @@ def run_idle(args, peer, tls):
     time.sleep(1)
     before = peer.memory()
     p = subprocess.Popen(generator(args, peer, "idle", "--connections", k_wanted, "--clients", 16, tls=tls),
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=pinned("rest"))
     line = p.stdout.readline()
     try:
         out = json.loads(line)
@@ -890,6 +910,9 @@ def report(args, results):
         datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count()))
     p("command: %s" % " ".join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]))
     p("load average at start %s; data under %s (%s)" % (args.load_at_start, args.tmpdir, fs_of(args.tmpdir)))
+    if PIN:
+        p("pinned: proxies on CPU %s; backends and the generator on CPU %s (every peer)" % (
+            ",".join(map(str, sorted(PIN["proxy"]))), ",".join(map(str, sorted(PIN["rest"])))))
     p("accounts %d x %d messages of %d octets; %d clients; %d s per workload; idle connections: %s" % (
         args.accounts, args.messages, args.size, args.clients, args.duration,
         ", ".join("%s %d" % (n, idle_count(args, n)) for n in names)))
@@ -1059,7 +1082,17 @@ def main():
                     help="hamail [store] blocking_threads (default: the daemon's default)")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--proxy-cpus", default="",
+                    help="comma separated CPUs for the proxies (hamail-proxy, Dovecot's proxy); the "
+                         "backends and the generator get the other CPUs, in every peer's run")
     args = ap.parse_args()
+    if args.proxy_cpus:
+        proxy = {int(x) for x in args.proxy_cpus.split(",")}
+        rest = os.sched_getaffinity(0) - proxy
+        if not rest or not proxy <= os.sched_getaffinity(0):
+            raise SystemExit("--proxy-cpus %s: leave at least one of CPUs %s to the rest"
+                             % (args.proxy_cpus, sorted(os.sched_getaffinity(0))))
+        PIN.update(proxy=proxy, rest=rest)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # A proxied connection holds two descriptors in the proxy and one each in the backend and the
     # generator: 10,000 of them need more than a typical hard limit of 20,000. Root with
