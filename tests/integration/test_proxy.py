@@ -71,7 +71,7 @@ def haproxy_config(path):
         f.write("global\n    maxconn 1000\n    log stderr format raw local0 notice\n\n"
                 "defaults\n    log global\n    mode tcp\n    timeout connect 2s\n    timeout check 1s\n"
                 "    timeout client 35m\n    timeout server 35m\n    retries 2\n"
-                "    option redispatch\n\n")
+                "    option redispatch 1\n\n")
         for name in ("imap", "imaps"):
             f.write("frontend %s\n    bind 127.0.0.1:%d\n    default_backend p_%s\n\n"
                     % (name, HAPROXY_PORTS[name], name))

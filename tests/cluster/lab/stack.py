@@ -293,8 +293,8 @@ def proxy_config(uris, bridge_addr, retry_for="15s", fast=False):
     node's namespace). Logins without TLS are allowed: the lab's clients speak plain text to
     HAProxy on a private bridge; TLS to the stores is verified against the lab CA. `fast`: the
     retry settings docs/cluster.md recommends with the fast profile (a store's address that
-    is not up yet is retried every 0.5 s at most, instead of waiting out a SYN retransmission)."""
-    connect, delay, max_delay = ("500ms", "100ms", "500ms") if fast else ("1s", "250ms", "1s")
+    is not up yet is retried every 0.25 s at most, instead of waiting out a SYN retransmission)."""
+    connect, delay, max_delay = ("250ms", "100ms", "250ms") if fast else ("1s", "250ms", "1s")
     out = ['[proxy]\nname = "lab-proxy"\nhostname = "mail.example.org"\n'
            'runtime_dir = "/run/hamail/proxy"\n\n',
            '[backend]\nlogin = "%s"\npassword_file = "/etc/hamail/proxy.secret"\n'
@@ -327,7 +327,7 @@ def haproxy_config(bridge_addr, node_addrs, runtime):
     out = ["global\n    maxconn 4000\n    pidfile %s/haproxy.pid\n\n" % runtime,
            "defaults\n    mode tcp\n    timeout connect 1s\n    timeout check 500ms\n"
            "    timeout client 35m\n"
-           "    timeout server 35m\n    retries 2\n    option redispatch\n\n"]
+           "    timeout server 35m\n    retries 2\n    option redispatch 1\n\n"]
     for svc in ("imap", "pop3", "smtp"):
         out.append("frontend %s\n    bind %s:%d\n    default_backend proxies_%s\n\n"
                    % (svc, bridge_addr, BALANCER_PORTS[svc], svc))
