@@ -1,21 +1,10 @@
 #include "hamail/ocf/probe.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <memory>
+#include <cstdlib>
 #include <string>
 
+#include "hamail/blockio/client_connection.hpp"
 #include "hamail/core/base64.hpp"
 
 namespace hamail::ocf {
@@ -24,180 +13,16 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-bool is_address(const std::string& name) {
-  unsigned char buf[sizeof(in6_addr)];
-  return ::inet_pton(AF_INET, name.c_str(), buf) == 1 ||
-         ::inet_pton(AF_INET6, name.c_str(), buf) == 1;
-}
-
-int remaining_ms(clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-  return left <= 0 ? 0 : static_cast<int>(left);
-}
-
-std::string ssl_error_text() {
-  const unsigned long e = ::ERR_get_error();
-  if (e == 0) return "TLS error";
-  char buf[256];
-  ::ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-// One probe connection: a non-blocking socket driven with poll() against the deadline,
-// optionally wrapped in TLS.
-class connection {
+// A probe connection: the blocking client with the probe's target and its SMTP replies.
+class connection : public blockio::client_connection {
  public:
-  connection(clock::time_point deadline, std::string where)
-      : deadline_(deadline), where_(std::move(where)) {}
-  ~connection() {
-    if (ssl_ != nullptr) ::SSL_free(ssl_);
-    if (ctx_ != nullptr) ::SSL_CTX_free(ctx_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+  using client_connection::client_connection;
 
   bool connect(const probe_target& t, probe_result& r) {
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    if (::inet_pton(AF_INET, t.address.c_str(), &v4->sin_addr) == 1) {
-      v4->sin_family = AF_INET;
-      v4->sin_port = htons(t.port);
-      len = sizeof *v4;
-    } else if (::inet_pton(AF_INET6, t.address.c_str(), &v6->sin6_addr) == 1) {
-      v6->sin6_family = AF_INET6;
-      v6->sin6_port = htons(t.port);
-      len = sizeof *v6;
-    } else {
-      r.detail = "not a numeric address: " + t.address;
-      return false;
-    }
-    fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return sys_fail(r, "socket");
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-      if (errno != EINPROGRESS) {
-        r.refused = errno == ECONNREFUSED;
-        return sys_fail(r, "connect");
-      }
-      if (!wait(POLLOUT, r, "connect")) return false;
-      int err = 0;
-      socklen_t elen = sizeof err;
-      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &elen);
-      if (err != 0) {
-        errno = err;
-        r.refused = err == ECONNREFUSED;
-        return sys_fail(r, "connect");
-      }
-    }
-    return true;
+    return client_connection::connect(t.address, t.port, r);
   }
-
   bool start_tls(const probe_target& t, probe_result& r) {
-    ctx_ = ::SSL_CTX_new(::TLS_client_method());
-    if (ctx_ == nullptr) return tls_fail(r);
-    ::SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-    ::SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    if (!t.ca_file.empty()) {
-      if (::SSL_CTX_load_verify_locations(ctx_, t.ca_file.c_str(), nullptr) != 1) {
-        r.detail = where_ + ": cannot load the CA file " + t.ca_file + ": " + ssl_error_text();
-        return false;
-      }
-    } else if (::SSL_CTX_set_default_verify_paths(ctx_) != 1) {
-      return tls_fail(r);
-    }
-    ssl_ = ::SSL_new(ctx_);
-    if (ssl_ == nullptr || ::SSL_set_fd(ssl_, fd_) != 1) return tls_fail(r);
-    if (!t.server_name.empty()) {
-      // SSL_set1_host matches DNS names, and IP SANs when the name is an address.
-      if (::SSL_set1_host(ssl_, t.server_name.c_str()) != 1) return tls_fail(r);
-      if (!is_address(t.server_name) &&
-          ::SSL_set_tlsext_host_name(ssl_, t.server_name.c_str()) != 1) {
-        return tls_fail(r);
-      }
-    } else if (::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl_), t.address.c_str()) != 1) {
-      return tls_fail(r);
-    }
-    for (;;) {
-      const int rc = ::SSL_connect(ssl_);
-      if (rc == 1) return true;
-      const long verify = ::SSL_get_verify_result(ssl_);
-      if (verify != X509_V_OK) {
-        ::ERR_clear_error();
-        r.detail = where_ + ": TLS handshake: certificate verification failed: " +
-                   ::X509_verify_cert_error_string(verify) + " (expected name " +
-                   (t.server_name.empty() ? t.address : t.server_name) +
-                   (t.ca_file.empty() ? ", system trust store" : ", CA file " + t.ca_file) + ")";
-        return false;
-      }
-      if (!tls_wait(rc, r, "TLS handshake")) return false;
-    }
-  }
-
-  bool send(const std::string& data, probe_result& r) {
-    std::size_t off = 0;
-    while (off < data.size()) {
-      if (ssl_ != nullptr) {
-        const int n = ::SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off));
-        if (n > 0) {
-          off += static_cast<std::size_t>(n);
-          continue;
-        }
-        if (!tls_wait(n, r, "write")) return false;
-        continue;
-      }
-      const ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-      if (n > 0) {
-        off += static_cast<std::size_t>(n);
-      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        if (!wait(POLLOUT, r, "write")) return false;
-      } else {
-        return sys_fail(r, "write");
-      }
-    }
-    return true;
-  }
-
-  // Reads one line (without its CRLF; a bare LF also ends it), at most 64 KiB.
-  bool line(std::string& out, probe_result& r, const char* what) {
-    for (;;) {
-      const auto nl = buffer_.find('\n');
-      if (nl == std::string::npos) {
-        if (buffer_.size() > max_line) {
-          r.detail = std::string(what) + ": reply line too long";
-          return false;
-        }
-        if (!fill(r, what)) return false;
-        continue;
-      }
-      out = buffer_.substr(0, nl > 0 && buffer_[nl - 1] == '\r' ? nl - 1 : nl);
-      buffer_.erase(0, nl + 1);
-      return true;
-    }
-  }
-
-  // Reads exactly `n` bytes (a body with a Content-Length, an IMAP literal).
-  bool bytes(std::size_t n, std::string& out, probe_result& r, const char* what) {
-    while (buffer_.size() < n) {
-      if (!fill(r, what)) return false;
-    }
-    out = buffer_.substr(0, n);
-    buffer_.erase(0, n);
-    return true;
-  }
-
-  // Reads until the server closes the connection, keeping at most `limit` bytes.
-  bool until_closed(std::size_t limit, std::string& out, probe_result& r, const char* what) {
-    eof_ok_ = true;
-    while (!eof_) {
-      if (!fill(r, what)) return false;
-      if (buffer_.size() > limit) break;
-    }
-    out = buffer_.substr(0, std::min(limit, buffer_.size()));
-    buffer_.clear();
-    return true;
+    return client_connection::start_tls(t.address, t.ca_file, t.server_name, r);
   }
 
   // Reads one SMTP reply (all its lines); returns its code and text, or 0 on failure.
@@ -222,92 +47,6 @@ class connection {
       }
     }
   }
-
- private:
-  bool fill(probe_result& r, const char* what) {
-    char buf[4096];
-    for (;;) {
-      if (ssl_ != nullptr) {
-        const int n = ::SSL_read(ssl_, buf, sizeof buf);
-        if (n > 0) {
-          buffer_.append(buf, static_cast<std::size_t>(n));
-          return true;
-        }
-        if (eof_ok_) {
-          // A server that closes without close_notify (SSL_ERROR_SYSCALL) has still ended
-          // a body that runs to the end of the connection.
-          const int e = ::SSL_get_error(ssl_, n);
-          if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) return closed();
-        }
-        if (!tls_wait(n, r, what)) return false;
-        continue;
-      }
-      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        buffer_.append(buf, static_cast<std::size_t>(n));
-        return true;
-      }
-      if (n == 0 && eof_ok_) return closed();
-      if (n == 0) {
-        r.detail = where_ + ": " + what + ": connection closed by the server";
-        return false;
-      }
-      if (errno != EAGAIN && errno != EINTR) return sys_fail(r, what);
-      if (!wait(POLLIN, r, what)) return false;
-    }
-  }
-
-  // The end of the stream where the caller expects it (an HTTP body without a length).
-  bool closed() {
-    ::ERR_clear_error();
-    eof_ = true;
-    return true;
-  }
-
-  bool wait(short events, probe_result& r, const char* what) {
-    pollfd p{fd_, events, 0};
-    for (;;) {
-      const int ms = remaining_ms(deadline_);
-      if (ms == 0) {
-        r.detail = where_ + ": " + what + ": timed out";
-        return false;
-      }
-      const int n = ::poll(&p, 1, ms);
-      if (n > 0) return true;
-      if (n < 0 && errno != EINTR) return sys_fail(r, what);
-    }
-  }
-
-  bool tls_wait(int rc, probe_result& r, const char* what) {
-    const int e = ::SSL_get_error(ssl_, rc);
-    if (e == SSL_ERROR_WANT_READ) return wait(POLLIN, r, what);
-    if (e == SSL_ERROR_WANT_WRITE) return wait(POLLOUT, r, what);
-    if (e == SSL_ERROR_ZERO_RETURN) {
-      r.detail = where_ + ": " + what + ": connection closed by the server";
-      return false;
-    }
-    r.detail = where_ + ": " + what + ": " + ssl_error_text();
-    return false;
-  }
-
-  bool sys_fail(probe_result& r, const char* what) {
-    r.detail = where_ + ": " + what + ": " + std::strerror(errno);
-    return false;
-  }
-  bool tls_fail(probe_result& r) {
-    r.detail = where_ + ": " + ssl_error_text();
-    return false;
-  }
-
-  clock::time_point deadline_;
-  std::string where_;
-  int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  std::string buffer_;
-  bool eof_ok_ = false;
-  bool eof_ = false;
-  static constexpr std::size_t max_line = 64 * 1024;
 };
 
 bool expect(connection& c, int want, const char* what, std::string& text, probe_result& r) {

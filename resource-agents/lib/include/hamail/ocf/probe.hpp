@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "hamail/blockio/client_connection.hpp"
+
 namespace hamail::ocf {
 
 struct probe_target {
@@ -31,10 +33,8 @@ struct probe_credentials {
 
 /// The result of a probe: ok, or what went wrong in one line ("connect 10.0.0.5:25:
 /// Connection refused", "NOOP answered 421 4.3.2 ...").
-struct probe_result {
+struct probe_result : blockio::client_status {
   bool ok = false;
-  bool refused = false;  ///< nothing listens there (connection refused)
-  std::string detail;
 };
 
 /// Greeting 220, EHLO/LHLO 250, NOOP 250, QUIT. With credentials: STARTTLS (unless the
