@@ -281,7 +281,7 @@ def stop(proc, timeout=10):
 
 def directory_section(uris, secret="/etc/hamail/ldap.secret", fast=False):
     """[directory] of the stores and proxies. `fast`: the fast profile's 1 s timeout (a provider
-    whose node died costs a lookup half of it before the next provider answers)."""
+    whose node died costs a lookup its share of it before the next provider answers)."""
     return ('[directory]\ntype = "ldap"\nuris = [%s]\nbase_dn = "%s"\nbind_dn = "%s"\n'
             'bind_secret_file = "%s"\nallow_plaintext_bind = true\ntimeout = "%s"\n\n'
             % (", ".join('"%s"' % u for u in uris), SUFFIX, ROOT_DN, secret,

@@ -355,11 +355,12 @@ class worker {
       }
       ++state_.searches;
       std::vector<ldap_entry> entries;
-      // With another server to fail over to, this one gets half of what is left: a
-      // server that died without a reset (power loss, partition) must not eat the whole
-      // lookup's time, or the lookup fails although the next server would have answered.
+      // With other servers to fail over to, what is left is shared out among the servers
+      // still to try (as for connecting): a server that died without a reset (power loss,
+      // partition) must not eat the whole lookup's time, or the lookup fails although the
+      // next server would have answered.
       auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-      if (attempt + 1 < s.uris.size()) budget /= 2;
+      if (attempt + 1 < s.uris.size()) budget /= static_cast<long>(s.uris.size() - attempt);
       auto f = conn_.search(s.base_dn, ldap_scope::subtree, filter, attributes, budget,
                             search_size_limit, entries);
       if (!f) {
