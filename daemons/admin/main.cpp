@@ -2,7 +2,9 @@
 // kept in the LDAP directory the daemons read. Exit codes: docs/admin.md.
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -13,6 +15,7 @@
 #include "hamail/admin/commands.hpp"
 #include "hamail/admin/errors.hpp"
 #include "hamail/admin/settings.hpp"
+#include "hamail/admin/validate.hpp"
 
 namespace {
 
@@ -69,6 +72,11 @@ int main(int argc, char** argv) {
       app.add_option("--bind-secret-file", secret_file, "file holding the bind password");
   auto* tls_opt = app.add_flag("--starttls", starttls, "use StartTLS on ldap:// URIs");
   auto* ca_opt = app.add_option("--ca-file", ca_file, "CA certificates for TLS");
+  std::string sync_secret_file, sync_ca_file;
+  auto* sync_secret_opt = app.add_option("--sync-secret-file", sync_secret_file,
+                                         "the stores' sync secret (account moves)");
+  auto* sync_ca_opt = app.add_option("--sync-ca-file", sync_ca_file,
+                                     "CA certificates of the stores' sync listeners");
   app.add_flag("--json", json, "print the result (or the error) as JSON on stdout");
   app.set_version_flag("--version", "hamail-admin 0.1.0");
 
@@ -87,6 +95,8 @@ int main(int argc, char** argv) {
     c->add_option("--lmtp-port", spec.lmtp_port, "LMTP port");
     c->add_option("--imap-port", spec.imap_port, "IMAP port");
     c->add_option("--pop3-port", spec.pop3_port, "POP3 port");
+    c->add_option("--sync-port", spec.sync_port,
+                  "sync port (store-to-store account moves, docs/sync.md)");
     c->add_option("--weight", spec.weight, "placement weight, 0 to 1000000 (default 1)");
     c->add_option("--state", spec.state, "open|draining|closed|readonly (default open)");
     c->callback([&] { run = [&](command_context& ctx) { return store_add(ctx, spec); }; });
@@ -115,6 +125,14 @@ int main(int argc, char** argv) {
         [&] { run = [&](command_context& ctx) { return store_set_weight(ctx, name, value); }; });
   }
   {
+    auto* c = store->add_subcommand("set-sync-port",
+                                    "set the port of a store's sync listener (account moves)");
+    c->add_option("NAME", name, "store name")->required();
+    c->add_option("PORT", value, "1 to 65535")->required();
+    c->callback(
+        [&] { run = [&](command_context& ctx) { return store_set_sync_port(ctx, name, value); }; });
+  }
+  {
     auto* c = store->add_subcommand(
         "remove", "remove a store; refused (exit 4) while accounts are placed on it");
     c->add_option("NAME", name, "store name")->required();
@@ -127,7 +145,8 @@ int main(int argc, char** argv) {
   account_spec acc;
   std::string password_file, batch_file, id, address, target;
   bool password_stdin = false;
-  bool placement_only = false;
+  move_options move;
+  std::string grace_text, rate_text;
   auto add_password_options = [&](CLI::App* c) {
     auto* f = c->add_option("--password-file", password_file,
                             "read the password from this file (first line)");
@@ -248,17 +267,58 @@ int main(int argc, char** argv) {
   {
     auto* c = account->add_subcommand(
         "move",
-        "move an account to another store. Copying the mail between stores is not "
-        "implemented yet, so without --placement-only this refuses (exit 4): changing the "
-        "owning store alone would hide the account's mail from its user");
+        "move an account's mail to another store while it stays in use: copy passes, a "
+        "brief lock, the switch of its owning store, the old copy deleted after the grace "
+        "period (docs/admin.md)");
     c->add_option("ID", id, "account id")->required();
-    c->add_option("--to", target, "the new owning store")->required();
-    c->add_flag("--placement-only", placement_only,
+    c->add_option("--to", move.to, "the new owning store");
+    c->add_flag("--placement-only", move.placement_only,
                 "record the new owning store and mailHost without copying any mail (state "
                 "moving, then the placement, then the previous state); the mail already on "
                 "the old store stays there, out of the user's view");
+    c->add_flag("--resume", move.resume,
+                "continue the move the account's journal records (after an interruption)");
+    c->add_flag("--abort", move.abort,
+                "undo a move that has not switched: unlock the source, discard the copy");
+    c->add_option("--grace", grace_text,
+                  "keep the old copy this long after the switch (default 10m; 0 deletes it "
+                  "at once)");
+    c->add_option("--rate", rate_text, "cap the copy at this many bytes/s (e.g. 20MiB)");
     c->callback([&] {
-      run = [&](command_context& ctx) { return account_move(ctx, id, target, placement_only); };
+      run = [&](command_context& ctx) {
+        if (move.resume + move.abort + !move.to.empty() != 1) {
+          throw admin_error(exit_status::usage,
+                            "account move needs exactly one of --to STORE, --resume, --abort");
+        }
+        if (move.placement_only && move.to.empty()) {
+          throw admin_error(exit_status::usage, "--placement-only needs --to STORE");
+        }
+        if (!grace_text.empty()) {
+          const auto g = parse_seconds(grace_text);
+          if (!g) {
+            throw admin_error(exit_status::invalid_input,
+                              "invalid --grace \"" + grace_text + "\": use e.g. 600, 30s, 10m");
+          }
+          move.grace = std::chrono::seconds(*g);
+        }
+        if (!rate_text.empty()) {
+          const auto r = parse_size(rate_text);
+          if (!r || *r == 0) {
+            throw admin_error(exit_status::invalid_input,
+                              "invalid --rate \"" + rate_text + "\": use e.g. 20MiB");
+          }
+          move.rate = *r;
+        }
+        if (!json && ::isatty(2) == 1) {
+          move.progress = [](std::string_view line) {
+            std::fprintf(stderr, "\r\033[K%.*s", static_cast<int>(line.size()), line.data());
+            std::fflush(stderr);
+          };
+        }
+        auto out = account_move(ctx, id, move);
+        if (move.progress) std::fputs("\r\033[K", stderr);
+        return out;
+      };
     });
   }
 
@@ -286,6 +346,8 @@ int main(int argc, char** argv) {
     if (*secret_opt) flags.bind_secret_file = secret_file;
     if (*tls_opt) flags.starttls = starttls;
     if (*ca_opt) flags.ca_file = ca_file;
+    if (*sync_secret_opt) flags.sync_secret_file = sync_secret_file;
+    if (*sync_ca_opt) flags.sync_ca_file = sync_ca_file;
     std::optional<std::filesystem::path> explicit_config;
     if (*config_opt) explicit_config = config_path;
     const connection_settings settings = load_settings(explicit_config, flags);

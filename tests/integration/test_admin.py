@@ -95,7 +95,8 @@ class StoreCommands(AdminTestCase):
                               "--imap-port", "143", "--pop3-port", "110", "--weight", "3",
                               "--state", "open")
         self.assertEqual(out["added"]["name"], "st-one")
-        self.assertEqual(out["added"]["ports"], {"smtp": 25, "lmtp": 24, "imap": 143, "pop3": 110})
+        self.assertEqual(out["added"]["ports"],
+                         {"smtp": 25, "lmtp": 24, "imap": 143, "pop3": 110, "sync": None})
         self.admin("store", "add", "st-two", "--host", "st-two.mail.example.org")
 
         listed = self.admin_json("store", "list")["stores"]
@@ -116,6 +117,11 @@ class StoreCommands(AdminTestCase):
         self.assertEqual((r["state"], r["previous_state"]), ("draining", "open"))
         r = self.admin_json("store", "set-weight", "st-two", "7")
         self.assertEqual((r["weight"], r["previous_weight"]), (7, 1))
+        r = self.admin_json("store", "set-sync-port", "st-two", "4990")
+        self.assertEqual((r["sync_port"], r["previous_sync_port"]), (4990, None))
+        self.assertEqual(self.admin_json("store", "show", "st-two")["store"]["ports"]["sync"], 4990)
+        self.admin("store", "set-sync-port", "st-two", "0", expect=EXIT_INVALID)
+        self.admin("store", "set-sync-port", "st-nosuch", "4990", expect=EXIT_NOT_FOUND)
         self.assertIn("hamailStoreState: draining",
                       self.ldapsearch("hamailStoreName=st-two,ou=stores," + SUFFIX,
                                       "(objectClass=*)", "hamailStoreState"))
@@ -261,18 +267,22 @@ class AccountCommands(AdminTestCase):
         self.admin("account", "unlock", "bob", expect=EXIT_REFUSED)
         self.admin("account", "set-state", "bob", "active")
 
-        # move: without --placement-only a real move is refused (copying mail is not
-        # implemented, and changing the owning store alone would hide the user's mail);
-        # nothing is written.
+        # move: a data move needs both stores' sync listeners (these stores have no sync
+        # port); it is refused before anything is written. (The data move itself:
+        # test_account_move.py.)
         self.admin("account", "lock", "alice")
         before = self.account_entry("alice")
         r = self.admin("account", "move", "alice", "--to", "ac-b", expect=EXIT_REFUSED)
-        self.assertIn("not implemented", r.stderr)
-        self.assertIn("--placement-only", r.stderr)
-        self.assertIn("hide", r.stderr)
+        self.assertIn("has no sync port", r.stderr)
+        self.assertIn("store set-sync-port", r.stderr)
         self.assertEqual(self.account_entry("alice"), before)
         err = self.admin_json("account", "move", "alice", "--to", "ac-b", expect=EXIT_REFUSED)
-        self.assertIn("--placement-only", err["error"]["message"])
+        self.assertIn("no sync port", err["error"]["message"])
+        self.admin("account", "move", "alice", expect=EXIT_USAGE)
+        self.admin("account", "move", "alice", "--resume", expect=EXIT_REFUSED)
+        self.admin("account", "move", "alice", "--abort", expect=EXIT_REFUSED)
+        self.admin("account", "move", "alice", "--to", "ac-b", "--grace", "soon",
+                   expect=EXIT_INVALID)
         # --placement-only records the placement and says the mail was not copied.
         r = self.admin("account", "move", "alice", "--to", "ac-b", "--placement-only")
         self.assertIn("no mail was copied", r.stdout)
@@ -295,8 +305,8 @@ class AccountCommands(AdminTestCase):
                    expect=EXIT_REFUSED)
         self.admin("account", "set-state", "alice", "active")
         help_text = self.admin("account", "move", "--help").stdout
-        self.assertIn("not implemented", help_text)
-        self.assertIn("--placement-only", help_text)
+        for option in ("--placement-only", "--resume", "--abort", "--grace", "--rate"):
+            self.assertIn(option, help_text)
 
         # remove
         self.assertEqual(self.admin_json("account", "remove", "bob")["removed"], "bob")

@@ -12,6 +12,7 @@
 #include "hamail/directory/account.hpp"
 #include "hamail/directory/ldap_escape.hpp"
 #include "hamail/directory/password.hpp"
+#include "move_commands.hpp"
 
 namespace hamail::admin {
 namespace {
@@ -526,14 +527,33 @@ command_output account_set_state(command_context& ctx, const std::string& id,
           json_value::object{{"id", id}, {"state", state}, {"previous_state", previous}}};
 }
 
-command_output account_move(command_context& ctx, const std::string& id, const std::string& to,
-                            bool placement_only) {
+command_output account_move(command_context& ctx, const std::string& id, const move_options& o) {
   check_account_id(id);
-  check_store_name(to);
   const ldap_entry e = require_account(ctx, id);
-  const store_record target = require_store(ctx, to);
   const std::string from = e.first("hamailOwningStore");
   const std::string previous = state_of(e);
+  if (o.resume || o.abort) {
+    if (!e.has("hamailMoveJournal")) {
+      throw admin_error(exit_status::refused, "account \"" + id + "\" has no move in progress to " +
+                                                  (o.resume ? "resume" : "abort"));
+    }
+    const auto journal = parse_move_journal(e.first("hamailMoveJournal"));
+    if (!journal) {
+      throw admin_error(exit_status::invalid_input, "account \"" + id +
+                                                        "\" has an unreadable move journal \"" +
+                                                        e.first("hamailMoveJournal") + "\"");
+    }
+    return o.abort ? abort_move(ctx, e, *journal) : resume_move(ctx, e, *journal, o);
+  }
+  const std::string& to = o.to;
+  check_store_name(to);
+  const store_record target = require_store(ctx, to);
+  if (e.has("hamailMoveJournal")) {
+    throw admin_error(exit_status::refused, "account \"" + id + "\" has a move in progress (" +
+                                                e.first("hamailMoveJournal") +
+                                                "); finish it with --resume or undo it with "
+                                                "--abort");
+  }
   if (lower_ascii(from) == target.name) {
     return {"account " + id + " is on store " + to + " already\n",
             json_value::object{{"id", id},
@@ -547,18 +567,7 @@ command_output account_move(command_context& ctx, const std::string& id, const s
     throw admin_error(exit_status::refused, "account \"" + id + "\" is moving already");
   }
   check_explicit_store(target);
-  if (!placement_only) {
-    // The store that owns an account is the only one that serves its mail: changing the
-    // placement without copying the mailboxes would make every message vanish from the
-    // user's view. Until the data move exists, only an explicit placement-only change is done.
-    throw admin_error(exit_status::refused,
-                      "account \"" + id + "\" was not moved: copying mail from store " + from +
-                          " to " + target.name +
-                          " is not implemented yet, and changing the owning store alone would "
-                          "hide the account's mail from its user. Use --placement-only to "
-                          "record the new placement anyway (the mail stays on " +
-                          from + ")");
-  }
+  if (!o.placement_only) return start_move(ctx, e, from, target.name, o);
   // Three steps so that readers always see a consistent account: moving (mail is
   // deferred, logins refused temporarily), then the new owning store and mailHost
   // together, then the state it had before. Copying the mail is not done here.

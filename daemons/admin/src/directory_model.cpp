@@ -35,9 +35,9 @@ namespace detail {
 
 const std::vector<std::string>& store_attributes() {
   static const std::vector<std::string> attrs{
-      "hamailStoreName", "hamailServiceHost",    "hamailServiceAddress",
-      "hamailSmtpPort",  "hamailLmtpPort",       "hamailImapPort",
-      "hamailPop3Port",  "hamailCapacityWeight", "hamailStoreState"};
+      "hamailStoreName",  "hamailServiceHost", "hamailServiceAddress", "hamailSmtpPort",
+      "hamailLmtpPort",   "hamailImapPort",    "hamailPop3Port",       "hamailCapacityWeight",
+      "hamailStoreState", "hamailSyncPort"};
   return attrs;
 }
 
@@ -51,6 +51,7 @@ const std::vector<std::string>& account_attributes() {
                                               "hamailQuotaBytes",
                                               "hamailQuotaMessages",
                                               "hamailAccountState",
+                                              "hamailMoveJournal",
                                               "userPassword"};
   return attrs;
 }
@@ -69,6 +70,7 @@ store_record to_store(const ldap_entry& e) {
   s.lmtp_port = number_attribute(e, "hamailLmtpPort");
   s.imap_port = number_attribute(e, "hamailImapPort");
   s.pop3_port = number_attribute(e, "hamailPop3Port");
+  s.sync_port = number_attribute(e, "hamailSyncPort");
   s.weight = number_attribute(e, "hamailCapacityWeight").value_or(0);
   // An unknown state takes no new accounts: placement must never guess "open".
   s.state = e.has("hamailStoreState") ? parse_store_state(lower_ascii(e.first("hamailStoreState")))
@@ -145,7 +147,8 @@ json_value store_json(const store_record& s, std::optional<std::uint64_t> accoun
       {"ports", json_value::object{{"smtp", port(s.smtp_port)},
                                    {"lmtp", port(s.lmtp_port)},
                                    {"imap", port(s.imap_port)},
-                                   {"pop3", port(s.pop3_port)}}},
+                                   {"pop3", port(s.pop3_port)},
+                                   {"sync", port(s.sync_port)}}},
       {"weight", s.weight},
       {"state", to_string(s.state)},
   };
@@ -176,6 +179,8 @@ json_value account_json(const ldap_entry& e) {
       {"quota_messages", number_attribute(e, "hamailQuotaMessages").value_or(0)},
       {"state", e.has("hamailAccountState") ? e.first("hamailAccountState") : "active"},
       {"has_password", e.has("userPassword")},
+      {"move",
+       e.has("hamailMoveJournal") ? json_value(e.first("hamailMoveJournal")) : json_value()},
       {"dn", e.dn},
   };
 }

@@ -17,7 +17,7 @@ struct store_record {
   std::string name;
   std::string host;
   std::string address;
-  std::optional<std::uint64_t> smtp_port, lmtp_port, imap_port, pop3_port;
+  std::optional<std::uint64_t> smtp_port, lmtp_port, imap_port, pop3_port, sync_port;
   std::uint64_t weight = 0;
   store_state state = store_state::open;
 };

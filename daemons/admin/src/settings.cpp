@@ -54,6 +54,11 @@ connection_settings parse_settings_file(std::string_view text, const std::string
                                 " (SSHA, SSHA256, SSHA512, SHA512-CRYPT, YESCRYPT, ARGON2ID)");
     }
   }
+  if (auto sync = root.table("sync")) {
+    s.sync_secret_file = sync->get_string("secret_file");
+    s.sync_ca_file = sync->get_string("ca_file");
+    s.sync_verify_name = sync->get_bool("verify_name", true);
+  }
   doc->finish();
   if (!doc->ok()) throw admin_error(exit_status::config_error, doc->report());
   return s;
@@ -71,6 +76,7 @@ connection_settings resolve_settings(connection_settings s,
   if (auto v = env("HAMAIL_LDAP_BASE_DN")) s.base_dn = *v;
   if (auto v = env("HAMAIL_LDAP_BIND_DN")) s.bind_dn = *v;
   if (auto v = env("HAMAIL_LDAP_BIND_SECRET_FILE")) s.bind_secret_file = *v;
+  if (auto v = env("HAMAIL_SYNC_SECRET_FILE")) s.sync_secret_file = *v;
 
   if (!flags.uris.empty()) s.uris = flags.uris;
   if (flags.base_dn) s.base_dn = *flags.base_dn;
@@ -78,6 +84,8 @@ connection_settings resolve_settings(connection_settings s,
   if (flags.bind_secret_file) s.bind_secret_file = *flags.bind_secret_file;
   if (flags.starttls) s.starttls = *flags.starttls;
   if (flags.ca_file) s.ca_file = *flags.ca_file;
+  if (flags.sync_secret_file) s.sync_secret_file = *flags.sync_secret_file;
+  if (flags.sync_ca_file) s.sync_ca_file = *flags.sync_ca_file;
 
   if (s.uris.empty()) {
     throw admin_error(exit_status::usage,

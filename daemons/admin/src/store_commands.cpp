@@ -63,6 +63,7 @@ std::string store_text(const store_record& s, std::uint64_t accounts) {
                         {"lmtp port", port_text(s.lmtp_port)},
                         {"imap port", port_text(s.imap_port)},
                         {"pop3 port", port_text(s.pop3_port)},
+                        {"sync port", port_text(s.sync_port)},
                         {"weight", std::to_string(s.weight)},
                         {"state", std::string(to_string(s.state))},
                         {"accounts", std::to_string(accounts)}});
@@ -87,6 +88,7 @@ command_output store_add(command_context& ctx, const store_spec& spec) {
   s.lmtp_port = checked_port(spec.lmtp_port, "LMTP");
   s.imap_port = checked_port(spec.imap_port, "IMAP");
   s.pop3_port = checked_port(spec.pop3_port, "POP3");
+  s.sync_port = checked_port(spec.sync_port, "sync");
   s.weight = checked_weight(spec.weight);
   s.state = checked_store_state(spec.state);
 
@@ -106,7 +108,8 @@ command_output store_add(command_context& ctx, const store_spec& spec) {
       {"hamailSmtpPort", &s.smtp_port},
       {"hamailLmtpPort", &s.lmtp_port},
       {"hamailImapPort", &s.imap_port},
-      {"hamailPop3Port", &s.pop3_port}};
+      {"hamailPop3Port", &s.pop3_port},
+      {"hamailSyncPort", &s.sync_port}};
   for (const auto& [attr, value] : ports) {
     if (*value) attrs.push_back({op::add, attr, {std::to_string(**value)}});
   }
@@ -160,6 +163,22 @@ command_output store_set_weight(command_context& ctx, const std::string& name,
   return {
       "store " + name + ": weight " + std::to_string(s.weight) + " -> " + std::to_string(w) + "\n",
       json_value::object{{"store", name}, {"weight", w}, {"previous_weight", s.weight}}};
+}
+
+command_output store_set_sync_port(command_context& ctx, const std::string& name,
+                                   const std::string& port) {
+  check_store_name(name);
+  const std::optional<std::uint64_t> p = checked_port(port, "sync");
+  if (!p) throw admin_error(exit_status::invalid_input, "no sync port given: use 1 to 65535");
+  const store_record s = require_store(ctx, name);
+  using op = attribute_change::operation;
+  ctx.dir.modify(ctx.store_dn(name), {{op::replace, "hamailSyncPort", {std::to_string(*p)}}});
+  return {"store " + name + ": sync port " + port_text(s.sync_port) + " -> " + std::to_string(*p) +
+              "\n",
+          json_value::object{
+              {"store", name},
+              {"sync_port", *p},
+              {"previous_sync_port", s.sync_port ? json_value(*s.sync_port) : json_value()}}};
 }
 
 command_output store_remove(command_context& ctx, const std::string& name) {

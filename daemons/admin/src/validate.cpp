@@ -30,6 +30,35 @@ bool valid_label(std::string_view label) noexcept {
 
 }  // namespace
 
+std::optional<std::uint64_t> parse_seconds(std::string_view text) noexcept {
+  std::uint64_t unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        unit = 0;
+        break;
+    }
+    if (unit != 0) text.remove_suffix(1);
+    if (unit == 0) unit = 1;
+  }
+  constexpr std::uint64_t ten_years = 10ULL * 366 * 86400;
+  const auto n = parse_count(text, ten_years);
+  if (!n || *n > ten_years / unit) return std::nullopt;
+  return *n * unit;
+}
+
 std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t max) noexcept {
   if (text.empty() || text.size() > 20) return std::nullopt;
   std::uint64_t value = 0;

@@ -1,10 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "hamail/admin/ldap_connection.hpp"
@@ -39,6 +42,7 @@ struct store_spec {
   std::string host;                                        ///< hamailServiceHost
   std::string address;                                     ///< hamailServiceAddress; empty = none
   std::string smtp_port, lmtp_port, imap_port, pop3_port;  ///< empty = not set
+  std::string sync_port;                                   ///< empty = not set (no moves)
   std::string weight = "1";                                ///< hamailCapacityWeight
   std::string state = "open";                              ///< hamailStoreState
 };
@@ -55,6 +59,9 @@ command_output store_set_state(command_context& ctx, const std::string& name,
 /// `store set-weight NAME N`.
 command_output store_set_weight(command_context& ctx, const std::string& name,
                                 const std::string& weight);
+/// `store set-sync-port NAME PORT`: where account moves reach the store (docs/sync.md).
+command_output store_set_sync_port(command_context& ctx, const std::string& name,
+                                   const std::string& port);
 /// `store remove NAME`: refused (exit_status::refused) while accounts are placed on it.
 command_output store_remove(command_context& ctx, const std::string& name);
 
@@ -104,12 +111,24 @@ command_output account_lock(command_context& ctx, const std::string& id, bool lo
 /// `account set-state ID STATE`.
 command_output account_set_state(command_context& ctx, const std::string& id,
                                  const std::string& state);
-/// `account move ID --to STORE [--placement-only]`. Copying mail is not implemented, so
-/// without `placement_only` a real move is refused (exit_status::refused) rather than
-/// hiding the account's mail; with it, records the placement change only (state moving,
-/// then owning store and mailHost, then the previous state back).
-command_output account_move(command_context& ctx, const std::string& id, const std::string& to,
-                            bool placement_only);
+/// What `account move` is asked to do.
+struct move_options {
+  std::string to;                   ///< --to: the destination store (a new move)
+  bool placement_only = false;      ///< --placement-only: record the placement, copy nothing
+  bool resume = false;              ///< --resume: continue the move the journal records
+  bool abort = false;               ///< --abort: undo a move that has not switched
+  std::chrono::seconds grace{600};  ///< --grace: keep the old copy this long after the switch
+  std::uint64_t rate = 0;           ///< --rate: bytes/s cap of the copy; 0 = the store's default
+  /// Progress lines (a terminal's stderr); empty: none.
+  std::function<void(std::string_view)> progress;
+};
+
+/// `account move ID --to STORE`: moves the account's mail to STORE while it stays in use
+/// (docs/adr/0005-account-moves.md): copy passes, a brief lock, the switch, the old copy
+/// deleted after the grace period. `--placement-only` records the placement change only (state
+/// moving, then owning store and mailHost, then the previous state back). `--resume` and
+/// `--abort` act on the move the account's journal records.
+command_output account_move(command_context& ctx, const std::string& id, const move_options& o);
 
 /// `placement report`: accounts per store against the weights.
 command_output placement_report(command_context& ctx);

@@ -20,6 +20,10 @@ struct connection_settings {
   std::chrono::milliseconds timeout{10'000};  ///< connect and per-operation timeout
   bool allow_plaintext = false;  ///< permit a password bind over unencrypted non-loopback ldap://
   std::string password_scheme = "SHA512-CRYPT";  ///< default scheme for new passwords
+  /// [sync]: how account moves reach the stores' sync listeners (docs/sync.md).
+  std::string sync_secret_file;  ///< the cluster's sync secret (first line); required for moves
+  std::string sync_ca_file;      ///< CA of the stores' sync certificates; empty: system
+  bool sync_verify_name = true;  ///< check the store's certificate names its service host
 };
 
 /// Settings given on the command line; empty/nullopt = not given.
@@ -30,6 +34,8 @@ struct settings_overrides {
   std::optional<std::string> bind_secret_file;  ///< --bind-secret-file
   std::optional<bool> starttls;                 ///< --starttls
   std::optional<std::string> ca_file;           ///< --ca-file
+  std::optional<std::string> sync_secret_file;  ///< --sync-secret-file
+  std::optional<std::string> sync_ca_file;      ///< --sync-ca-file
 };
 
 /// Where settings come from: `explicit_path` is --config (must exist); without it

@@ -24,6 +24,10 @@ inline constexpr std::uint64_t max_weight = 1'000'000;
 /// for anything else ("10X", "-1", "", "1.5G") and on overflow.
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 
+/// Parses a duration in whole seconds: decimal digits with an optional unit "s", "m", "h" or
+/// "d" ("600", "30s", "10m"); nullopt for anything else and above ten years.
+std::optional<std::uint64_t> parse_seconds(std::string_view text) noexcept;
+
 /// Parses a plain non-negative decimal integer no larger than `max`; nullopt otherwise.
 std::optional<std::uint64_t> parse_count(std::string_view text,
                                          std::uint64_t max = UINT64_MAX) noexcept;
