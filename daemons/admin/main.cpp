@@ -82,6 +82,75 @@ int main(int argc, char** argv) {
 
   action run;
 
+  move_options move;
+  std::string grace_text, rate_text;
+  bulk_move_options bulk;
+  std::string tolerance_text, max_moves_text, concurrency_text;
+  // The options drain and rebalance share with each other (and --grace/--rate with move).
+  auto add_bulk_options = [&](CLI::App* c) {
+    c->add_flag("--dry-run", bulk.dry_run, "print the plan and move nothing");
+    c->add_option("--concurrency", concurrency_text, "moves at once (default 2)");
+    c->add_option("--rate", rate_text,
+                  "cap all moves together at this many bytes/s (e.g. 50MiB), shared out");
+    c->add_option("--grace", grace_text,
+                  "keep each old copy this long after its switch (default 10m)");
+  };
+  // Parses what add_bulk_options and the move options read as text; throws admin_error.
+  auto parse_move_numbers = [&]() {
+    if (!grace_text.empty()) {
+      const auto g = parse_seconds(grace_text);
+      if (!g) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --grace \"" + grace_text + "\": use e.g. 600, 30s, 10m");
+      }
+      move.grace = bulk.grace = std::chrono::seconds(*g);
+    }
+    if (!rate_text.empty()) {
+      const auto r = parse_size(rate_text);
+      if (!r || *r == 0) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --rate \"" + rate_text + "\": use e.g. 20MiB");
+      }
+      move.rate = bulk.rate = *r;
+    }
+    if (!concurrency_text.empty()) {
+      const auto n = parse_count(concurrency_text, 64);
+      if (!n || *n == 0) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --concurrency \"" + concurrency_text + "\": use 1 to 64");
+      }
+      bulk.concurrency = static_cast<unsigned>(*n);
+    }
+    if (!tolerance_text.empty()) {
+      std::string t = tolerance_text;
+      if (!t.empty() && t.back() == '%') t.pop_back();
+      const auto p = parse_count(t, 100);
+      if (!p) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --tolerance \"" + tolerance_text + "\": use 0% to 100%");
+      }
+      bulk.tolerance = static_cast<double>(*p) / 100.0;
+    }
+    if (!max_moves_text.empty()) {
+      const auto n = parse_count(max_moves_text, 1'000'000);
+      if (!n || *n == 0) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --max-moves \"" + max_moves_text + "\": use 1 to 1000000");
+      }
+      bulk.max_moves = *n;
+    }
+    if (!json && ::isatty(2) == 1) {
+      auto line = [](std::string_view text) {
+        std::fprintf(stderr, "\r\033[K%.*s", static_cast<int>(text.size()), text.data());
+        std::fflush(stderr);
+      };
+      move.progress = line;
+      bulk.progress = [](std::string_view text) {
+        std::fprintf(stderr, "\r\033[K%.*s\n", static_cast<int>(text.size()), text.data());
+      };
+    }
+  };
+
   // store ...
   auto* store = app.add_subcommand("store", "manage stores");
   store->require_subcommand(1);
@@ -125,6 +194,20 @@ int main(int argc, char** argv) {
         [&] { run = [&](command_context& ctx) { return store_set_weight(ctx, name, value); }; });
   }
   {
+    auto* c = store->add_subcommand(
+        "drain",
+        "mark a store draining and move every account off it to the stores the placement "
+        "policy chooses, a few at a time (docs/admin.md)");
+    c->add_option("NAME", name, "store name")->required();
+    add_bulk_options(c);
+    c->callback([&] {
+      run = [&](command_context& ctx) {
+        parse_move_numbers();
+        return store_drain(ctx, name, bulk);
+      };
+    });
+  }
+  {
     auto* c = store->add_subcommand("set-sync-port",
                                     "set the port of a store's sync listener (account moves)");
     c->add_option("NAME", name, "store name")->required();
@@ -145,8 +228,6 @@ int main(int argc, char** argv) {
   account_spec acc;
   std::string password_file, batch_file, id, address, target;
   bool password_stdin = false;
-  move_options move;
-  std::string grace_text, rate_text;
   auto add_password_options = [&](CLI::App* c) {
     auto* f = c->add_option("--password-file", password_file,
                             "read the password from this file (first line)");
@@ -293,28 +374,7 @@ int main(int argc, char** argv) {
         if (move.placement_only && move.to.empty()) {
           throw admin_error(exit_status::usage, "--placement-only needs --to STORE");
         }
-        if (!grace_text.empty()) {
-          const auto g = parse_seconds(grace_text);
-          if (!g) {
-            throw admin_error(exit_status::invalid_input,
-                              "invalid --grace \"" + grace_text + "\": use e.g. 600, 30s, 10m");
-          }
-          move.grace = std::chrono::seconds(*g);
-        }
-        if (!rate_text.empty()) {
-          const auto r = parse_size(rate_text);
-          if (!r || *r == 0) {
-            throw admin_error(exit_status::invalid_input,
-                              "invalid --rate \"" + rate_text + "\": use e.g. 20MiB");
-          }
-          move.rate = *r;
-        }
-        if (!json && ::isatty(2) == 1) {
-          move.progress = [](std::string_view line) {
-            std::fprintf(stderr, "\r\033[K%.*s", static_cast<int>(line.size()), line.data());
-            std::fflush(stderr);
-          };
-        }
+        parse_move_numbers();
         auto out = account_move(ctx, id, move);
         if (move.progress) std::fputs("\r\033[K", stderr);
         return out;
@@ -330,6 +390,22 @@ int main(int argc, char** argv) {
                        "accounts per store against the weights, and the imbalance (largest "
                        "|share - weight share|)")
       ->callback([&] { run = [](command_context& ctx) { return placement_report(ctx); }; });
+  {
+    auto* c = placement->add_subcommand(
+        "rebalance",
+        "move accounts between open stores until each is within the tolerance of its weight "
+        "share (docs/admin.md)");
+    c->add_option("--tolerance", tolerance_text,
+                  "allowed |share - weight share|, in percent (default 2%)");
+    c->add_option("--max-moves", max_moves_text, "at most this many moves (default 1000)");
+    add_bulk_options(c);
+    c->callback([&] {
+      run = [&](command_context& ctx) {
+        parse_move_numbers();
+        return placement_rebalance(ctx, bulk);
+      };
+    });
+  }
 
   try {
     app.parse(argc, argv);

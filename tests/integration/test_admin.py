@@ -424,6 +424,76 @@ class Placement(AdminTestCase):
         print("\n1,000-account batch took %.1f s; counts %s" % (elapsed, counts))
 
 
+class BulkMoves(AdminTestCase):
+    """store drain and placement rebalance: their plans (--dry-run) and their refusals. The
+    moves themselves (sync listeners on real stores): test_account_move.py."""
+
+    def test_drain_and_rebalance_plans(self):
+        for name, weight, state in (("bm-a", 1, "open"), ("bm-b", 1, "open"),
+                                    ("bm-c", 2, "open"), ("bm-closed", 5, "closed"),
+                                    ("bm-empty", 1, "open")):
+            self.admin("store", "add", name, "--host", name + ".mail.example.org", "--weight",
+                       str(weight), "--state", state)
+        batch = self.write("bm.txt", "".join("bm%02d bm%02d@example.org\n" % (i, i)
+                                             for i in range(12)))
+        self.admin("account", "add", "--batch", batch, "--store", "bm-a")
+        before = self.ldapsearch("ou=accounts," + SUFFIX, "(objectClass=hamailAccount)",
+                                 "hamailOwningStore")
+
+        # Rebalance to exact shares over the open stores (weights 1:1:2:1): bm-a keeps 2 or 3,
+        # bm-c gets twice what bm-b and bm-empty get; the closed store gets nothing.
+        plan = self.admin_json("placement", "rebalance", "--dry-run", "--tolerance", "0%")
+        self.assertTrue(plan["dry_run"])
+        to = {}
+        for m in plan["plan"]:
+            self.assertEqual("bm-a", m["from"])
+            to[m["to"]] = to.get(m["to"], 0) + 1
+        self.assertNotIn("bm-closed", to)
+        # Afterwards every open store is less than one account from its exact share of 12.
+        after = {"bm-a": 12 - len(plan["plan"]), "bm-b": to.get("bm-b", 0),
+                 "bm-c": to.get("bm-c", 0), "bm-empty": to.get("bm-empty", 0)}
+        for name, weight in (("bm-a", 1), ("bm-b", 1), ("bm-c", 2), ("bm-empty", 1)):
+            self.assertLess(abs(after[name] - 12 * weight / 5), 1, (name, after, plan))
+        # Within 20 %: fewer moves.
+        loose = self.admin_json("placement", "rebalance", "--dry-run", "--tolerance", "20%")
+        self.assertLess(len(loose["plan"]), len(plan["plan"]))
+
+        # Drain: every account of bm-a, by weight over bm-b, bm-c and bm-empty (1:2:1).
+        drain = self.admin_json("store", "drain", "bm-a", "--dry-run")
+        self.assertEqual(12, len(drain["plan"]))
+        to = {}
+        for m in drain["plan"]:
+            to[m["to"]] = to.get(m["to"], 0) + 1
+        self.assertEqual({"bm-b": 3, "bm-c": 6, "bm-empty": 3}, to)
+        text = self.admin("store", "drain", "bm-a", "--dry-run").stdout
+        self.assertIn("12 moves planned (--dry-run: nothing moved)", text)
+        # A dry run writes nothing: placement and the store's state are unchanged.
+        self.assertEqual(before, self.ldapsearch("ou=accounts," + SUFFIX,
+                                                 "(objectClass=hamailAccount)",
+                                                 "hamailOwningStore"))
+        self.assertEqual("open", self.admin_json("store", "show", "bm-a")["store"]["state"])
+
+        # Draining an empty store marks it draining and moves nothing.
+        out = self.admin_json("store", "drain", "bm-empty")
+        self.assertEqual((0, []), (out["moved"], out["failed"]))
+        self.assertEqual("draining", self.admin_json("store", "show", "bm-empty")["store"]["state"])
+
+        # Bad input.
+        self.admin("store", "drain", "bm-nosuch", "--dry-run", expect=EXIT_NOT_FOUND)
+        self.admin("store", "drain", "bm-a", "--concurrency", "0", expect=EXIT_INVALID)
+        self.admin("store", "drain", "bm-a", "--rate", "fast", expect=EXIT_INVALID)
+        self.admin("placement", "rebalance", "--tolerance", "200%", expect=EXIT_INVALID)
+        self.admin("placement", "rebalance", "--max-moves", "0", expect=EXIT_INVALID)
+        # Without sync listeners the real drain refuses every move (and says so), but the
+        # plan ran: exit 4, the accounts still on bm-a.
+        r = self.admin("store", "drain", "bm-a", "--concurrency", "3", expect=EXIT_REFUSED)
+        self.assertIn("has no sync port", r.stderr)
+        self.assertIn("12 moves planned, 0 done, 12 failed", r.stderr)
+        self.assertEqual(before, self.ldapsearch("ou=accounts," + SUFFIX,
+                                                 "(objectClass=hamailAccount)",
+                                                 "hamailOwningStore"))
+
+
 class SettingsAndErrors(AdminTestCase):
     def test_precedence_flags_over_env_over_file(self):
         good = self.slapd.uri

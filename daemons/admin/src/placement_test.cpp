@@ -3,6 +3,9 @@
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
 using namespace hamail::admin;
 
@@ -16,6 +19,12 @@ class placement_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(huge_weights_are_capped_not_overflowed);
   CPPUNIT_TEST(report_shares_and_imbalance);
   CPPUNIT_TEST(report_with_no_accounts_has_no_imbalance);
+  CPPUNIT_TEST(drain_spreads_by_weight_and_never_onto_the_drained_store);
+  CPPUNIT_TEST(drain_without_a_destination_counts_the_unplaced);
+  CPPUNIT_TEST(rebalance_moves_from_over_to_under_until_within_tolerance);
+  CPPUNIT_TEST(rebalance_leaves_stores_that_take_no_accounts_alone);
+  CPPUNIT_TEST(rebalance_of_a_balanced_placement_moves_nothing);
+  CPPUNIT_TEST(rebalance_stops_at_max_moves);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -80,6 +89,87 @@ class placement_test : public CppUnit::TestFixture {
   void report_with_no_accounts_has_no_imbalance() {
     const auto r = summarise_placement({{"a", 1, store_state::open, 0}});
     CPPUNIT_ASSERT_DOUBLES_EQUAL(0.0, r.imbalance, 1e-12);
+  }
+
+  static std::vector<std::string> ids(const std::string& prefix, int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+    return out;
+  }
+
+  void drain_spreads_by_weight_and_never_onto_the_drained_store() {
+    std::vector<store_load> s{{"a", 5, store_state::open, 30},
+                              {"b", 1, store_state::open, 0},
+                              {"c", 2, store_state::open, 0},
+                              {"d", 9, store_state::closed, 0}};
+    std::size_t unplaced = 99;
+    const auto plan = plan_drain(s, 0, ids("u", 30), &unplaced);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{0}, unplaced);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{30}, plan.size());
+    int to_b = 0, to_c = 0;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      CPPUNIT_ASSERT_EQUAL(std::string("u") + std::to_string(i), plan[i].account);
+      CPPUNIT_ASSERT_EQUAL(std::string("a"), plan[i].from);
+      CPPUNIT_ASSERT(plan[i].to == "b" || plan[i].to == "c");
+      (plan[i].to == "b" ? to_b : to_c)++;
+    }
+    CPPUNIT_ASSERT_EQUAL(10, to_b);
+    CPPUNIT_ASSERT_EQUAL(20, to_c);
+  }
+
+  void drain_without_a_destination_counts_the_unplaced() {
+    std::vector<store_load> s{{"a", 1, store_state::open, 3}, {"b", 1, store_state::closed, 0}};
+    std::size_t unplaced = 0;
+    CPPUNIT_ASSERT(plan_drain(s, 0, ids("u", 3), &unplaced).empty());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{3}, unplaced);
+    CPPUNIT_ASSERT(plan_drain(s, 7, ids("u", 3)).empty());  // no such store
+  }
+
+  void rebalance_moves_from_over_to_under_until_within_tolerance() {
+    // 90 accounts on a, none on b and c (weights 1:1:1): 30 each at tolerance 0.
+    std::vector<store_load> s{{"a", 1, store_state::open, 90},
+                              {"b", 1, store_state::open, 0},
+                              {"c", 1, store_state::open, 0}};
+    const auto plan = plan_rebalance(s, {ids("a", 90), {}, {}}, 0.0, 1000);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{60}, plan.size());
+    std::map<std::string, int> to;
+    for (const auto& m : plan) {
+      CPPUNIT_ASSERT_EQUAL(std::string("a"), m.from);
+      ++to[m.to];
+    }
+    CPPUNIT_ASSERT_EQUAL(30, to["b"]);
+    CPPUNIT_ASSERT_EQUAL(30, to["c"]);
+    CPPUNIT_ASSERT_EQUAL(std::string("a89"), plan.front().account);  // the last one first
+    // Within 5 %: 90 accounts, 4.5 allowed over or under: stops at 34 / 28 / 28 at the latest.
+    const auto loose = plan_rebalance(s, {ids("a", 90), {}, {}}, 0.05, 1000);
+    CPPUNIT_ASSERT(loose.size() < plan.size());
+    CPPUNIT_ASSERT(loose.size() >= 56);
+    // Weights 1:2 with 30 on each: 10 go from a to b.
+    std::vector<store_load> w{{"a", 1, store_state::open, 30}, {"b", 2, store_state::open, 30}};
+    const auto by_weight = plan_rebalance(w, {ids("a", 30), ids("b", 30)}, 0.0, 1000);
+    CPPUNIT_ASSERT_EQUAL(std::size_t{10}, by_weight.size());
+    for (const auto& m : by_weight) CPPUNIT_ASSERT_EQUAL(std::string("b"), m.to);
+  }
+
+  void rebalance_leaves_stores_that_take_no_accounts_alone() {
+    std::vector<store_load> s{{"a", 1, store_state::open, 10},
+                              {"b", 1, store_state::open, 10},
+                              {"old", 1, store_state::closed, 500},
+                              {"zero", 0, store_state::open, 7}};
+    CPPUNIT_ASSERT(
+        plan_rebalance(s, {ids("a", 10), ids("b", 10), ids("o", 500), ids("z", 7)}, 0.0, 100)
+            .empty());
+  }
+
+  void rebalance_of_a_balanced_placement_moves_nothing() {
+    std::vector<store_load> s{{"a", 1, store_state::open, 11}, {"b", 1, store_state::open, 10}};
+    CPPUNIT_ASSERT(plan_rebalance(s, {ids("a", 11), ids("b", 10)}, 0.0, 100).empty());
+    CPPUNIT_ASSERT(plan_rebalance({}, {}, 0.0, 100).empty());
+  }
+
+  void rebalance_stops_at_max_moves() {
+    std::vector<store_load> s{{"a", 1, store_state::open, 100}, {"b", 1, store_state::open, 0}};
+    CPPUNIT_ASSERT_EQUAL(std::size_t{7}, plan_rebalance(s, {ids("a", 100), {}}, 0.0, 7).size());
   }
 };
 

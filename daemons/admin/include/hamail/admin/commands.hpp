@@ -130,6 +130,28 @@ struct move_options {
 /// `--abort` act on the move the account's journal records.
 command_output account_move(command_context& ctx, const std::string& id, const move_options& o);
 
+/// What `store drain` and `placement rebalance` are asked to do besides their plan.
+struct bulk_move_options {
+  bool dry_run = false;             ///< print the plan, move nothing
+  unsigned concurrency = 2;         ///< moves at once (each one copies, locks and switches)
+  std::uint64_t rate = 0;           ///< bytes/s for all moves together (shared out); 0 = none
+  std::chrono::seconds grace{600};  ///< as account move --grace
+  double tolerance = 0.02;          ///< rebalance: allowed |share - weight share|
+  std::size_t max_moves = 1000;     ///< rebalance: at most this many moves per run
+  /// Progress lines (a terminal's stderr); empty: none.
+  std::function<void(std::string_view)> progress;
+};
+
+/// `store drain NAME`: marks the store draining (no new accounts) and moves every account off
+/// it to the stores the placement policy chooses; accounts with a move in progress are resumed.
+/// Exit refused when a move failed (the others still ran); --dry-run prints the plan only.
+command_output store_drain(command_context& ctx, const std::string& name,
+                           const bulk_move_options& o);
+
+/// `placement rebalance`: moves accounts between open stores until each is within the
+/// tolerance of its weight share (plan_rebalance); accounts with a move in progress stay.
+command_output placement_rebalance(command_context& ctx, const bulk_move_options& o);
+
 /// `placement report`: accounts per store against the weights.
 command_output placement_report(command_context& ctx);
 

@@ -50,4 +50,30 @@ struct placement_summary {
 /// Summarises `stores` for `placement report`.
 placement_summary summarise_placement(const std::vector<store_load>& stores);
 
+/// One account move a plan asks for.
+struct planned_move {
+  std::string account;
+  std::string from;
+  std::string to;
+  bool operator==(const planned_move&) const = default;
+};
+
+/// `store drain`: every account of store `stores[from]` (`accounts`, in the order given) to the
+/// store the placement policy chooses among the others, each choice counting the moves planned
+/// before it. The drained store itself is never a destination. Empty when `accounts` is; the
+/// accounts that found no eligible store are left out and counted in `unplaced`.
+std::vector<planned_move> plan_drain(std::vector<store_load> stores, std::size_t from,
+                                     const std::vector<std::string>& accounts,
+                                     std::size_t* unplaced = nullptr);
+
+/// `placement rebalance`: moves between eligible stores (open, weight > 0; accounts on other
+/// stores stay where they are) until every eligible store's share of the eligible stores'
+/// accounts is within `tolerance` (a fraction, e.g. 0.02) of its weight share, or no move
+/// brings a store closer, or `max_moves` moves are planned. Each move takes an account from
+/// the store furthest above its share (`accounts[i]` lists store i's accounts; the last one
+/// goes first) to the store the placement policy chooses among the others. Deterministic.
+std::vector<planned_move> plan_rebalance(std::vector<store_load> stores,
+                                         std::vector<std::vector<std::string>> accounts,
+                                         double tolerance, std::size_t max_moves);
+
 }  // namespace hamail::admin
