@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   action run;
 
   move_options move;
-  std::string grace_text, rate_text;
+  std::string grace_text, rate_text, lease_text;
   bulk_move_options bulk;
   std::string tolerance_text, max_moves_text, concurrency_text;
   // The options drain and rebalance share with each other (and --grace/--rate with move).
@@ -104,6 +104,14 @@ int main(int argc, char** argv) {
                           "invalid --grace \"" + grace_text + "\": use e.g. 600, 30s, 10m");
       }
       move.grace = bulk.grace = std::chrono::seconds(*g);
+    }
+    if (!lease_text.empty()) {
+      const auto l = parse_seconds(lease_text);
+      if (!l || *l == 0 || *l > 3600) {
+        throw admin_error(exit_status::invalid_input,
+                          "invalid --lock-lease \"" + lease_text + "\": use 1s to 1h");
+      }
+      move.lock_lease = std::chrono::seconds(*l);
     }
     if (!rate_text.empty()) {
       const auto r = parse_size(rate_text);
@@ -365,6 +373,9 @@ int main(int argc, char** argv) {
                   "keep the old copy this long after the switch (default 10m; 0 deletes it "
                   "at once)");
     c->add_option("--rate", rate_text, "cap the copy at this many bytes/s (e.g. 20MiB)");
+    c->add_option("--lock-lease", lease_text,
+                  "how long the source keeps the account locked if this command dies during "
+                  "the final pass (default 60s)");
     c->callback([&] {
       run = [&](command_context& ctx) {
         if (move.resume + move.abort + !move.to.empty() != 1) {

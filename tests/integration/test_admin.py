@@ -283,6 +283,8 @@ class AccountCommands(AdminTestCase):
         self.admin("account", "move", "alice", "--abort", expect=EXIT_REFUSED)
         self.admin("account", "move", "alice", "--to", "ac-b", "--grace", "soon",
                    expect=EXIT_INVALID)
+        self.admin("account", "move", "alice", "--to", "ac-b", "--lock-lease", "0",
+                   expect=EXIT_INVALID)
         # --placement-only records the placement and says the mail was not copied.
         r = self.admin("account", "move", "alice", "--to", "ac-b", "--placement-only")
         self.assertIn("no mail was copied", r.stdout)

@@ -24,7 +24,6 @@ using std::chrono::seconds;
 constexpr std::uint64_t small_delta_files = 100;
 constexpr std::uint64_t small_delta_bytes = 1024 * 1024;
 constexpr int max_copy_passes = 10;
-constexpr seconds lock_lease{60};
 constexpr milliseconds connect_timeout{10'000};
 // A PULL reports progress at least every half second; a store that says nothing for this
 // long is taken as gone.
@@ -145,7 +144,7 @@ class mover {
     sync_client src(from_, ctx_.settings, connect_timeout);
     const auto locked = clock::now();
     auto fenced = src.command(
-        "FENCE " + id_ + " LOCKED " + to_.name + " " + std::to_string(lock_lease.count()), {},
+        "FENCE " + id_ + " LOCKED " + to_.name + " " + std::to_string(o_.lock_lease.count()), {},
         connect_timeout);
     if (!fenced.ok) {
       fail(exit_status::refused,

@@ -119,6 +119,7 @@ struct move_options {
   bool abort = false;               ///< --abort: undo a move that has not switched
   std::chrono::seconds grace{600};  ///< --grace: keep the old copy this long after the switch
   std::uint64_t rate = 0;           ///< --rate: bytes/s cap of the copy; 0 = the store's default
+  std::chrono::seconds lock_lease{60};  ///< --lock-lease: the source's lock gives up after this
   /// Progress lines (a terminal's stderr); empty: none.
   std::function<void(std::string_view)> progress;
 };
