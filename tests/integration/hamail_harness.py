@@ -123,7 +123,8 @@ class Backend(Daemon):
         return BACKEND
 
     def __init__(self, accounts, store="store-a", smtp=None, quota=None, limits=None, fsync=True,
-                 workdir=None, auth=None, directory=None, listeners=None, imap=None, pop3=None):
+                 workdir=None, auth=None, directory=None, listeners=None, imap=None, pop3=None,
+                 sync=None):
         if not BACKEND:
             raise RuntimeError("HAMAIL_BACKEND is not set")
         self.dir = workdir or tempfile.mkdtemp(prefix="hamail-it-")
@@ -161,6 +162,7 @@ class Backend(Daemon):
             "auth": auth or {},
             "imap": imap or {},
             "pop3": pop3 or {},
+            "sync": sync or {},
         }
         with open(self.config, "w") as f:
             for name, values in sections.items():
@@ -462,11 +464,13 @@ class LdapDirectory:
         open(self.admin_config, "w").close()
 
     def add_loopback_stores(self, stores):
-        """Records stores served on 127.0.0.1: {name: {"imap": port, "pop3": port, "lmtp": port}}."""
+        """Records stores served on 127.0.0.1: {name: {"imap": port, "pop3": port, "lmtp": port}},
+        and "sync": port when the store has a sync listener (account moves)."""
         for name, ports in stores.items():
             self.admin("store", "add", name, "--host", "localhost", "--address", "127.0.0.1",
                        "--imap-port", str(ports["imap"]), "--pop3-port", str(ports["pop3"]),
-                       "--lmtp-port", str(ports["lmtp"]), "--weight", "1")
+                       "--lmtp-port", str(ports["lmtp"]), "--weight", "1",
+                       *(("--sync-port", str(ports["sync"])) if "sync" in ports else ()))
 
     def admin(self, *args):
         """Runs hamail-admin with `args`; fails the caller's test unless it succeeds."""
