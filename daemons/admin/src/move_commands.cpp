@@ -5,7 +5,10 @@
 #include "move_commands.hpp"
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "directory_model.hpp"
@@ -28,6 +31,16 @@ constexpr milliseconds connect_timeout{10'000};
 // A PULL reports progress at least every half second; a store that says nothing for this
 // long is taken as gone.
 constexpr milliseconds pull_idle{60'000};
+
+// The fault tests stop hamail-admin at a named point of a move (tests/integration/
+// test_account_move_faults.py): with HAMAIL_ADMIN_TEST_STOP_AT=<point> the process sends
+// itself SIGSTOP there, and the test kills it or lets it go on. Points: copied (the copy passes
+// done, the journal still `copy`), locked (the source fenced), pulled (the final pass done,
+// before the switch), switched (the directory switched, before FENCE MOVED).
+void test_stop(const char* point) {
+  const char* at = std::getenv("HAMAIL_ADMIN_TEST_STOP_AT");
+  if (at != nullptr && std::strcmp(at, point) == 0) ::raise(SIGSTOP);
+}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -137,6 +150,7 @@ class mover {
       const pass_result r = pull(false);
       if (r.files < small_delta_files && r.bytes < small_delta_bytes) break;
     }
+    test_stop("copied");
     write_journal("final");
   }
 
@@ -151,6 +165,7 @@ class mover {
            store_error(src.where(), "locking the account", fenced) + "\nthe account stays on " +
                from_.name + "; run account move " + id_ + " --resume to try again, or --abort");
     }
+    test_stop("locked");
     try {
       pull(true);
     } catch (const admin_error& err) {
@@ -165,12 +180,14 @@ class mover {
                              " --resume to try again, "
                              "or --abort");
     }
+    test_stop("pulled");
     // The commit point: one modify names the new store and records the phase.
     j_.phase = "switched";
     j_.since = unix_now();
     ctx_.dir.modify(e_.dn, {{op::replace, "hamailOwningStore", {to_.name}},
                             {op::replace, "mailHost", {to_.host}},
                             {op::replace, "hamailMoveJournal", {format_move_journal(j_)}}});
+    test_stop("switched");
     const auto moved = src.command("FENCE " + id_ + " MOVED " + to_.name, {}, connect_timeout);
     locked_ms_ = std::chrono::duration_cast<milliseconds>(clock::now() - locked).count();
     switched_now_ = true;
