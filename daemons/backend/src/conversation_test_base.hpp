@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "hamail/auth/password_checker.hpp"
+#include "hamail/backend/account_gate.hpp"
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/login_throttle.hpp"
 #include "hamail/directory/memory_directory.hpp"
@@ -194,6 +196,11 @@ struct backend_fixture {
     mail = std::move(*st);
     add_account("alice", "alice@example.org", "secret");
     add_account("bob", "bob@example.org", "hunter2");
+    account_gate::options g;
+    g.fsync = false;
+    auto opened = account_gate::open(dir.path, cfg.store.name, blocking, g);
+    CPPUNIT_ASSERT(opened.has_value());
+    gate = std::move(*opened);
   }
   ~backend_fixture() { stop(); }
   /// Ends every session and joins the pools; a derived fixture calls it in its
@@ -241,6 +248,29 @@ struct backend_fixture {
     greeting = clients.back()->line();
     return *clients.back();
   }
+  /// Starts `a` on the loop; its result appears in the returned optional once it ends
+  /// (the clients' reads and wait() run the loop).
+  template <class T>
+  std::shared_ptr<std::optional<T>> spawn(asio::awaitable<T> a) {
+    auto out = std::make_shared<std::optional<T>>();
+    asio::co_spawn(io, std::move(a), [out](std::exception_ptr e, T v) {
+      if (e) std::rethrow_exception(e);
+      out->emplace(std::move(v));
+    });
+    return out;
+  }
+  /// Runs the loop until `pending` (from spawn()) has its result (fails after 10 s).
+  template <class T>
+  T wait(const std::shared_ptr<std::optional<T>>& pending) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pending->has_value()) {
+      CPPUNIT_ASSERT_MESSAGE("timed out", std::chrono::steady_clock::now() < deadline);
+      if (io.stopped()) io.restart();
+      io.run_one_for(5ms);
+    }
+    return std::move(**pending);
+  }
+
   /// Delivers a message into `mailbox` of `account` (as LMTP would).
   store::delivered deliver(std::string_view raw, std::string_view account = "alice",
                            std::string_view mailbox = "INBOX", store::message_flags flags = {}) {
@@ -260,6 +290,9 @@ struct backend_fixture {
 
   temp_dir dir;
   backend_config cfg;
+  /// The fences (in dir/fences), passed to the sessions; declared before the loop so that it
+  /// outlives every session frame the loop may still hold.
+  std::unique_ptr<account_gate> gate;
   asio::io_context io;
   asio::thread_pool blocking{2};
   auth::password_checker passwords;

@@ -13,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "hamail/auth/password_checker.hpp"
+#include "hamail/backend/account_gate.hpp"
 #include "hamail/backend/imap_service.hpp"
 #include "hamail/backend/pop3_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
@@ -25,6 +26,7 @@
 #include "hamail/store/maildir_store.hpp"
 #include "hamail/tls/context_store.hpp"
 #include "imap/structure_cache.hpp"
+#include "move/directory_placement.hpp"
 
 namespace hamail::backend {
 
@@ -94,6 +96,21 @@ int run_daemon(const backend_config& cfg) {
 
   boost::asio::io_context io(1);
   boost::asio::thread_pool blocking(cfg.store.blocking_threads);
+  // The fences of account moves (ADR 0005), loaded before any session can log in. The sync
+  // listener (src/sync/) takes *gate as its fence_control.
+  auto opened_gate = account_gate::open(cfg.store.data_dir, cfg.store.name, blocking,
+                                        account_gate::options{.fsync = cfg.store.fsync});
+  if (!opened_gate) {
+    log::critical("fences: {}", opened_gate.err().describe());
+    return exit_os;
+  }
+  std::unique_ptr<account_gate> gate = std::move(*opened_gate);
+  auto opened_placement = account_move::directory_placement::open(cfg.directory, *dir);
+  if (!opened_placement) {
+    log::critical("directory (fence leases): {}", opened_placement.err().describe());
+    return exit_config;
+  }
+  std::unique_ptr<account_move::directory_placement> placement = std::move(*opened_placement);
   directory::login_throttle throttle(directory::login_throttle::limits{
       .max_failures_per_address = cfg.auth.max_failures_per_address,
       .window = cfg.auth.failure_window,
@@ -104,16 +121,24 @@ int run_daemon(const backend_config& cfg) {
       .threads = cfg.auth.hash_threads,
       .max_queued = cfg.auth.max_queued_hashes,
   });
-  smtp_context ctx{
-      cfg, *st, *dir, blocking, throttle, passwords, cfg.directory.auth == "bind" ? ldap : nullptr};
+  smtp_context ctx{cfg,
+                   *st,
+                   *dir,
+                   blocking,
+                   throttle,
+                   passwords,
+                   cfg.directory.auth == "bind" ? ldap : nullptr,
+                   gate.get()};
   imap_fetch::structure_cache structures(cfg.imap.structure_cache_size);
   imap_context imap_ctx{
-      cfg,      *st,       *dir,       blocking,
-      throttle, passwords, structures, cfg.directory.auth == "bind" ? ldap : nullptr};
+      cfg,       *st,       *dir,       blocking,
+      throttle,  passwords, structures, cfg.directory.auth == "bind" ? ldap : nullptr,
+      gate.get()};
   pop3_accounts pop3_state;
   pop3_context pop3_ctx{
-      cfg,      *st,       *dir,       blocking,
-      throttle, passwords, pop3_state, cfg.directory.auth == "bind" ? ldap : nullptr};
+      cfg,       *st,       *dir,       blocking,
+      throttle,  passwords, pop3_state, cfg.directory.auth == "bind" ? ldap : nullptr,
+      gate.get()};
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
   protocols.merge(pop3_protocols(pop3_ctx));
@@ -151,12 +176,18 @@ int run_daemon(const backend_config& cfg) {
       [&]() -> boost::asio::awaitable<void> {
         co_await srv.run();
         signals.stop();
+        gate->stop();
       },
       boost::asio::detached);
+  // Locked fences whose lease ran out are settled with the directory (every few seconds
+  // while the directory cannot answer).
+  boost::asio::co_spawn(io, gate->run_lease_reviews(*placement, std::chrono::seconds(5)),
+                        boost::asio::detached);
   io.run();
   blocking.join();
   passwords.join();
   // The LDAP workers resume coroutines on `io`: they go before it does.
+  placement->reset();
   (*directory)->reset();
   ::unlink(listeners_file->c_str());
   ::unlink(cfg.store.pid_file.c_str());

@@ -19,6 +19,7 @@
 #include "hamail/core/base64.hpp"
 #include "hamail/protocol/imap/command_parser.hpp"
 #include "hamail/protocol/imap/writer.hpp"
+#include "login_answer.hpp"
 
 namespace hamail::proxy {
 
@@ -27,19 +28,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr std::size_t read_chunk = 4096;
-/// What a hamail backend answers when the account is placed on another store.
-constexpr std::string_view wrong_store_text = "Account is served by another store";
-
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-/// The response code of a status line's rest ("NO [UNAVAILABLE] text" -> "UNAVAILABLE").
-std::string_view code_of(std::string_view rest) {
-  const auto open = rest.find('[');
-  if (open == std::string_view::npos || rest.find(' ') < open - 1) return {};
-  const auto end = rest.find_first_of(" ]", open);
-  return end == std::string_view::npos ? rest.substr(open + 1)
-                                       : rest.substr(open + 1, end - open - 1);
-}
 
 /// Reads backend lines until the one tagged `tag`; returns its rest after
 /// "<tag> " (e.g. "OK [CAPABILITY ...] Logged in").
@@ -113,22 +102,23 @@ awaitable<attempt_outcome> imap_backend_login(proxy_context& ctx, const imap_log
   auto login_answer = tagged_reply(link, "P3", deadline);
   auto reply = co_await std::move(login_answer);
   if (!reply) co_return retry(reply.err().detail);
-  if (starts_with(*reply, "OK ")) {
-    co_return attempt_outcome{attempt_status::ok, "login", reply->substr(3), {}};
-  }
-  if (reply->find(wrong_store_text) != std::string::npos) {
-    co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
-  }
-  const auto code = code_of(*reply);
-  if (code == "UNAVAILABLE" || code == "AUTHENTICATIONFAILED" || code == "AUTHORIZATIONFAILED" ||
-      starts_with(*reply, "BAD")) {
-    // The user's credentials were good here: a refusal of the proxy's own
-    // login is the operator's to fix, never the user's.
-    if (code != "UNAVAILABLE") {
+  switch (classify_imap_login(*reply)) {
+    case login_answer::ok:
+      co_return attempt_outcome{attempt_status::ok, "login", reply->substr(3), {}};
+    case login_answer::wrong_store:
+      co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
+    case login_answer::being_moved:
+      // A move's final phase holds the account on its store for a moment: wait in the
+      // proxy (retry_for) as for an unreachable store, rather than fail the client.
+      co_return retry(fmt::format("{}: account is being moved: {}", link.peer(), *reply));
+    case login_answer::temporary:
+      co_return retry(fmt::format("{}: {}", link.peer(), *reply));
+    case login_answer::proxy_refused:
       log::error("backend {} refused the proxy login {} for {}: {}", link.peer(), b.login,
                  req.authzid, *reply);
-    }
-    co_return retry(fmt::format("{}: {}", link.peer(), *reply));
+      co_return retry(fmt::format("{}: {}", link.peer(), *reply));
+    case login_answer::refused:
+      break;
   }
   co_return attempt_outcome{attempt_status::refused, "login", *reply,
                             fmt::format("{}: {}", link.peer(), *reply)};

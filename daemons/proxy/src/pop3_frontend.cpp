@@ -18,6 +18,7 @@
 #include "hamail/core/base64.hpp"
 #include "hamail/protocol/pop3/command_parser.hpp"
 #include "hamail/protocol/pop3/response.hpp"
+#include "login_answer.hpp"
 
 namespace hamail::proxy {
 
@@ -27,7 +28,6 @@ using pop3::resp_code;
 namespace {
 
 constexpr std::size_t read_chunk = 4096;
-constexpr std::string_view wrong_store_text = "Account is served by another store";
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -101,18 +101,23 @@ awaitable<attempt_outcome> pop3_backend_login(proxy_context& ctx, const pop3_log
   auto login_answer = status_line(link, deadline);
   auto reply = co_await std::move(login_answer);
   if (!reply) co_return retry(reply.err().detail);
-  if (starts_with(*reply, "+OK"))
-    co_return attempt_outcome{attempt_status::ok, "login", *reply, {}};
-  if (reply->find(wrong_store_text) != std::string::npos) {
-    co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
-  }
-  if (starts_with(*reply, "-ERR [IN-USE]") || starts_with(*reply, "-ERR [LOGIN-DELAY]")) {
-    // The user's own condition: the client should hear it as it is.
-    co_return attempt_outcome{attempt_status::refused, "login", *reply, *reply};
-  }
-  if (!starts_with(*reply, "-ERR [SYS/TEMP]")) {
-    log::error("backend {} refused the proxy login {} for {}: {}", link.peer(), b.login,
-               req.authzid, *reply);
+  switch (classify_pop3_login(*reply)) {
+    case login_answer::ok:
+      co_return attempt_outcome{attempt_status::ok, "login", *reply, {}};
+    case login_answer::wrong_store:
+      co_return attempt_outcome{attempt_status::wrong_store, "login", {}, *reply};
+    case login_answer::refused:
+      co_return attempt_outcome{attempt_status::refused, "login", *reply, *reply};
+    case login_answer::being_moved:
+      // A move's final phase holds the account on its store for a moment: wait in the
+      // proxy (retry_for) as for an unreachable store, rather than fail the client.
+      co_return retry(fmt::format("{}: account is being moved: {}", link.peer(), *reply));
+    case login_answer::proxy_refused:
+      log::error("backend {} refused the proxy login {} for {}: {}", link.peer(), b.login,
+                 req.authzid, *reply);
+      break;
+    case login_answer::temporary:
+      break;
   }
   co_return retry(fmt::format("{}: {}", link.peer(), *reply));
 }

@@ -84,6 +84,24 @@ awaitable<void> finish_login(session& s, const imap::command& c, std::string log
     s.no(c, "Account is served by another store", "UNAVAILABLE");
     co_return;
   }
+  if (s.ctx.gate != nullptr) {
+    auto admitted = s.ctx.gate->enter(outcome.account.id, &s.conn);
+    switch (admitted.refused) {
+      case fence_state::kind_t::none:
+        s.fence_token = std::move(admitted.token);
+        break;
+      case fence_state::kind_t::locked:
+        s.conn.log().info("login for {}: the account is being moved", outcome.account.id);
+        s.no(c, "Account is being moved, try again later", "UNAVAILABLE");
+        co_return;
+      case fence_state::kind_t::moved:
+        // The proxies look the account up again on this text (imap_frontend.cpp).
+        s.conn.log().info("login for {}: the account has moved to store {}", outcome.account.id,
+                          admitted.store);
+        s.no(c, "Account is served by another store", "UNAVAILABLE");
+        co_return;
+    }
+  }
   co_await s.logged_in(std::move(outcome.account));
   s.ok(c, "Logged in", "CAPABILITY " + capabilities(s));
 }

@@ -17,8 +17,8 @@ struct fixture : backend_fixture {
   fixture() : structures(1 << 20) {
     cfg.store.hostname = "imap.test";
     cfg.imap.login_without_tls = true;
-    ctx = std::make_unique<imap_context>(
-        imap_context{cfg, *mail, accounts, blocking, throttle, passwords, structures, nullptr});
+    ctx = std::make_unique<imap_context>(imap_context{cfg, *mail, accounts, blocking, throttle,
+                                                      passwords, structures, nullptr, gate.get()});
   }
   ~fixture() { stop(); }
 

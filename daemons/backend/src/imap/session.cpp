@@ -158,7 +158,9 @@ awaitable<bool> session::fill(net::read_mode mode) {
         bye("Autologout; idle for too long");
         break;
       case errc::shutting_down:
-        bye("Server shutting down, reconnect later");
+        // A move's fence ends the account's sessions the way a drain does (ADR 0005).
+        bye(fence_token.ended_by_fence() ? "[UNAVAILABLE] Account is being moved, try again later"
+                                         : "Server shutting down, reconnect later");
         break;
       default:
         conn.log().debug("read ended: {}", r.err().describe());

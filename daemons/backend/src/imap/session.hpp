@@ -72,6 +72,9 @@ class session {
   std::string
       client_address;  ///< the client's address (the proxy's ID x-originating-ip if trusted)
   bool trusted_proxy = false;  ///< the peer is one of [imap] trusted_proxies
+  /// The logged-in account's place in the account gate (ctx.gate): held for the session's
+  /// life, so a move's fence ends the session and waits for its command in progress.
+  gate_token fence_token;
 
   /// The id of the logged-in account.
   const std::string& user() const noexcept { return account.id; }

@@ -19,6 +19,9 @@ class imap_session_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(locked_and_foreign_accounts);
   CPPUNIT_TEST(special_use_created_at_login);
   CPPUNIT_TEST(trusted_proxy_acts_as_user);
+  CPPUNIT_TEST(fence_lock_ends_the_session_and_refuses_logins);
+  CPPUNIT_TEST(fence_moved_answers_served_by_another_store);
+  CPPUNIT_TEST(fence_lock_lets_a_command_finish_first);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -217,6 +220,73 @@ class imap_session_test : public CppUnit::TestFixture {
         hamail::base64_encode(std::string("bob@example.org\0alice@example.org\0secret", 40));
     CPPUNIT_ASSERT_EQUAL(std::string("a5 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"),
                          d.command("a5 AUTHENTICATE PLAIN " + alice_as_bob));
+  }
+
+  void fence_lock_ends_the_session_and_refuses_logins() {
+    fixture f;
+    auto& c = f.login();
+    auto& b = f.login("bob@example.org", "hunter2");
+    CPPUNIT_ASSERT_EQUAL(std::size_t(1), f.gate->work_in_progress("alice"));
+    auto locked = f.spawn(f.gate->lock("alice", "store-b", std::chrono::seconds(60)));
+    // The idle session hears why it ends, then the lock completes.
+    CPPUNIT_ASSERT_EQUAL(std::string("* BYE [UNAVAILABLE] Account is being moved, try again later"),
+                         c.line());
+    c.run_until([&] { return c.closed(); });
+    auto r = f.wait(locked);
+    CPPUNIT_ASSERT_MESSAGE(r ? "" : r.err().describe(), r.has_value());
+    CPPUNIT_ASSERT_EQUAL(std::size_t(0), f.gate->work_in_progress("alice"));
+    // New logins are refused with a temporary answer (the proxies retry on it).
+    auto& d = f.connect();
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("a1 NO [UNAVAILABLE] Account is being moved, try again later\r\n"),
+        d.command("a1 LOGIN alice@example.org secret"));
+    const std::string plain = hamail::base64_encode(std::string("\0alice@example.org\0secret", 25));
+    CPPUNIT_ASSERT_EQUAL(
+        std::string("a2 NO [UNAVAILABLE] Account is being moved, try again later\r\n"),
+        d.command("a2 AUTHENTICATE PLAIN " + plain));
+    // Another account's session goes on.
+    CPPUNIT_ASSERT_EQUAL(std::string("n1 OK NOOP completed\r\n"), b.command("n1 NOOP"));
+    // Unfenced (a rollback): alice logs in again.
+    auto unlocked = f.spawn(f.gate->unlock("alice"));
+    CPPUNIT_ASSERT(f.wait(unlocked).has_value());
+    auto ok = d.command("a3 LOGIN alice@example.org secret");
+    CPPUNIT_ASSERT_MESSAGE(ok, has(ok, "a3 OK "));
+  }
+
+  void fence_moved_answers_served_by_another_store() {
+    fixture f;
+    auto& c = f.login();
+    auto moved = f.spawn(f.gate->mark_moved("alice", "store-b"));
+    CPPUNIT_ASSERT_EQUAL(std::string("* BYE [UNAVAILABLE] Account is being moved, try again later"),
+                         c.line());
+    CPPUNIT_ASSERT(f.wait(moved).has_value());
+    // Exactly the answer the proxies look the account up again on (imap_frontend.cpp).
+    auto& d = f.connect();
+    CPPUNIT_ASSERT_EQUAL(std::string("a1 NO [UNAVAILABLE] Account is served by another store\r\n"),
+                         d.command("a1 LOGIN alice@example.org secret"));
+  }
+
+  void fence_lock_lets_a_command_finish_first() {
+    fixture f;
+    auto& c = f.login();
+    // An APPEND whose literal is still arriving is inside a command: the lock waits for it.
+    c.send("a1 APPEND INBOX {23}\r\n");
+    CPPUNIT_ASSERT_EQUAL(std::string("+ Ready for literal data"), c.line());
+    auto locked = f.spawn(f.gate->lock("alice", "store-b", std::chrono::seconds(60)));
+    c.settle();
+    CPPUNIT_ASSERT(!locked->has_value());
+    CPPUNIT_ASSERT_EQUAL(std::size_t(1), f.gate->work_in_progress("alice"));
+    c.send("Subject: one\r\n\r\nfirst\r\n\r\n");
+    auto r = c.until_tagged("a1");
+    CPPUNIT_ASSERT_MESSAGE(r, has(r, "a1 OK "));
+    CPPUNIT_ASSERT_EQUAL(std::string("* BYE [UNAVAILABLE] Account is being moved, try again later"),
+                         c.line());
+    CPPUNIT_ASSERT(f.wait(locked).has_value());
+    // The message is in the store before the fence was written.
+    auto box = f.mail->open_mailbox("alice", "INBOX");
+    CPPUNIT_ASSERT(box.has_value());
+    auto snap = (*box)->snapshot();
+    CPPUNIT_ASSERT(snap.has_value() && snap->messages.size() == 1);
   }
 };
 

@@ -36,6 +36,25 @@ awaitable<void> enter_transaction(session& s, directory::account a) {
     s.reply(pop3::err("Account is served by another store", resp_code::sys_temp));
     co_return;
   }
+  // Registered before the maildrop is read: a move's fence waits for the whole login.
+  gate_token token;
+  if (s.ctx.gate != nullptr) {
+    auto admitted = s.ctx.gate->enter(a.id, &s.conn);
+    switch (admitted.refused) {
+      case fence_state::kind_t::none:
+        token = std::move(admitted.token);
+        break;
+      case fence_state::kind_t::locked:
+        s.conn.log().info("login for {}: the account is being moved", a.id);
+        s.reply(pop3::err("Account is being moved, try again later", resp_code::sys_temp));
+        co_return;
+      case fence_state::kind_t::moved:
+        // The proxies look the account up again on this text (pop3_frontend.cpp).
+        s.conn.log().info("login for {}: the account has moved to store {}", a.id, admitted.store);
+        s.reply(pop3::err("Account is served by another store", resp_code::sys_temp));
+        co_return;
+    }
+  }
   const auto wait =
       s.ctx.accounts.record_login(a.id, s.cfg.login_delay, pop3_accounts::clock::now());
   if (wait.count() > 0) {
@@ -63,6 +82,7 @@ awaitable<void> enter_transaction(session& s, directory::account a) {
     s.reply(pop3::err("Mailbox unavailable, try again later", resp_code::sys_temp));
     co_return;
   }
+  s.fence_token = std::move(token);
   s.inbox = std::move(opened->first);
   s.drop.emplace(opened->second);
   s.account = std::move(a);

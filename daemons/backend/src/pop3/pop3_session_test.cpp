@@ -20,7 +20,7 @@ struct fixture : backend_fixture {
   fixture() {
     cfg.pop3.login_without_tls = true;
     ctx = std::make_unique<backend::pop3_context>(backend::pop3_context{
-        cfg, *mail, accounts, blocking, throttle, passwords, pop3_state, nullptr});
+        cfg, *mail, accounts, blocking, throttle, passwords, pop3_state, nullptr, gate.get()});
   }
   ~fixture() { stop(); }
 
@@ -100,6 +100,8 @@ class pop3_session_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(trusted_proxy_acts_as_user);
   CPPUNIT_TEST(locked_and_foreign_accounts);
   CPPUNIT_TEST(large_message_streamed_exactly);
+  CPPUNIT_TEST(fence_lock_ends_the_session_and_refuses_logins);
+  CPPUNIT_TEST(fence_moved_answers_served_by_another_store);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -524,6 +526,40 @@ class pop3_session_test : public CppUnit::TestFixture {
     auto r = f.multi(c, "RETR 1");
     CPPUNIT_ASSERT_EQUAL(
         std::string("+OK ") + std::to_string(raw.size()) + " octets\r\n" + wire + ".\r\n", r);
+  }
+
+  void fence_lock_ends_the_session_and_refuses_logins() {
+    fixture f;
+    f.deliver(msg1);
+    auto& c = f.login();
+    CPPUNIT_ASSERT_EQUAL(std::string("+OK Message 1 deleted"), f.cmd(c, "DELE 1"));
+    auto locked = f.spawn(f.gate->lock("alice", "store-b", std::chrono::seconds(60)));
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR [SYS/TEMP] Account is being moved, try again later"),
+                         c.line());
+    c.run_until([&] { return c.closed(); });
+    auto r = f.wait(locked);
+    CPPUNIT_ASSERT_MESSAGE(r ? "" : r.err().describe(), r.has_value());
+    // Ended without QUIT: nothing deleted (RFC 1939 §6).
+    CPPUNIT_ASSERT_EQUAL(std::size_t(1), f.inbox().messages.size());
+    auto& d = f.connect();
+    CPPUNIT_ASSERT_EQUAL(std::string("+OK"), f.cmd(d, "USER alice@example.org"));
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR [SYS/TEMP] Account is being moved, try again later"),
+                         f.cmd(d, "PASS secret"));
+    // Another account logs in as usual.
+    CPPUNIT_ASSERT_EQUAL(std::string("+OK"), f.cmd(d, "USER bob@example.org"));
+    const auto bob = f.cmd(d, "PASS hunter2");
+    CPPUNIT_ASSERT_MESSAGE(bob, bob.starts_with("+OK Logged in"));
+  }
+
+  void fence_moved_answers_served_by_another_store() {
+    fixture f;
+    auto moved = f.spawn(f.gate->mark_moved("alice", "store-b"));
+    CPPUNIT_ASSERT(f.wait(moved).has_value());
+    auto& c = f.connect();
+    CPPUNIT_ASSERT_EQUAL(std::string("+OK"), f.cmd(c, "USER alice@example.org"));
+    // Exactly the answer the proxies look the account up again on (pop3_frontend.cpp).
+    CPPUNIT_ASSERT_EQUAL(std::string("-ERR [SYS/TEMP] Account is served by another store"),
+                         f.cmd(c, "PASS secret"));
   }
 };
 

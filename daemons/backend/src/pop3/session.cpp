@@ -77,7 +77,10 @@ awaitable<bool> session::fill() {
         out_ += pop3::err("Disconnected for inactivity");
         break;
       case errc::shutting_down:
-        out_ += pop3::err("Server shutting down, reconnect later", pop3::resp_code::sys_temp);
+        // A move's fence ends the account's sessions the way a drain does (ADR 0005).
+        out_ += pop3::err(fence_token.ended_by_fence() ? "Account is being moved, try again later"
+                                                       : "Server shutting down, reconnect later",
+                          pop3::resp_code::sys_temp);
         break;
       default:
         conn.log().debug("read ended: {}", r.err().describe());

@@ -50,6 +50,9 @@ class session {
   std::size_t errors = 0;      ///< -ERR answers to bad commands and failed logins
   std::string client_address;  ///< the client's address (XCLIENT ADDR from a trusted proxy)
   bool trusted_proxy = false;  ///< the peer is one of [pop3] trusted_proxies
+  /// The logged-in account's place in the account gate (ctx.gate): held for the session's
+  /// life, so a move's fence ends the session and waits for its command in progress.
+  gate_token fence_token;
 
   /// Queues a response (a whole line or a multi-line block).
   void reply(std::string_view text) { out_.append(text); }

@@ -53,6 +53,26 @@ class store_handler final : public smtpd::mail_handler {
                   .add_line("Mailbox is served by another store, try again later"));
       co_return std::nullopt;
     }
+    // Held until the transaction ends (after DATA's commit): a move's fence waits for it.
+    gate_token token;
+    if (ctx_.gate != nullptr) {
+      auto admitted = ctx_.gate->enter(acct.id, &s.conn);
+      switch (admitted.refused) {
+        case fence_state::kind_t::none:
+          token = std::move(admitted.token);
+          break;
+        case fence_state::kind_t::locked:
+          s.conn.log().info("<{}> deferred at RCPT: {} is being moved", address, acct.id);
+          s.reply(smtp::reply(451, "4.2.1").add_line("Mailbox is being moved, try again later"));
+          co_return std::nullopt;
+        case fence_state::kind_t::moved:
+          s.conn.log().warning("<{}> belongs to store {} now (moved), not {}", address,
+                               admitted.store, ctx_.config.store.name);
+          s.reply(smtp::reply(451, "4.3.0")
+                      .add_line("Mailbox is served by another store, try again later"));
+          co_return std::nullopt;
+      }
+    }
     const auto quota = quota_for(acct);
     if (auto refusal = co_await check_quota(s, acct.id, quota)) {
       s.conn.log().info("<{}> refused at RCPT: {} over quota", address, acct.id);
@@ -60,6 +80,7 @@ class store_handler final : public smtpd::mail_handler {
       co_return std::nullopt;
     }
     quotas_.push_back(quota);
+    tokens_.push_back(std::move(token));
     s.reply(smtp::status::recipient_ok);
     co_return smtpd::recipient{address, acct.id, {}};
   }
@@ -178,7 +199,10 @@ class store_handler final : public smtpd::mail_handler {
     s.reply(failure_reply(ctx_, *failure));
   }
 
-  void reset() override { quotas_.clear(); }
+  void reset() override {
+    quotas_.clear();
+    tokens_.clear();
+  }
 
  private:
   store::quota_limits quota_for(const directory::account& a) const {
@@ -216,6 +240,7 @@ class store_handler final : public smtpd::mail_handler {
 
   smtp_context& ctx_;
   std::vector<store::quota_limits> quotas_;  // of s.tx->recipients, in order
+  std::vector<gate_token> tokens_;           // the accepted recipients' places in the gate
 };
 
 }  // namespace

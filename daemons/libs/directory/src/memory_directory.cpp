@@ -67,6 +67,14 @@ result<std::optional<account>> memory_directory::lookup_address(std::string_view
   return std::optional<account>{by_id_.at(it->second)};
 }
 
+result<std::optional<account>> memory_directory::lookup_id(std::string_view id) const {
+  std::lock_guard lock(mutex_);
+  if (unavailable_) return unavailable_error();
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::optional<account>{};
+  return std::optional<account>{it->second};
+}
+
 result<std::optional<account>> memory_directory::lookup_login(std::string_view login) const {
   std::lock_guard lock(mutex_);
   if (unavailable_) return unavailable_error();

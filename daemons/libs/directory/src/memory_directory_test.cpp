@@ -21,6 +21,7 @@ class memory_directory_test : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(memory_directory_test);
   CPPUNIT_TEST(finds_by_primary_address_and_alias_case_insensitively);
   CPPUNIT_TEST(alias_is_not_a_login_name);
+  CPPUNIT_TEST(id_lookup_finds_only_the_id);
   CPPUNIT_TEST(unknown_address_is_empty_not_error);
   CPPUNIT_TEST(duplicate_address_is_refused_and_nothing_written);
   CPPUNIT_TEST(replacing_an_account_forgets_old_aliases);
@@ -46,6 +47,21 @@ class memory_directory_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(r && !r->has_value());
     r = d.lookup_login("alice@example.org");
     CPPUNIT_ASSERT(r && r->has_value());
+  }
+  void id_lookup_finds_only_the_id() {
+    memory_directory d;
+    CPPUNIT_ASSERT(d.put(make("alice", "alice@example.org")).has_value());
+    auto r = d.lookup_id("alice");
+    CPPUNIT_ASSERT(r && r->has_value());
+    CPPUNIT_ASSERT_EQUAL(std::string("store-a"), (*r)->owning_store);
+    // The id is not a login, and a login is not an id.
+    r = d.lookup_login("alice");
+    CPPUNIT_ASSERT(r && !r->has_value());
+    r = d.lookup_id("alice@example.org");
+    CPPUNIT_ASSERT(r && !r->has_value());
+    d.set_unavailable(true);
+    r = d.lookup_id("alice");
+    CPPUNIT_ASSERT(!r && r.err().is_temporary());
   }
   void unknown_address_is_empty_not_error() {
     memory_directory d;

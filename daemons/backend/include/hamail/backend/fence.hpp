@@ -27,6 +27,9 @@ struct fence_state {
 };
 
 /// The operations the sync channel needs. Every change is durable (fsynced) before it returns.
+/// Await them on the daemon's io_context (the thread the sessions run on): fencing drains
+/// the account's connections there. Account ids and store names are validated (invalid_input);
+/// two operations on one account at once: the second gets a temporary error.
 class fence_control {
  public:
   virtual ~fence_control() = default;

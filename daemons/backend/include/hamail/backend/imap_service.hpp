@@ -4,6 +4,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/backend/account_gate.hpp"
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/directory.hpp"
 #include "hamail/directory/ldap_directory.hpp"
@@ -32,6 +33,9 @@ struct imap_context {
   imap_fetch::structure_cache& structures;  ///< parsed MIME structures, shared by every session
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;
+  /// The fences of account moves (account_gate.hpp): every login or recipient passes it.
+  /// The daemon always sets it; null only in tests that do not move accounts.
+  account_gate* gate = nullptr;
 };
 
 /// The protocol factory for the listener protocol "imap" (RFC 3501 / RFC 9051;

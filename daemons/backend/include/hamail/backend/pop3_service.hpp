@@ -8,6 +8,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/backend/account_gate.hpp"
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/directory.hpp"
 #include "hamail/directory/ldap_directory.hpp"
@@ -53,6 +54,9 @@ struct pop3_context {
   pop3_accounts& accounts;              ///< maildrop locks and login times
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;
+  /// The fences of account moves (account_gate.hpp): every login or recipient passes it.
+  /// The daemon always sets it; null only in tests that do not move accounts.
+  account_gate* gate = nullptr;
 };
 
 /// The protocol factory for the listener protocol "pop3" (RFC 1939, RFC 2449,

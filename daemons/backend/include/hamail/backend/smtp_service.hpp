@@ -4,6 +4,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "hamail/backend/account_gate.hpp"
 #include "hamail/backend/config.hpp"
 #include "hamail/directory/directory.hpp"
 #include "hamail/directory/ldap_directory.hpp"
@@ -28,6 +29,9 @@ struct smtp_context {
   auth::password_checker& passwords;    ///< password checks, on their own bounded pool
   /// Set when [directory] auth = "bind": logins are checked by binding as the account.
   directory::ldap_directory* bind_auth = nullptr;
+  /// The fences of account moves (account_gate.hpp): every login or recipient passes it.
+  /// The daemon always sets it; null only in tests that do not move accounts.
+  account_gate* gate = nullptr;
 };
 
 /// The protocol factories for the listener protocols "smtp" (MX intake),

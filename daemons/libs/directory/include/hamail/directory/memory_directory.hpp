@@ -29,6 +29,9 @@ class memory_directory final : public directory {
   /// The same lookups, synchronously.
   result<std::optional<account>> lookup_address(std::string_view address) const;
   result<std::optional<account>> lookup_login(std::string_view login) const;
+  /// The account whose id is `id` (the fence lease review of hamail-backend, which knows
+  /// only ids); empty when there is none.
+  result<std::optional<account>> lookup_id(std::string_view id) const;
 
  private:
   mutable std::mutex mutex_;
