@@ -95,7 +95,8 @@ class session {
     if (line.empty() && too_long_) {
       too_long_ = false;
       queue(format_bad("line too long"));
-      co_return co_await after_bad();
+      const bool sent = co_await flush();
+      co_return sent&& authenticated_ && ++bad_count_ < max_bad;
     }
     if (parse_line(line)) co_return co_await handle(command_);
     queue(format_bad(parse_error_));
@@ -152,14 +153,9 @@ class session {
     out_.clear();
     co_return r.has_value();
   }
-  // Replies are queued, then flush() or after_bad() write them: no coroutine here takes a
-  // parameter by value, and none is returned through a wrapper (both crashed under GCC 12).
-  /// After a queued BAD: false when the session must end (before AUTH, or too many).
-  asio::awaitable<bool> after_bad() {
-    if (!co_await flush()) co_return false;
-    co_return authenticated_ && ++bad_count_ < max_bad;
-  }
-
+  // Replies are queued, then flush() writes them: no coroutine here takes a parameter by value
+  // or is returned through a wrapper, and a BAD's bookkeeping is inline (a small helper
+  // coroutine for it crashed under GCC 12).
   asio::awaitable<bool> handle(const command& cmd) {
     if (cmd.what == verb::auth) co_return co_await do_auth(cmd);
     if (!authenticated_) {
@@ -194,7 +190,8 @@ class session {
   asio::awaitable<bool> do_auth(const command& cmd) {
     if (authenticated_) {
       queue(format_bad("already authenticated"));
-      co_return co_await after_bad();
+      const bool sent = co_await flush();
+      co_return sent&& authenticated_ && ++bad_count_ < max_bad;
     }
     if (ctx_.secret.empty() || !same_secret(cmd.secret, ctx_.secret)) {
       conn_.log().notice("sync: AUTH from {} failed", conn_.remote_address());
@@ -222,7 +219,8 @@ class session {
     auto root = account_root(cmd.account);
     if (!root) {
       queue(format_bad("invalid account id"));
-      co_return co_await after_bad();
+      const bool sent = co_await flush();
+      co_return sent&& authenticated_ && ++bad_count_ < max_bad;
     }
     auto fn = [r = *root]() { return list_tree(r, false); };
     auto entries = co_await net::run_blocking(ctx_.blocking, std::move(fn));
@@ -251,7 +249,8 @@ class session {
     auto root = account_root(cmd.account);
     if (!root) {
       queue(format_bad("invalid account id"));
-      co_return co_await after_bad();
+      const bool sent = co_await flush();
+      co_return sent&& authenticated_ && ++bad_count_ < max_bad;
     }
     const auto slash = cmd.path.rfind('/');
     const std::string_view whole = cmd.path;
