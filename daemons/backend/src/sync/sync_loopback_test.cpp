@@ -627,6 +627,18 @@ class sync_loopback_test : public CppUnit::TestFixture {
     auto again = co_await converse(*c, "LIST bob");
     CPPUNIT_ASSERT_MESSAGE(again.describe(), again.is_ok());
     co_await c->close();
+    // A PULL whose source does not share the secret, or that lists an unknown account.
+    auto admin = co_await connect(*b);
+    a->ctx->secret = "another-cluster-secret-entirely";
+    const std::string pull_alice = "PULL alice 127.0.0.1 " + std::to_string(a->port());
+    auto refused = co_await converse(*admin, pull_alice);
+    a->ctx->secret = secret;
+    CPPUNIT_ASSERT_MESSAGE(refused.describe(), refused.is_no("AUTH"));
+    const std::string pull_nobody = "PULL carol 127.0.0.1 " + std::to_string(a->port());
+    auto nobody = co_await converse(*admin, pull_nobody);
+    CPPUNIT_ASSERT_MESSAGE(nobody.describe(), nobody.is_no("NONEXISTENT"));
+    CPPUNIT_ASSERT(!fs::exists(b->dir.path() / "incoming" / "carol"));  // nothing staged
+    co_await admin->close();
   }
 
   asio::awaitable<void> purge_scenario() {

@@ -178,15 +178,6 @@ class pass {
     if (!valid_store_name(source_))
       co_return failed("PROTOCOL", "the source did not name its store");
 
-    {
-      auto fn = [this]() {
-        return prepare_target(env_.data_dir, cmd_.account, source_, env_.fsync);
-      };
-      auto t = co_await net::run_blocking(env_.blocking, std::move(fn));
-      if (!t) co_return failed(t.err());
-      target_ = std::move(*t);
-    }
-
     // The source's listing.
     const std::string list_line = "LIST " + cmd_.account;
     // Two statements: GCC 12 frees the frame twice for co_await in an if's init.
@@ -212,6 +203,16 @@ class pass {
       if (remote.size() >= max_tree_entries)
         co_return failed("LIMIT", "the source lists too many files");
       remote.push_back(tree_entry{r->path, r->kind == reply::kind_t::dir, r->size, r->mtime_ns});
+    }
+
+    // The local copy, once the source is known to have the account.
+    {
+      auto fn = [this]() {
+        return prepare_target(env_.data_dir, cmd_.account, source_, env_.fsync);
+      };
+      auto t = co_await net::run_blocking(env_.blocking, std::move(fn));
+      if (!t) co_return failed(t.err());
+      target_ = std::move(*t);
     }
 
     // The diff, and what comes before the fetches.
