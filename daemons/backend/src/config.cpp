@@ -136,6 +136,43 @@ void read_quota(config::section& root, quota_settings& out) {
   out.permanent = s->get_enum("over_quota", {"temporary", "permanent"}, "temporary") == "permanent";
 }
 
+/// [sync], and the rules for listeners with protocol = "sync": implicit TLS and a secret.
+void read_sync(config::section& root, const server_settings& server, sync_settings& out) {
+  bool has_listener = false;
+  for (const auto& l : server.listeners) {
+    if (l.protocol != "sync") continue;
+    has_listener = true;
+    if (l.tls != tls_mode::implicit) {
+      root.add_problem("listener", "listener " + config::quote(l.name) +
+                                       ": protocol \"sync\" needs tls = \"implicit\"");
+    }
+  }
+  auto s = root.table("sync");
+  if (!s) {
+    if (has_listener) root.add_problem("sync", "a sync listener needs [sync] secret_file");
+    return;
+  }
+  out.secret_file = s->get_string("secret_file");
+  if (has_listener && out.secret_file.empty())
+    s->add_problem("secret_file", "required with a sync listener");
+  if (!out.secret_file.empty() && !out.secret_file.is_absolute())
+    s->add_problem("secret_file", "must be an absolute path");
+  for (auto& a : s->get_string_list("allowed_from")) {
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(a, ec);
+    if (ec) {
+      s->add_problem("allowed_from", config::quote(a) + " is not an IP address");
+      continue;
+    }
+    out.allowed_from.push_back(net_address_text(addr));
+  }
+  out.rate_limit = s->get_size("rate_limit", 0);
+  out.ca_file = s->get_string("ca_file");
+  out.verify_hostname = s->get_bool("verify_hostname", true);
+  out.timeout = s->get_duration("timeout", out.timeout);
+  if (out.timeout < std::chrono::seconds(1)) s->add_problem("timeout", "must be at least 1s");
+}
+
 }  // namespace
 
 result<backend_config> load_backend_config(const std::filesystem::path& path) {
@@ -155,7 +192,9 @@ result<backend_config> load_backend_config(const std::filesystem::path& path) {
   read_quota(root, cfg.quota);
   directory::read_auth_settings(root, cfg.auth);
   directory::read_directory_settings(root, cfg.directory);
-  read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3", "http"}, cfg.server);
+  read_server_settings(root, {"smtp", "submission", "lmtp", "imap", "pop3", "http", "sync"},
+                       cfg.server);
+  read_sync(root, cfg.server, cfg.sync);
   doc->finish();
   if (!doc->ok()) {
     return error::permanent(errc::config_error, "invalid configuration", doc->report());

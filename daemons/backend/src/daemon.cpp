@@ -17,6 +17,7 @@
 #include "hamail/backend/imap_service.hpp"
 #include "hamail/backend/pop3_service.hpp"
 #include "hamail/backend/smtp_service.hpp"
+#include "hamail/backend/sync_service.hpp"
 #include "hamail/core/log.hpp"
 #include "hamail/directory/daemon_directory.hpp"
 #include "hamail/metrics/http_endpoint.hpp"
@@ -142,6 +143,19 @@ int run_daemon(const backend_config& cfg) {
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
   protocols.merge(pop3_protocols(pop3_ctx));
+  // The store-to-store channel of account moves (docs/sync.md) for protocol = "sync".
+  // TODO(merge): pass the account gate's fence_control once it exists (FENCE, UNFENCE and
+  // PURGE answer NO UNAVAILABLE without one).
+  std::unique_ptr<sync_context> sync_ctx;
+  if (has_sync_listener(cfg)) {
+    auto s = make_sync_context(cfg, *st, *dir, blocking, nullptr);
+    if (!s) {
+      log::critical("sync: {}", s.err().describe());
+      return exit_config;
+    }
+    sync_ctx = std::move(*s);
+    protocols.merge(sync_protocols(*sync_ctx));
+  }
   // The operational endpoint (docs/metrics.md) for listeners with protocol = "http":
   // ready while serving (the endpoint answers 503 once draining).
   metrics::registry registry;

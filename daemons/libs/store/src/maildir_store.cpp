@@ -801,6 +801,46 @@ result<void> maildir_store::delete_mailbox(std::string_view account, std::string
   return ok();
 }
 
+result<void> maildir_store::remove_account(std::string_view account) {
+  if (auto v = validate_account_id(account); !v) return v;
+  auto locks = impl_->locks_for(account);
+  std::lock_guard ns(locks->ns_mutex);
+  std::lock_guard q(locks->quota_mutex);
+  const fs::path root = impl_->account_path(account);
+  if (!posix::is_directory(root))
+    return error::permanent(errc::not_found, "no such account", root.string());
+  std::string prefix(account);
+  prefix += '\0';
+  std::vector<std::shared_ptr<detail::maildir_mailbox>> boxes;
+  {
+    std::lock_guard lock(impl_->registry_mutex);
+    for (auto it = impl_->open_boxes.lower_bound(prefix);
+         it != impl_->open_boxes.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+      if (auto sp = it->second.lock()) boxes.push_back(std::move(sp));
+      it = impl_->open_boxes.erase(it);
+    }
+    for (const auto& box : boxes) {
+      if (auto r = impl_->recent_index.find(box.get()); r != impl_->recent_index.end()) {
+        impl_->recent_boxes.erase(r->second);
+        impl_->recent_index.erase(r);
+      }
+    }
+  }
+  // One mailbox at a time: a session's COPY may hold two write mutexes, never ours.
+  for (const auto& box : boxes) {
+    std::lock_guard w(box->write_mutex());
+    box->mark_deleted_locked();
+  }
+  const fs::path graveyard =
+      impl_->tmp_dir() / ("account-removed." + detail::unique_message_name(impl_->hostname));
+  if (auto r = posix::rename_path(root, graveyard); !r) return r;
+  if (auto s = posix::sync_dir(root.parent_path(), impl_->options.fsync); !s) return s;
+  if (!posix::remove_tree(graveyard))
+    log::warning("store: could not remove {}", graveyard.string());
+  log::notice("store: account {} removed", account);
+  return ok();
+}
+
 result<void> maildir_store::rename_mailbox(std::string_view account, std::string_view from,
                                            std::string_view to) {
   if (auto v = validate_account_id(account); !v) return v;

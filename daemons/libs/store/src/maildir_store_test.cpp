@@ -163,6 +163,7 @@ class maildir_store_test : public CppUnit::TestFixture {
   CPPUNIT_TEST(verify_reports_discrepancies_without_repairing);
   CPPUNIT_TEST(rebuild_of_open_mailbox_keeps_uids_and_raises_modseqs);
   CPPUNIT_TEST(rebuild_all_covers_every_account);
+  CPPUNIT_TEST(removed_account_is_gone_and_its_open_mailboxes_refuse);
   CPPUNIT_TEST(maildirsize_tracks_deliveries_expunges_and_recalculates);
   CPPUNIT_TEST(quota_usage_reads_maildirsize_and_never_scans);
   CPPUNIT_TEST(hostile_and_odd_names_stay_inside_the_account);
@@ -954,6 +955,27 @@ class maildir_store_test : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::size_t{3}, report.mailboxes);
     CPPUNIT_ASSERT_EQUAL(std::size_t{3}, report.messages);
     for (const char* a : {"p1", "p2", "p3@example.org"}) CPPUNIT_ASSERT(verify_clean(a));
+  }
+
+  void removed_account_is_gone_and_its_open_mailboxes_refuse() {
+    deliver_one(s(), "gone", "x");
+    must_ok(s().create_mailbox("gone", "Sent"));
+    deliver_one(s(), "gone", "y", "Sent");
+    deliver_one(s(), "kept", "z");
+    auto inbox = must(s().open_mailbox("gone", "INBOX"));
+    const fs::path root = box_dir("gone");
+    must_ok(s().remove_account("gone"));
+    CPPUNIT_ASSERT(!fs::exists(root));
+    CPPUNIT_ASSERT(!inbox->snapshot().has_value());    // no stale view of a removed account
+    CPPUNIT_ASSERT(files_in(data() / "tmp").empty());  // the renamed tree is removed too
+    auto again = s().remove_account("gone");
+    CPPUNIT_ASSERT(!again.has_value() && again.err().code == errc::not_found);
+    CPPUNIT_ASSERT(!s().remove_account("../kept").has_value());
+    CPPUNIT_ASSERT(verify_clean("kept"));
+    // The account can be made again from nothing (a move back, say).
+    deliver_one(s(), "gone", "new");
+    auto fresh = must(must(s().open_mailbox("gone", "INBOX"))->snapshot());
+    CPPUNIT_ASSERT_EQUAL(std::size_t{1}, fresh.messages.size());
   }
 
   void maildirsize_tracks_deliveries_expunges_and_recalculates() {

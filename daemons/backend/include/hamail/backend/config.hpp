@@ -87,6 +87,23 @@ struct quota_settings {
   bool permanent = false;              ///< over quota: 552 5.2.2 instead of 452 4.2.2
 };
 
+/// The store-to-store sync channel of account moves (`[sync]`, docs/sync.md).
+struct sync_settings {
+  /// The cluster's shared secret (first line of the file); required with a sync listener.
+  std::filesystem::path secret_file;
+  /// Addresses that may connect to the sync listener (as connections show them); none: all
+  /// are refused.
+  std::vector<std::string> allowed_from;
+  /// Default PULL rate in bytes/s of fetched data when PULL gives no RATE; 0: unlimited.
+  std::uint64_t rate_limit = 0;
+  /// CA certificates PULL trusts for the source's certificate; empty: the system's store.
+  std::string ca_file;
+  /// PULL checks that the source's certificate names the host it connects to.
+  bool verify_hostname = true;
+  /// Longest wait for one network operation of a PULL (connect, a reply, a chunk).
+  std::chrono::milliseconds timeout = std::chrono::seconds(60);
+};
+
 /// The whole configuration of one hamail-backend instance.
 struct backend_config {
   std::filesystem::path file;  ///< where it was read from
@@ -98,6 +115,7 @@ struct backend_config {
   imap_settings imap;
   pop3_settings pop3;
   quota_settings quota;
+  sync_settings sync;
   auth_settings auth;
   directory_settings directory;
   server_settings server;

@@ -116,6 +116,13 @@ class maildir_store final : public mail_store {
   /// changing anything; an empty list means they agree. Errors: invalid_input,
   /// not_found, io_error.
   result<std::vector<discrepancy>> verify(std::string_view account);
+  /// Removes `account`'s whole tree (an account moved to another store, or a copy staged by
+  /// an abandoned move): every loaded mailbox of the account is marked deleted (later calls on
+  /// it fail with not_found) and dropped from the cache, the account root is renamed into
+  /// <data_dir>/tmp/, the parent directory synced, then the renamed tree removed. Callers make
+  /// sure nothing else uses the account (a move's fence). Errors: invalid_input, not_found
+  /// (permanent) when the account has no tree, io_error.
+  result<void> remove_account(std::string_view account);
   /// Group commit statistics.
   commit_counters counters() const;
   /// Commits queued and not yet taken by a leader (diagnostics and tests).
