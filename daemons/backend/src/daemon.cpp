@@ -143,12 +143,11 @@ int run_daemon(const backend_config& cfg) {
   auto protocols = smtp_protocols(ctx);
   protocols.merge(imap_protocols(imap_ctx));
   protocols.merge(pop3_protocols(pop3_ctx));
-  // The store-to-store channel of account moves (docs/sync.md) for protocol = "sync".
-  // TODO(merge): pass the account gate's fence_control once it exists (FENCE, UNFENCE and
-  // PURGE answer NO UNAVAILABLE without one).
+  // The store-to-store channel of account moves (docs/sync.md) for protocol = "sync"; its
+  // FENCE, UNFENCE and PURGE go to the account gate.
   std::unique_ptr<sync_context> sync_ctx;
   if (has_sync_listener(cfg)) {
-    auto s = make_sync_context(cfg, *st, *dir, blocking, nullptr);
+    auto s = make_sync_context(cfg, *st, *dir, blocking, gate.get());
     if (!s) {
       log::critical("sync: {}", s.err().describe());
       return exit_config;

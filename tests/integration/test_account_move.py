@@ -1,0 +1,166 @@
+"""Online account moves (issue 15, docs/adr/0005-account-moves.md): a real slapd, two
+hamail-backend stores with sync listeners, a hamail-proxy in front, hamail-admin moving an
+account while a client is logged in through the proxy and mail is delivered to it through the
+proxy's SMTP. Afterwards every message is on the destination once with its UID, flags, keywords,
+date, size and modseq; a QRESYNC client sees only what changed; the old copy is gone after the
+grace period; no delivery got a permanent error.
+
+HAMAIL_MOVE_MESSAGES sets the INBOX size (default 10,000)."""
+
+import imaplib
+import os
+import re
+import smtplib
+import threading
+import time
+import unittest
+
+from move_cluster import MoveCluster, mailbox_state, message
+
+MESSAGES = int(os.environ.get("HAMAIL_MOVE_MESSAGES", "10000"))
+MAILBOXES = ("INBOX", "Archive/2024", "Sent")
+
+
+class Activity:
+    """While a move runs: SMTP deliveries to `user` through the proxy (every 20 ms, a connection
+    each) and an IMAP client through the proxy that stays logged in (NOOP every 50 ms) and logs
+    in again whenever its session ends."""
+
+    def __init__(self, cluster, user):
+        self.cluster, self.user = cluster, user
+        self.stop_event = threading.Event()
+        self.acked, self.temporary, self.permanent = [], [], []
+        self.reconnects, self.errors, self.why = 0, [], []
+        self.longest_login_gap = 0.0
+        self.threads = [threading.Thread(target=self.deliver), threading.Thread(target=self.read)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(60)
+
+    def deliver(self):
+        n = 1_000_000
+        while not self.stop_event.is_set():
+            n += 1
+            try:
+                with smtplib.SMTP("127.0.0.1", self.cluster.proxy.ports["smtp"], timeout=30) as s:
+                    s.sendmail("sender@remote.test", [self.user + "@example.org"],
+                               message(n, "during the move"))
+                self.acked.append(n)
+            except smtplib.SMTPResponseException as e:
+                (self.permanent if e.smtp_code >= 500 else self.temporary).append((n, e.smtp_code))
+            except smtplib.SMTPRecipientsRefused as e:
+                code = list(e.recipients.values())[0][0]
+                (self.permanent if code >= 500 else self.temporary).append((n, code))
+            except OSError as e:
+                self.temporary.append((n, str(e)))
+            time.sleep(0.02)
+
+    def read(self):
+        m = None
+        last_ok = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                if m is None:
+                    m = self.cluster.client(self.user)
+                    m.select("INBOX")
+                m.noop()
+                now = time.monotonic()
+                self.longest_login_gap = max(self.longest_login_gap, now - last_ok)
+                last_ok = now
+                time.sleep(0.05)
+            except (imaplib.IMAP4.abort, OSError) as e:
+                self.reconnects += 1
+                self.why.append(str(e)[:80])
+                m = None
+            except imaplib.IMAP4.error as e:
+                self.errors.append(str(e))
+                m = None
+        if m is not None:
+            m.logout()
+
+
+class account_move_test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = MoveCluster({"mover": ("mover-secret", "store-a"),
+                                   "stay": ("stay-secret", "store-b")}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+
+    def test_move_while_in_use(self):
+        c = self.cluster
+        started = time.monotonic()
+        c.fill("mover", MESSAGES)
+        print("\nfilled %d messages in %.1f s" % (MESSAGES, time.monotonic() - started),
+              flush=True)
+        m = c.client("mover")
+        before = {mb: mailbox_state(m, mb) for mb in MAILBOXES}
+        typ, subs = m.lsub('""', "*")
+        subscribed_before = sorted(x.decode() for x in subs if x)
+        m.logout()
+
+        with Activity(c, "mover") as activity:
+            time.sleep(1)
+            t0 = time.monotonic()
+            rc, out = c.move("mover", "store-b", "--grace", "2s")
+            took = time.monotonic() - t0
+            time.sleep(1)
+        print("moved in %.1f s: %s; deliveries acked %d, temporary %d; reader reconnects %d, "
+              "longest gap between NOOPs %.2f s %s"
+              % (took, out, len(activity.acked), len(activity.temporary), activity.reconnects,
+                 activity.longest_login_gap, activity.why[:3]), flush=True)
+        self.assertEqual(0, rc, out)
+        self.assertEqual((out["from"], out["to"], out["moved"], out["data_moved"], out["purged"]),
+                         ("store-a", "store-b", True, True, True))
+        self.assertIsNotNone(out["locked_ms"])
+        self.assertEqual([], activity.permanent, "no delivery may get a permanent error")
+        self.assertEqual([], activity.errors)
+        self.assertGreater(len(activity.acked), 0)
+
+        self.assertEqual(("store-b", None), c.owning_store("mover"))
+        # The old copy is gone after the grace period.
+        self.assertIsNone(c.backends["store-a"].maildir("mover"))
+
+        m = c.client("mover")
+        after = {mb: mailbox_state(m, mb) for mb in MAILBOXES}
+        for mb in MAILBOXES:
+            uv, un, hm, msgs = before[mb]
+            uv2, un2, hm2, msgs2 = after[mb]
+            self.assertEqual(uv, uv2, mb)
+            self.assertGreaterEqual(un2, un, mb)
+            self.assertGreaterEqual(hm2, hm, mb)
+            for uid, info in msgs.items():
+                self.assertEqual(info, msgs2.get(uid), "%s UID %d" % (mb, uid))
+        # Every acknowledged delivery is in INBOX exactly once.
+        m.select("INBOX", readonly=True)
+        for n in activity.acked:
+            typ, data = m.uid("SEARCH", None, "HEADER", "Message-ID", "<m%d@move.test>" % n)
+            self.assertEqual(1, len(data[0].split()), "message %d" % n)
+        typ, subs = m.lsub('""', "*")
+        self.assertEqual(subscribed_before, sorted(x.decode() for x in subs if x))
+        # QRESYNC from the state before the move: only the messages delivered since appear.
+        uv, un, hm, msgs = before["INBOX"]
+        m.enable("QRESYNC")
+        typ, _ = m.select("INBOX (QRESYNC (%d %d))" % (uv, hm))
+        self.assertEqual("OK", typ)
+        changed = set()
+        for item in m.untagged_responses.get("FETCH", []):
+            line = item.decode() if isinstance(item, bytes) else item[0].decode()
+            changed.add(int(re.search(r"UID (\d+)", line).group(1)))
+        self.assertEqual([], m.untagged_responses.get("VANISHED", []))
+        self.assertTrue(all(uid >= un for uid in changed),
+                        "spurious changes: %s" % sorted(u for u in changed if u < un)[:10])
+        m.logout()
+
+
+if __name__ == "__main__":
+    unittest.main()
