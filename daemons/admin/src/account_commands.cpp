@@ -107,16 +107,6 @@ void check_address_unused(command_context& ctx, const std::string& address) {
   }
 }
 
-std::vector<store_load> loads_of(const std::vector<store_record>& stores,
-                                 const std::map<std::string, std::uint64_t>& counts) {
-  std::vector<store_load> loads;
-  for (const auto& s : stores) {
-    const auto it = counts.find(lower_ascii(s.name));
-    loads.push_back({s.name, s.weight, s.state, it == counts.end() ? 0 : it->second});
-  }
-  return loads;
-}
-
 [[noreturn]] void no_open_store() {
   throw admin_error(exit_status::refused,
                     "no store takes new accounts: none is open with a weight above 0 "

@@ -99,16 +99,6 @@ command_output report(const std::string& what, std::vector<outcome>& work,
   return result;
 }
 
-std::vector<store_load> loads(const std::vector<detail::store_record>& stores,
-                              const std::map<std::string, std::uint64_t>& counts) {
-  std::vector<store_load> out;
-  for (const auto& s : stores) {
-    const auto it = counts.find(lower_ascii(s.name));
-    out.push_back({s.name, s.weight, s.state, it == counts.end() ? 0 : it->second});
-  }
-  return out;
-}
-
 }  // namespace
 
 command_output store_drain(command_context& ctx, const std::string& name,
@@ -133,7 +123,8 @@ command_output store_drain(command_context& ctx, const std::string& name,
   }
   std::sort(ids.begin(), ids.end());
   std::size_t unplaced = 0;
-  for (auto& m : plan_drain(loads(stores, detail::count_accounts(ctx)), from, ids, &unplaced)) {
+  for (auto& m :
+       plan_drain(detail::loads_of(stores, detail::count_accounts(ctx)), from, ids, &unplaced)) {
     work.push_back({std::move(m)});
   }
   if (unplaced > 0) {
@@ -173,7 +164,7 @@ command_output placement_rebalance(command_context& ctx, const bulk_move_options
   // The last account of a store moves first: sort descending so that it is the smallest id.
   for (auto& v : ids) std::sort(v.begin(), v.end(), std::greater<>());
   std::vector<outcome> work;
-  for (auto& m : plan_rebalance(loads(stores, counts), ids, o.tolerance, o.max_moves)) {
+  for (auto& m : plan_rebalance(detail::loads_of(stores, counts), ids, o.tolerance, o.max_moves)) {
     work.push_back({std::move(m)});
   }
   if (!o.dry_run) run_moves(ctx, work, o);

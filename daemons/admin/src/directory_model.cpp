@@ -120,6 +120,16 @@ store_record require_store(command_context& ctx, const std::string& name) {
   return to_store(*e);
 }
 
+std::vector<store_load> loads_of(const std::vector<store_record>& stores,
+                                 const std::map<std::string, std::uint64_t>& counts) {
+  std::vector<store_load> loads;
+  for (const auto& s : stores) {
+    const auto it = counts.find(lower_ascii(s.name));
+    loads.push_back({s.name, s.weight, s.state, it == counts.end() ? 0 : it->second});
+  }
+  return loads;
+}
+
 std::map<std::string, std::uint64_t> count_accounts(command_context& ctx) {
   std::map<std::string, std::uint64_t> counts;
   for (const auto& e : ctx.dir.search(ctx.accounts_dn(), search_scope::subtree,

@@ -34,6 +34,10 @@ std::vector<store_record> load_stores(command_context& ctx);
 /// The store `name`; throws not_found ("unknown store") when absent, invalid_input
 /// when the name is malformed.
 store_record require_store(command_context& ctx, const std::string& name);
+/// What placement needs of each store: its weight, state and account count from `counts`
+/// (lower-cased store name → accounts; absent = 0).
+std::vector<store_load> loads_of(const std::vector<store_record>& stores,
+                                 const std::map<std::string, std::uint64_t>& counts);
 /// Accounts per owning store (lower-cased store name → count).
 std::map<std::string, std::uint64_t> count_accounts(command_context& ctx);
 /// The account entry `id`; throws not_found when absent, invalid_input when malformed.
