@@ -188,8 +188,10 @@ class MoveCluster:
         return self._json_run("account", "move", account, "--abort", "--json")
 
     def owning_store(self, account):
+        with open(self.directory.secret) as f:
+            secret = f.readline().rstrip("\n")  # ldapsearch -y would send the newline too
         out = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", self.slapd.uri, "-D", ROOT_DN,
-                              "-y", self.directory.secret, "-b",
+                              "-w", secret, "-b",
                               "uid=%s,ou=accounts,%s" % (account, SUFFIX), "hamailOwningStore",
                               "hamailMoveJournal"], capture_output=True, text=True).stdout
         store = re.search(r"hamailOwningStore: (\S+)", out)
@@ -215,7 +217,11 @@ class MoveCluster:
         raw = self.raw(user)
         if folders:
             raw.cmd("c1 CREATE Archive/2024")
-            raw.cmd("c2 CREATE Sent")
+            try:
+                raw.cmd("c2 CREATE Sent")
+            except AssertionError as e:  # the store creates its special-use mailboxes itself
+                if "ALREADYEXISTS" not in str(e):
+                    raise
             raw.cmd("c3 SUBSCRIBE Archive/2024")
             raw.cmd("c4 SUBSCRIBE Sent")
         batch = []
