@@ -202,8 +202,8 @@ class mover {
   }
 
   void release_and_purge() {
-    sync_client src(from_, ctx_.settings, connect_timeout);
-    if (!switched_now_) {
+    if (!switched_now_) {  // a resumed move: the source may not have been told yet
+      sync_client src(from_, ctx_.settings, connect_timeout);
       const auto moved = src.command("FENCE " + id_ + " MOVED " + to_.name, {}, connect_timeout);
       if (!moved.ok) fail(exit_status::refused, store_error(src.where(), "FENCE MOVED", moved));
     }
@@ -214,10 +214,11 @@ class mover {
           " s (the grace period; interrupting is safe: --resume finishes)");
       std::this_thread::sleep_for(seconds(wait));
     }
-    sync_client src2(from_, ctx_.settings, connect_timeout);
-    const auto purged = src2.command("PURGE " + id_, {}, pull_idle);
+    // A connection of its own: one held through the grace period would have timed out.
+    sync_client src(from_, ctx_.settings, connect_timeout);
+    const auto purged = src.command("PURGE " + id_, {}, pull_idle);
     if (!purged.ok && purged.code != "NONEXISTENT") {
-      fail(exit_status::refused, store_error(src2.where(), "deleting the old copy", purged));
+      fail(exit_status::refused, store_error(src.where(), "deleting the old copy", purged));
     }
     ctx_.dir.modify(e_.dn, {{op::replace, "hamailMoveJournal", {}}});
     purged_ = true;
