@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "directory_model.hpp"
 #include "hamail/admin/errors.hpp"
@@ -24,8 +25,6 @@ using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr std::uint64_t small_delta_files = 100;
-constexpr std::uint64_t small_delta_bytes = 1024 * 1024;
 constexpr int max_copy_passes = 10;
 constexpr milliseconds connect_timeout{10'000};
 // A PULL reports progress at least every half second; a store that says nothing for this
@@ -69,11 +68,6 @@ std::string mib(std::uint64_t bytes) {
   std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
   return buf;
 }
-
-// What one PULL did: its OK counts.
-struct pass_result {
-  std::uint64_t files = 0, bytes = 0, renamed = 0, removed = 0;
-};
 
 [[noreturn]] void fail(exit_status status, const std::string& message) {
   throw admin_error(status, message);
@@ -123,9 +117,10 @@ class mover {
             const double secs =
                 std::chrono::duration<double>(clock::now() - started).count() + 1e-9;
             say("pass " + std::to_string(passes_ + 1) + (final ? " (final)" : "") + ": " +
-                std::string(w[1]) + "/" + std::string(w[3]) + " files, " + mib(number(w[2])) +
-                " of " + mib(number(w[4])) + ", " +
-                mib(static_cast<std::uint64_t>(static_cast<double>(number(w[2])) / secs)) + "/s");
+                progress_bar(number(w[2]), number(w[4]), 20) + " " + std::string(w[1]) + "/" +
+                std::string(w[3]) + " files, " + mib(number(w[2])) + " of " + mib(number(w[4])) +
+                ", " + mib(static_cast<std::uint64_t>(static_cast<double>(number(w[2])) / secs)) +
+                "/s");
           }
         },
         pull_idle);
@@ -137,6 +132,7 @@ class mover {
     pass_result r;
     if (w.size() >= 4) r = {number(w[0]), number(w[1]), number(w[2]), number(w[3])};
     ++passes_;
+    pass_files_.push_back(r.files);
     total_.files += r.files;
     total_.bytes += r.bytes;
     say("pass " + std::to_string(passes_) + (final ? " (final)" : "") +
@@ -146,9 +142,11 @@ class mover {
   }
 
   void copy_passes() {
+    std::optional<pass_result> previous;
     for (int n = 0; n < max_copy_passes; ++n) {
       const pass_result r = pull(false);
-      if (r.files < small_delta_files && r.bytes < small_delta_bytes) break;
+      if (copy_converged(previous, r)) break;
+      previous = r;
     }
     test_stop("copied");
     write_journal("final");
@@ -238,12 +236,19 @@ class mover {
                 {"moved", true},
                 {"data_moved", true},
                 {"passes", static_cast<std::uint64_t>(passes_)},
+                {"pass_files", pass_files()},
                 {"files", total_.files},
                 {"bytes", total_.bytes},
                 {"locked_ms", locked_ms_ >= 0 ? json_value(static_cast<std::uint64_t>(locked_ms_))
                                               : json_value()},
                 {"purged", purged_},
             }};
+  }
+
+  json_value pass_files() const {
+    json_value::array a;
+    for (auto n : pass_files_) a.emplace_back(n);
+    return a;
   }
 
   command_context& ctx_;
@@ -253,6 +258,7 @@ class mover {
   std::string id_;
   store_record from_, to_;
   int passes_ = 0;
+  std::vector<std::uint64_t> pass_files_;  ///< files fetched by each pass of this run
   pass_result total_;
   std::int64_t locked_ms_ = -1;
   bool switched_now_ = false;
@@ -260,6 +266,19 @@ class mover {
 };
 
 }  // namespace
+
+std::string progress_bar(std::uint64_t done, std::uint64_t total, std::size_t width) {
+  std::size_t filled = width;
+  if (total > 0 && done < total) {
+    filled = static_cast<std::size_t>(static_cast<long double>(done) / total * width);
+  }
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+}
+
+bool copy_converged(const std::optional<pass_result>& previous, const pass_result& last) {
+  if (last.files < small_delta_files && last.bytes < small_delta_bytes) return true;
+  return previous.has_value() && last.files >= previous->files;
+}
 
 std::optional<move_journal> parse_move_journal(std::string_view text) {
   const auto w = words(text);
