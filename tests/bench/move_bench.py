@@ -22,14 +22,13 @@ HAMAIL_ADMIN (a release build: cmake --preset release).
 import argparse
 import json
 import os
-import smtplib
 import sys
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from move_cluster import MoveCluster, message  # noqa: E402
+from move_cluster import MoveCluster, deliver_until  # noqa: E402
 
 
 class Prober:
@@ -60,25 +59,19 @@ class Prober:
             time.sleep(0.02)
 
     def smtp_loop(self):
-        last = time.monotonic()
-        n = 2_000_000
-        while not self.stop.is_set():
-            n += 1
-            t = time.monotonic()
-            try:
-                with smtplib.SMTP("127.0.0.1", self.cluster.proxy.ports["smtp"], timeout=60) as s:
-                    s.sendmail("sender@remote.test", [self.user + "@example.org"], message(n))
-                now = time.monotonic()
-                self.smtp_wait = max(self.smtp_wait, now - t)
-                self.smtp_gap = max(self.smtp_gap, now - last)
-                last = now
-                self.deliveries += 1
-            except smtplib.SMTPResponseException as e:
-                self.failures += 1
-                self.permanent += e.smtp_code >= 500
-            except Exception:  # noqa: BLE001
-                self.failures += 1
-            time.sleep(0.02)
+        self.last_delivery = time.monotonic()
+        deliver_until(self.cluster, self.user, self.stop, self.record, first=2_000_000)
+
+    def record(self, _n, code, seconds):
+        if code != 250:
+            self.failures += 1
+            self.permanent += isinstance(code, int) and code >= 500
+            return
+        now = time.monotonic()
+        self.smtp_wait = max(self.smtp_wait, seconds)
+        self.smtp_gap = max(self.smtp_gap, now - self.last_delivery)
+        self.last_delivery = now
+        self.deliveries += 1
 
     def __enter__(self):
         self.threads = [threading.Thread(target=self.logins_loop),
@@ -109,6 +102,7 @@ def single(args, emit):
             raise SystemExit("move failed: %s" % out)
         emit({"workload": "single", "messages": args.messages, "fill_s": round(filled, 1),
               "move_s": round(took, 2), "passes": out["passes"], "files": out["files"],
+              "pass_files": out.get("pass_files"),
               "bytes": out["bytes"], "locked_ms": out["locked_ms"],
               "messages_per_s": round(args.messages / took, 1),
               "mb_per_s": round(out["bytes"] / took / 1e6, 2),

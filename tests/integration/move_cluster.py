@@ -6,10 +6,12 @@ import imaplib
 import json
 import os
 import re
+import smtplib
 import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 from hamail_harness import (ADMIN, ROOT_DN, SUFFIX, Backend, LdapDirectory, Proxy, free_port,
                             stop_daemons)
@@ -25,6 +27,30 @@ def message(n, subject=None, size=0, to="mover@example.org"):
             "Subject: %s\r\nMessage-ID: <m%d@move.test>\r\n"
             "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\n%s"
             % (to, subject or "message %d" % n, n, body)).encode()
+
+
+def deliver_until(cluster, user, stop, record, first=1_000_000):
+    """Delivers messages <first+1>, <first+2>... to `user` through the proxy's SMTP port, a
+    connection each, every 20 ms until `stop` is set. `record(n, code, seconds)` is called for
+    each: code 250 when accepted, the SMTP reply code when refused, the error's text when the
+    connection failed."""
+    n = first
+    while not stop.is_set():
+        n += 1
+        t = time.monotonic()
+        try:
+            with smtplib.SMTP("127.0.0.1", cluster.proxy.ports["smtp"], timeout=60) as s:
+                s.sendmail("sender@remote.test", [user + "@example.org"],
+                           message(n, "during the move"))
+            code = 250
+        except smtplib.SMTPResponseException as e:
+            code = e.smtp_code
+        except smtplib.SMTPRecipientsRefused as e:
+            code = list(e.recipients.values())[0][0]
+        except OSError as e:
+            code = str(e)
+        record(n, code, time.monotonic() - t)
+        time.sleep(0.02)
 
 
 class RawImap:

@@ -10,12 +10,11 @@ HAMAIL_MOVE_MESSAGES sets the INBOX size (default 10,000)."""
 import imaplib
 import os
 import re
-import smtplib
 import threading
 import time
 import unittest
 
-from move_cluster import MoveCluster, mailbox_state, message
+from move_cluster import MoveCluster, deliver_until, mailbox_state
 
 MESSAGES = int(os.environ.get("HAMAIL_MOVE_MESSAGES", "10000"))
 MAILBOXES = ("INBOX", "Archive/2024", "Sent")
@@ -66,22 +65,15 @@ class Activity:
             t.join(60)
 
     def deliver(self):
-        n = 1_000_000
-        while not self.stop_event.is_set():
-            n += 1
-            try:
-                with smtplib.SMTP("127.0.0.1", self.cluster.proxy.ports["smtp"], timeout=30) as s:
-                    s.sendmail("sender@remote.test", [self.user + "@example.org"],
-                               message(n, "during the move"))
-                self.acked.append(n)
-            except smtplib.SMTPResponseException as e:
-                (self.permanent if e.smtp_code >= 500 else self.temporary).append((n, e.smtp_code))
-            except smtplib.SMTPRecipientsRefused as e:
-                code = list(e.recipients.values())[0][0]
-                (self.permanent if code >= 500 else self.temporary).append((n, code))
-            except OSError as e:
-                self.temporary.append((n, str(e)))
-            time.sleep(0.02)
+        deliver_until(self.cluster, self.user, self.stop_event, self.record)
+
+    def record(self, n, code, _seconds):
+        if code == 250:
+            self.acked.append(n)
+        elif isinstance(code, int) and code >= 500:
+            self.permanent.append((n, code))
+        else:
+            self.temporary.append((n, code))
 
     def read(self):
         m = None

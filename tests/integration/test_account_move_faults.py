@@ -57,7 +57,7 @@ class account_move_fault_test(unittest.TestCase):
                 self.fail("hamail-admin ended before %s: %s %s" % (stop_at, *p.communicate()))
             time.sleep(0.05)
         p.kill()
-        self.fail("hamail-admin never reached " + stop_at)
+        self.fail("hamail-admin never reached %s: %s %s" % (stop_at, *p.communicate()))
 
     def resume(self, account, expect=0):
         rc, out = self.cluster.move_resume(account)
@@ -85,7 +85,7 @@ class account_move_fault_test(unittest.TestCase):
         before = self.prepare(account)
         p = self.start_move(account, stop_at)
         p.kill()
-        p.wait()
+        p.communicate()
         self.resume(account)
         self.check_on(account, "store-b", before)
 
@@ -106,7 +106,7 @@ class account_move_fault_test(unittest.TestCase):
         before = self.prepare(account)
         p = self.start_move(account, "locked", "--lock-lease", "3s")
         p.kill()
-        p.wait()
+        p.communicate()
         # Locked now: a login waits in the proxy; after the lease the source takes the account
         # back by itself (the directory still names it), and the login succeeds there.
         started = time.monotonic()
