@@ -15,20 +15,43 @@ listeners, a hamail-proxy) and then:
   store-b with `store drain --rate`; reports the bytes copied, the time, and the achieved rate
   against the cap.
 
-Prints one JSON line per workload; --json FILE keeps them. Needs HAMAIL_BACKEND, HAMAIL_PROXY,
-HAMAIL_ADMIN (a release build: cmake --preset release).
+- `dsync`: the same job done by Dovecot's own tool, for comparison; no hamail binary and no
+  MoveCluster. Two Dovecot 2.3 instances (imap_bench's DovecotPeer: maildir, mail_fsync =
+  always), A and B, each with a doveadm server on a loopback TLS port (self-made certificate,
+  B trusts A's with ssl_client_ca_file; "transport": "tcps"). A's account gets --messages
+  messages of about --size octets as `single` fills hamail (fill_account(): flags, two
+  folders, every 100th expunged; IMAP MULTIAPPEND), then on B `doveadm backup -R -u USER
+  tcps:localhost:PORT_A` pulls the account: copy_s is that first, full pass, with
+  messages_per_s (--messages / copy_s) and mb_per_s (A's message files' bytes / copy_s).
+  20 messages are then APPENDed on A and incremental_s is a second pass. "identical": B's
+  INBOX holds what A's does, and every mailbox's messages, UIDVALIDITY, UIDNEXT and GUID and
+  every message's UID and flags are the same on both (doveadm mailbox status, doveadm fetch).
+
+  The comparable hamail figure is `single`'s first copy pass; the admin tool times the move
+  only as a whole (move_s, every pass and the locked final one), so compare copy_s with
+  move_s, reading pass_files for how much the later passes copied. Dovecot's copy here runs
+  without clients; `single`'s runs under the prober's logins and deliveries.
+
+Prints one JSON line per workload; --json FILE keeps them. `single` and `drain` need
+HAMAIL_BACKEND, HAMAIL_PROXY, HAMAIL_ADMIN (a release build: cmake --preset release); `dsync`
+needs root and dovecot-imapd (cmake/install-deps.sh --bench), like imap_bench.py's Dovecot.
 """
 
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from move_cluster import MoveCluster, deliver_until  # noqa: E402
+from imap_bench import DOMAIN, PASSWORD, DovecotPeer, dovecot_version, free_port  # noqa: E402
+from move_cluster import MoveCluster, RawImap, deliver_until, fill_account, message  # noqa: E402
 
 
 class Prober:
@@ -136,6 +159,104 @@ def drain(args, emit):
         c.stop()
 
 
+class DsyncPeer(DovecotPeer):
+    """imap_bench's Dovecot (maildir, mail_fsync = always, one passwd-file account) with a
+    doveadm server on a loopback TLS port (`doveadm_password` checks the client), a "/"
+    separator so fill_account's "Archive/2024" is a folder in a folder, and `ca` trusted by
+    doveadm as a TLS client (the other instance's self-made certificate)."""
+
+    def __init__(self, workdir, ca, secret):
+        os.makedirs(workdir)
+        super().__init__(workdir, argparse.Namespace(accounts=1, idle=0, workloads="dsync"))
+        self.doveadm_port = free_port()
+        self.extra_conf = """doveadm_port = {port}
+doveadm_password = {secret}
+ssl_client_ca_file = {ca}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service doveadm {{
+  inet_listener doveadm-tls {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes
+  }}
+}}
+""".format(port=self.doveadm_port, secret=secret, ca=ca)
+
+    def doveadm(self, *args, check=True):
+        r = subprocess.run(["doveadm", "-c", self.conf] + list(args), capture_output=True,
+                           text=True, timeout=3600)
+        if check and r.returncode != 0:
+            raise SystemExit("doveadm %s: rc %d: %s" % (" ".join(args), r.returncode, r.stderr))
+        return r
+
+    def state(self, user):
+        """What must be the same after a backup: each mailbox's counters and GUID, each
+        message's mailbox, UID and flags (without the per-session \\Recent)."""
+        boxes = self.doveadm("-f", "tab", "mailbox", "status", "-u", user,
+                             "messages uidvalidity uidnext guid", "*").stdout
+        mails = self.doveadm("-f", "tab", "fetch", "-u", user, "mailbox uid flags", "ALL").stdout
+        mails = sorted(line.replace("\\Recent", "").strip() for line in mails.splitlines())
+        return sorted(boxes.splitlines()), mails
+
+    def message_bytes(self):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(self.mail_root)
+                   if os.path.basename(d) in ("cur", "new") for f in files)
+
+
+def dsync(args, emit):
+    """Dovecot's own account copy: `doveadm backup -R` on B pulls the account from A's doveadm
+    server over TLS (no MoveCluster, no hamail binaries)."""
+    tmp = tempfile.mkdtemp(prefix="hamail-dsync-")
+    os.chmod(tmp, 0o755)
+    secret = "dsync-bench-secret"
+    user = "user000@" + DOMAIN
+    ca = os.path.join(tmp, "a", "server.pem")  # A's certificate (make_cert), trusted by B
+    a = b = None
+    try:
+        a = DsyncPeer(os.path.join(tmp, "a"), ca, secret)
+        a.start()
+        b = DsyncPeer(os.path.join(tmp, "b"), ca, secret)
+        b.start()
+        t = time.monotonic()
+        fill_account(RawImap(a.plain, ca, user, PASSWORD), user, args.messages, size=args.size)
+        filled = time.monotonic() - t
+        source = "tcps:localhost:%d" % a.doveadm_port
+
+        def backup():
+            t = time.monotonic()
+            r = b.doveadm("backup", "-R", "-u", user, source, check=False)
+            if r.returncode not in (0, 2):
+                raise SystemExit("doveadm backup: rc %d: %s" % (r.returncode, r.stderr))
+            return time.monotonic() - t, r.returncode
+
+        took, rc1 = backup()
+        size = a.message_bytes()
+        raw = RawImap(a.plain, ca, user, PASSWORD)
+        raw.append_many("INBOX", [("", "03-Dec-2026 10:00:00 +0000", message(3_000_000 + i))
+                                  for i in range(20)])
+        raw.close()
+        incremental, rc2 = backup()
+        on_b = int(b.doveadm("-f", "flow", "mailbox", "status", "-u", user, "messages",
+                             "INBOX").stdout.split("=")[1])
+        expected = args.messages - args.messages // 100 + 20
+        emit({"workload": "dsync", "peer": "Dovecot " + dovecot_version(),
+              "transport": source.split(":")[0],
+              "messages": args.messages, "fill_s": round(filled, 1), "copy_s": round(took, 2),
+              "bytes": size, "messages_per_s": round(args.messages / took, 1),
+              "mb_per_s": round(size / took / 1e6, 2), "incremental_messages": 20,
+              "incremental_s": round(incremental, 2), "rc": [rc1, rc2], "inbox_on_b": on_b,
+              "inbox_expected": expected,
+              "identical": on_b == expected and a.state(user) == b.state(user)})
+    finally:
+        for peer in (b, a):
+            if peer is not None:
+                peer.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", default="single,drain")
@@ -154,7 +275,7 @@ def main():
         lines.append(d)
 
     for w in args.workloads.split(","):
-        {"single": single, "drain": drain}[w](args, emit)
+        {"single": single, "drain": drain, "dsync": dsync}[w](args, emit)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(lines, f, indent=1)

@@ -117,6 +117,45 @@ def mailbox_state(m, mailbox):
     return uv, un, hm, msgs
 
 
+def fill_account(raw, user, messages, folders=True, size=200):
+    """Through `raw` (a logged-in RawImap, closed at the end): INBOX with `messages` messages
+    (flags and a keyword on some, every 100th expunged so UIDNEXT is above holes), and with
+    `folders` two folders and subscriptions. Also fills tests/bench/move_bench.py's Dovecot."""
+    if folders:
+        raw.cmd("c1 CREATE Archive/2024")
+        try:
+            raw.cmd("c2 CREATE Sent")
+        except AssertionError as e:  # the store creates its special-use mailboxes itself
+            if "ALREADYEXISTS" not in str(e):
+                raise
+        raw.cmd("c3 SUBSCRIBE Archive/2024")
+        raw.cmd("c4 SUBSCRIBE Sent")
+    batch = []
+    for n in range(1, messages + 1):
+        flags = " ".join(f for f, every in (("\\Seen", 3), ("\\Flagged", 7),
+                                             ("$Label1", 11), ("\\Answered", 13))
+                         if n % every == 0)
+        day = 1 + n % 28
+        batch.append((flags, "%02d-Nov-2026 10:%02d:%02d +0000" % (day, n % 60, n % 59),
+                      message(n, size=size + (n % 5) * 400, to=user + "@example.org")))
+        if len(batch) == 500:
+            raw.append_many("INBOX", batch)
+            batch = []
+    if batch:
+        raw.append_many("INBOX", batch)
+    if folders:
+        raw.append_many("Archive/2024", [("\\Seen", "01-Jan-2024 08:00:00 +0000",
+                                          message(900000 + i)) for i in range(50)])
+        raw.append_many("Sent", [("\\Seen $Sent", "02-Dec-2026 09:00:00 +0000",
+                                  message(950000 + i)) for i in range(20)])
+    gaps = ",".join(str(u) for u in range(100, messages + 1, 100))
+    if gaps:
+        raw.cmd("s1 SELECT INBOX")
+        raw.cmd("s3 UID STORE %s +FLAGS.SILENT (\\Deleted)" % gaps)
+        raw.cmd("s4 UID EXPUNGE %s" % gaps)
+    raw.close()
+
+
 class MoveCluster:
     """slapd, store-a and store-b (IMAP, POP3, LMTP, sync on fixed loopback ports recorded in the
     directory), a proxy (IMAP STARTTLS, SMTP) and an admin configuration with the sync secret.
@@ -238,39 +277,5 @@ class MoveCluster:
                        self.accounts[user][0])
 
     def fill(self, user, messages, folders=True, size=200):
-        """INBOX with `messages` messages (flags and a keyword on some, every 100th expunged so
-        UIDNEXT is above holes), and with `folders` two folders and subscriptions."""
-        raw = self.raw(user)
-        if folders:
-            raw.cmd("c1 CREATE Archive/2024")
-            try:
-                raw.cmd("c2 CREATE Sent")
-            except AssertionError as e:  # the store creates its special-use mailboxes itself
-                if "ALREADYEXISTS" not in str(e):
-                    raise
-            raw.cmd("c3 SUBSCRIBE Archive/2024")
-            raw.cmd("c4 SUBSCRIBE Sent")
-        batch = []
-        for n in range(1, messages + 1):
-            flags = " ".join(f for f, every in (("\\Seen", 3), ("\\Flagged", 7),
-                                                 ("$Label1", 11), ("\\Answered", 13))
-                             if n % every == 0)
-            day = 1 + n % 28
-            batch.append((flags, "%02d-Nov-2026 10:%02d:%02d +0000" % (day, n % 60, n % 59),
-                          message(n, size=size + (n % 5) * 400, to=user + "@example.org")))
-            if len(batch) == 500:
-                raw.append_many("INBOX", batch)
-                batch = []
-        if batch:
-            raw.append_many("INBOX", batch)
-        if folders:
-            raw.append_many("Archive/2024", [("\\Seen", "01-Jan-2024 08:00:00 +0000",
-                                              message(900000 + i)) for i in range(50)])
-            raw.append_many("Sent", [("\\Seen $Sent", "02-Dec-2026 09:00:00 +0000",
-                                      message(950000 + i)) for i in range(20)])
-        gaps = ",".join(str(u) for u in range(100, messages + 1, 100))
-        if gaps:
-            raw.cmd("s1 SELECT INBOX")
-            raw.cmd("s3 UID STORE %s +FLAGS.SILENT (\\Deleted)" % gaps)
-            raw.cmd("s4 UID EXPUNGE %s" % gaps)
-        raw.close()
+        """fill_account() on the account's store."""
+        fill_account(self.raw(user), user, messages, folders, size)
