@@ -165,7 +165,11 @@ class session {
       }
       co_return false;
     }
-    conn_.log().info("sync: {} {}", to_string(cmd.what), cmd.account);
+    // A PULL sends a GET per file: those are logged at debug level, the PULL at info.
+    if (cmd.what == verb::get)
+      conn_.log().debug("sync: GET {} {}", cmd.account, cmd.path);
+    else
+      conn_.log().info("sync: {} {}", to_string(cmd.what), cmd.account);
     switch (cmd.what) {
       case verb::list:
         co_return co_await do_list(cmd);
