@@ -125,7 +125,8 @@ def single(args, emit):
             raise SystemExit("move failed: %s" % out)
         emit({"workload": "single", "messages": args.messages, "fill_s": round(filled, 1),
               "move_s": round(took, 2), "passes": out["passes"], "files": out["files"],
-              "pass_files": out.get("pass_files"),
+              "pass_files": out.get("pass_files"), "pass_ms": out.get("pass_ms"),
+              "first_pass_messages_per_s": round(args.messages / out["pass_ms"][0] * 1000, 1),
               "bytes": out["bytes"], "locked_ms": out["locked_ms"],
               "messages_per_s": round(args.messages / took, 1),
               "mb_per_s": round(out["bytes"] / took / 1e6, 2),

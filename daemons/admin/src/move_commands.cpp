@@ -133,6 +133,8 @@ class mover {
     if (w.size() >= 4) r = {number(w[0]), number(w[1]), number(w[2]), number(w[3])};
     ++passes_;
     pass_files_.push_back(r.files);
+    pass_ms_.push_back(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<milliseconds>(clock::now() - started).count()));
     total_.files += r.files;
     total_.bytes += r.bytes;
     say("pass " + std::to_string(passes_) + (final ? " (final)" : "") +
@@ -236,7 +238,8 @@ class mover {
                 {"moved", true},
                 {"data_moved", true},
                 {"passes", static_cast<std::uint64_t>(passes_)},
-                {"pass_files", pass_files()},
+                {"pass_files", numbers(pass_files_)},
+                {"pass_ms", numbers(pass_ms_)},
                 {"files", total_.files},
                 {"bytes", total_.bytes},
                 {"locked_ms", locked_ms_ >= 0 ? json_value(static_cast<std::uint64_t>(locked_ms_))
@@ -245,9 +248,9 @@ class mover {
             }};
   }
 
-  json_value pass_files() const {
+  static json_value numbers(const std::vector<std::uint64_t>& v) {
     json_value::array a;
-    for (auto n : pass_files_) a.emplace_back(n);
+    for (auto n : v) a.emplace_back(n);
     return a;
   }
 
@@ -259,6 +262,7 @@ class mover {
   store_record from_, to_;
   int passes_ = 0;
   std::vector<std::uint64_t> pass_files_;  ///< files fetched by each pass of this run
+  std::vector<std::uint64_t> pass_ms_;     ///< how long each pass took
   pass_result total_;
   std::int64_t locked_ms_ = -1;
   bool switched_now_ = false;
