@@ -103,7 +103,8 @@ class account_move_test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = MoveCluster({"mover": ("mover-secret", "store-a"),
-                                   "stay": ("stay-secret", "store-b")}).start()
+                                   "stay": ("stay-secret", "store-b"),
+                                   "unused": ("unused-secret", "store-a")}).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -178,6 +179,32 @@ class account_move_test(unittest.TestCase):
               "(new UIDs %d)" % ([v[:40] for v in vanished_before], len(changed_before),
                                   [v[:40] for v in vanished], len(changed),
                                   len([u for u in changed if u >= un])), flush=True)
+        m.logout()
+
+    def test_account_without_mail_moves_by_its_placement(self):
+        # Placed on store-a but never logged in nor sent mail: store-a has no tree for it.
+        c = self.cluster
+        self.assertIsNone(c.backends["store-a"].maildir("unused"))
+        rc, out = c.move("unused", "store-b", "--grace", "0")
+        self.assertEqual(0, rc, out)
+        self.assertEqual((True, True, [0, 0], 0), (out["moved"], out["purged"], out["pass_files"],
+                                                   out["files"]))
+        self.assertEqual(("store-b", None), c.owning_store("unused"))
+        # It works on its new store: mail delivered through the proxy is there.
+        deliveries = []
+        stop = threading.Event()
+
+        def record(n, code, _seconds):
+            deliveries.append(code)
+            stop.set()
+
+        deliver_until(c, "unused", stop, record)
+        self.assertEqual([250], deliveries)
+        self.assertIsNotNone(c.backends["store-b"].maildir("unused"))
+        self.assertIsNone(c.backends["store-a"].maildir("unused"))
+        m = c.client("unused")
+        typ, data = m.select("INBOX", readonly=True)
+        self.assertEqual(b"1", data[0])
         m.logout()
 
 

@@ -124,6 +124,19 @@ class mover {
           }
         },
         pull_idle);
+    if (!reply.ok && reply.code == "NONEXISTENT" && source_has_no_tree()) {
+      // An account that never received mail nor logged in has no tree on its store: there is
+      // nothing to copy, and under the final pass's fence none can appear before the switch.
+      say(std::string("pass ") + (final ? "(final)" : std::to_string(passes_ + 1)) + ": " +
+          from_.name + " has no mail for the account: nothing to copy");
+      ++passes_;
+      pass_files_.push_back(0);
+      pass_ms_.push_back(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<milliseconds>(clock::now() - started).count()));
+      pass_result none;
+      none.absent = true;
+      return none;
+    }
     if (!reply.ok) {
       fail(reply.code == "NONEXISTENT" ? exit_status::not_found : exit_status::refused,
            store_error(dst.where(), final ? "the final pass" : "a copy pass", reply));
@@ -143,11 +156,19 @@ class mover {
     return r;
   }
 
+  /// Whether the source says it has no tree for the account (asked after a PULL said
+  /// NONEXISTENT, which may also be about a file or the destination).
+  bool source_has_no_tree() {
+    sync_client src(from_, ctx_.settings, connect_timeout);
+    const auto listed = src.command("LIST " + id_, {}, pull_idle);
+    return !listed.ok && listed.code == "NONEXISTENT";
+  }
+
   void copy_passes() {
     std::optional<pass_result> previous;
     for (int n = 0; n < max_copy_passes; ++n) {
       const pass_result r = pull(false);
-      if (copy_converged(previous, r)) break;
+      if (r.absent || copy_converged(previous, r)) break;
       previous = r;
     }
     test_stop("copied");

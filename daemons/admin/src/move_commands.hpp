@@ -27,6 +27,7 @@ std::string format_move_journal(const move_journal& j);
 /// What one PULL did: its OK counts.
 struct pass_result {
   std::uint64_t files = 0, bytes = 0, renamed = 0, removed = 0;
+  bool absent = false;  ///< the source has no tree for the account: nothing to copy
 };
 
 /// A copy pass that fetched fewer files than this, and fewer bytes than small_delta_bytes,
