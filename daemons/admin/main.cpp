@@ -447,7 +447,9 @@ int main(int argc, char** argv) {
       std::cout << out.text;
     }
     std::cout.flush();
-    return std::cout ? 0 : static_cast<int>(exit_status::ldap_error);
+    if (!std::cout) return static_cast<int>(exit_status::ldap_error);
+    if (out.exit_code != 0) std::fprintf(stderr, "hamail-admin: error: %s\n", out.error.c_str());
+    return out.exit_code;
   } catch (const admin_error& e) {
     std::fprintf(stderr, "hamail-admin: error: %s\n", e.what());
     if (json) {

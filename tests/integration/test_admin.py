@@ -489,8 +489,14 @@ class BulkMoves(AdminTestCase):
         # Without sync listeners the real drain refuses every move (and says so), but the
         # plan ran: exit 4, the accounts still on bm-a.
         r = self.admin("store", "drain", "bm-a", "--concurrency", "3", expect=EXIT_REFUSED)
-        self.assertIn("has no sync port", r.stderr)
-        self.assertIn("12 moves planned, 0 done, 12 failed", r.stderr)
+        self.assertIn("has no sync port", r.stdout)
+        self.assertIn("12 moves planned, 0 done, 12 failed", r.stdout)
+        self.assertIn("12 of 12 moves failed", r.stderr)
+        # --json still prints the result, with every failed move and why.
+        out = self.admin_json("store", "drain", "bm-a", expect=EXIT_REFUSED)
+        self.assertEqual(0, out["moved"])
+        self.assertEqual(12, len(out["failed"]))
+        self.assertTrue(all("has no sync port" in f["error"] for f in out["failed"]), out)
         self.assertEqual(before, self.ldapsearch("ou=accounts," + SUFFIX,
                                                  "(objectClass=hamailAccount)",
                                                  "hamailOwningStore"))

@@ -93,8 +93,10 @@ command_output report(const std::string& what, std::vector<outcome>& work,
   extra.emplace_back("failed", failed);
   command_output result{text, extra};
   if (!o.dry_run && moved != work.size()) {
-    // Every move ran; say which failed, with the documented status.
-    throw admin_error(exit_status::refused, text);
+    // Every move ran; the result says which failed, and the exit status that some did.
+    result.exit_code = static_cast<int>(exit_status::refused);
+    result.error = what + ": " + std::to_string(work.size() - moved) + " of " +
+                   std::to_string(work.size()) + " moves failed";
   }
   return result;
 }

@@ -64,6 +64,10 @@ std::string format_fields(const std::vector<std::pair<std::string, std::string>>
 struct command_output {
   std::string text;  ///< printed by default (ends in a newline when not empty)
   json_value json;   ///< printed with --json
+  /// The exit status after printing: a command that ran to its end but did not do all of
+  /// its work (a drain with a failed move) says so here, so --json still prints the result.
+  int exit_code = 0;
+  std::string error;  ///< with a non-zero exit_code: one line for stderr
 };
 
 }  // namespace hamail::admin
