@@ -148,14 +148,19 @@ def drain(args, emit):
         r = c.admin("store", "drain", "store-a", "--rate", str(args.rate), "--grace", "0",
                     "--concurrency", str(args.concurrency), "--json")
         took = time.monotonic() - t
-        out = json.loads(r.stdout) if r.returncode == 0 else {"error": r.stdout + r.stderr}
+        try:
+            out = json.loads(r.stdout)
+        except ValueError:
+            out = {}
+        if r.returncode != 0:
+            out["error"] = (r.stdout + r.stderr)[-2000:]
         copied = sum(os.path.getsize(os.path.join(d, f))
                      for d, _, files in os.walk(c.backends["store-b"].data_dir) for f in files)
         emit({"workload": "drain", "accounts": args.accounts, "messages_each": args.drain_messages,
               "rc": r.returncode, "moved": out.get("moved"), "drain_s": round(took, 1),
               "bytes_on_destination": copied, "rate_cap": args.rate,
               "achieved_bytes_per_s": round(copied / took), "cap_honoured": copied / took
-              <= args.rate * 1.05})
+              <= args.rate * 1.05, **({"error": out["error"]} if "error" in out else {})})
     finally:
         c.stop()
 
