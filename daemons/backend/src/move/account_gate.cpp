@@ -453,24 +453,28 @@ awaitable<result<void>> account_gate::lock(std::string account, std::string to_s
   }
   auto writing = write_file(account, wanted);
   if (auto r = co_await std::move(writing); !r) {
-    {
-      std::lock_guard lock(mutex_);
-      if (previous.kind == kind_t::none) {
-        fences_.erase(account);
-      } else {
-        fences_[account] = previous;
-      }
-    }
+    restore(account, previous);
     log::error("account {}: fence not recorded: {}", account, r.err().describe());
     co_return std::move(r).err();
   }
-  {
-    std::lock_guard lock(mutex_);
-    lease_warned_.erase(account);
-  }
+  recorded(account);
   log::notice("account {}: fenced locked (move to {}, lease {} s)", account, to_store,
               lease.count());
   co_return ok();
+}
+
+void account_gate::restore(const std::string& account, const fence_state& previous) {
+  std::lock_guard lock(mutex_);
+  if (previous.kind == kind_t::none) {
+    fences_.erase(account);
+  } else {
+    fences_[account] = previous;
+  }
+}
+
+void account_gate::recorded(const std::string& account) {
+  std::lock_guard lock(mutex_);
+  lease_warned_.erase(account);
 }
 
 awaitable<result<void>> account_gate::mark_moved(std::string account, std::string to_store) {
@@ -501,21 +505,11 @@ awaitable<result<void>> account_gate::mark_moved(std::string account, std::strin
   }
   auto writing = write_file(account, wanted);
   if (auto r = co_await std::move(writing); !r) {
-    {
-      std::lock_guard lock(mutex_);
-      if (previous.kind == kind_t::none) {
-        fences_.erase(account);
-      } else {
-        fences_[account] = previous;
-      }
-    }
+    restore(account, previous);
     log::error("account {}: moved fence not recorded: {}", account, r.err().describe());
     co_return std::move(r).err();
   }
-  {
-    std::lock_guard lock(mutex_);
-    lease_warned_.erase(account);
-  }
+  recorded(account);
   log::notice("account {}: fenced moved (now served by store {})", account, to_store);
   co_return ok();
 }

@@ -198,6 +198,11 @@ class account_gate final : public fence_control {
                                          std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<result<void>> write_file(std::string account, fence_state f);
   boost::asio::awaitable<result<void>> remove_file(std::string account);
+  /// After a fence file failed to be written: the account's fence in memory is `previous`
+  /// again (none: no fence).
+  void restore(const std::string& account, const fence_state& previous);
+  /// After a fence file was written: a later lease warning is logged afresh.
+  void recorded(const std::string& account);
   /// Claims `account` for one fence operation; false when another one is running.
   bool begin_operation(const std::string& account);
   void end_operation(const std::string& account);
