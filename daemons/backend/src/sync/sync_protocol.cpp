@@ -379,4 +379,23 @@ std::string reply_text(std::string_view text) {
   return out;
 }
 
+std::string no_code_for(const error& e) {
+  switch (e.code) {
+    case errc::not_found:
+      return "NONEXISTENT";
+    case errc::already_exists:
+      return "EXISTS";
+    case errc::limit_exceeded:
+      return "LIMIT";
+    case errc::invalid_input:
+      return "PROTOCOL";
+    case errc::io_error:
+      return "IO";
+    case errc::permission_denied:
+      return "DENIED";
+    default:
+      return "UNAVAILABLE";
+  }
+}
+
 }  // namespace hamail::backend::sync

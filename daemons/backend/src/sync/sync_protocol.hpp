@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "hamail/core/error.hpp"
+
 namespace hamail::backend::sync {
 
 /// Octets of one command line, CR excluded.
@@ -140,6 +142,9 @@ parsed_reply parse_reply(std::string_view line);
 std::string format_ok(std::string_view text = {});
 /// "NO <code> <text>\r\n"; `code` is one upper-case word (see docs/sync.md).
 std::string format_no(std::string_view code, std::string_view text);
+/// The NO code for an error of this store (docs/sync.md lists them): NONEXISTENT, EXISTS,
+/// LIMIT, PROTOCOL, IO, DENIED, else UNAVAILABLE.
+std::string no_code_for(const error& e);
 /// "BAD <text>\r\n".
 std::string format_bad(std::string_view text);
 /// "* F <size> <mtime_ns> <path>\r\n".

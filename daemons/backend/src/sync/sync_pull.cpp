@@ -40,29 +40,9 @@ pull_result failed(std::string code, std::string text) {
   return r;
 }
 
-/// The NO code for an error of ours (docs/sync.md lists them).
-std::string code_for(const error& e) {
-  switch (e.code) {
-    case errc::not_found:
-      return "NONEXISTENT";
-    case errc::already_exists:
-      return "EXISTS";
-    case errc::limit_exceeded:
-      return "LIMIT";
-    case errc::invalid_input:
-      return "PROTOCOL";
-    case errc::io_error:
-      return "IO";
-    case errc::permission_denied:
-      return "DENIED";
-    default:
-      return "UNAVAILABLE";
-  }
-}
-
 pull_result failed(const error& e) {
   log::warning("sync: PULL failed: {}", e.describe());
-  return failed(code_for(e), e.user_text.empty() ? e.detail : e.user_text);
+  return failed(no_code_for(e), e.user_text.empty() ? e.detail : e.user_text);
 }
 
 /// A NO code from the source, passed on when it is one plain word.

@@ -48,26 +48,6 @@ bool same_secret(std::string_view given, std::string_view secret) noexcept {
   return diff == 0;
 }
 
-/// The NO code for a store or fence error.
-std::string code_for(const error& e) {
-  switch (e.code) {
-    case errc::not_found:
-      return "NONEXISTENT";
-    case errc::already_exists:
-      return "EXISTS";
-    case errc::limit_exceeded:
-      return "LIMIT";
-    case errc::io_error:
-      return "IO";
-    case errc::permission_denied:
-      return "DENIED";
-    case errc::invalid_input:
-      return "PROTOCOL";
-    default:
-      return "UNAVAILABLE";
-  }
-}
-
 class session {
  public:
   session(sync_context& ctx, net::connection& conn) : ctx_(ctx), conn_(conn) {}
@@ -231,7 +211,7 @@ class session {
     if (!entries) {
       const auto& e = entries.err();
       if (e.code != errc::not_found) conn_.log().warning("sync: LIST: {}", e.describe());
-      const std::string code = code_for(e);
+      const std::string code = no_code_for(e);
       const std::string text = e.code == errc::not_found ? "no such account" : e.user_text;
       {
         queue(format_no(code, text));
@@ -270,7 +250,7 @@ class session {
     if (!opened) {
       const auto& e = opened.err();
       if (e.code != errc::not_found) conn_.log().warning("sync: GET: {}", e.describe());
-      const std::string code = code_for(e);
+      const std::string code = no_code_for(e);
       const std::string text = e.code == errc::not_found ? "no such file" : e.user_text;
       {
         queue(format_no(code, text));
@@ -326,7 +306,7 @@ class session {
         queue(format_no("BUSY", "the account stayed busy"));
         co_return co_await flush();
       }
-      const std::string code = code_for(e);
+      const std::string code = no_code_for(e);
       {
         queue(format_no(code, e.user_text));
         co_return co_await flush();
@@ -350,7 +330,7 @@ class session {
         queue(format_no("MOVED", "the account is moved"));
         co_return co_await flush();
       }
-      const std::string code = code_for(e);
+      const std::string code = no_code_for(e);
       {
         queue(format_no(code, e.user_text));
         co_return co_await flush();
@@ -375,7 +355,7 @@ class session {
     auto removed = co_await net::run_blocking(ctx_.blocking, std::move(fn));
     if (!removed && removed.err().code != errc::not_found) {
       conn_.log().warning("sync: PURGE {}: {}", cmd.account, removed.err().describe());
-      const std::string code = code_for(removed.err());
+      const std::string code = no_code_for(removed.err());
       {
         queue(format_no(code, removed.err().user_text));
         co_return co_await flush();
@@ -383,7 +363,7 @@ class session {
     }
     auto forgot = co_await ctx_.fences->forget(cmd.account);
     if (!forgot) {
-      const std::string code = code_for(forgot.err());
+      const std::string code = no_code_for(forgot.err());
       {
         queue(format_no(code, forgot.err().user_text));
         co_return co_await flush();
@@ -488,7 +468,7 @@ class session {
     };
     auto removed = co_await net::run_blocking(ctx_.blocking, std::move(fn));
     if (!removed) {
-      const std::string code = code_for(removed.err());
+      const std::string code = no_code_for(removed.err());
       {
         queue(format_no(code, removed.err().user_text));
         co_return co_await flush();
