@@ -129,10 +129,7 @@ class mover {
       // nothing to copy, and under the final pass's fence none can appear before the switch.
       say(std::string("pass ") + (final ? "(final)" : std::to_string(passes_ + 1)) + ": " +
           from_.name + " has no mail for the account: nothing to copy");
-      ++passes_;
-      pass_files_.push_back(0);
-      pass_ms_.push_back(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<milliseconds>(clock::now() - started).count()));
+      count_pass(0, started);
       pass_result none;
       none.absent = true;
       return none;
@@ -144,16 +141,21 @@ class mover {
     const auto w = words(reply.text);
     pass_result r;
     if (w.size() >= 4) r = {number(w[0]), number(w[1]), number(w[2]), number(w[3])};
-    ++passes_;
-    pass_files_.push_back(r.files);
-    pass_ms_.push_back(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<milliseconds>(clock::now() - started).count()));
+    count_pass(r.files, started);
     total_.files += r.files;
     total_.bytes += r.bytes;
     say("pass " + std::to_string(passes_) + (final ? " (final)" : "") +
         " done: " + std::to_string(r.files) + " files (" + mib(r.bytes) + ") fetched, " +
         std::to_string(r.renamed) + " renamed, " + std::to_string(r.removed) + " removed");
     return r;
+  }
+
+  /// Records a finished pass for the progress lines and the JSON result.
+  void count_pass(std::uint64_t files, clock::time_point started) {
+    ++passes_;
+    pass_files_.push_back(files);
+    pass_ms_.push_back(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<milliseconds>(clock::now() - started).count()));
   }
 
   /// Whether the source says it has no tree for the account (asked after a PULL said

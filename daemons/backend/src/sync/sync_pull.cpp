@@ -335,7 +335,10 @@ class pass {
     while (data.size() < size) {
       auto chunk = co_await c_.read_payload(static_cast<std::size_t>(size - data.size()));
       if (!chunk) co_return std::move(chunk).err();
-      data += *chunk;
+      if (data.empty())
+        data = std::move(*chunk);  // usually the whole file at once: no copy
+      else
+        data += *chunk;
     }
     progress_.bytes += size;
     auto end = co_await c_.read_reply();
