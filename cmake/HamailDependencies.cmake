@@ -7,7 +7,9 @@ find_package(Boost 1.81.0 EXACT REQUIRED CONFIG)
 find_package(OpenSSL 3 REQUIRED)
 find_package(fmt 9 REQUIRED CONFIG)
 find_package(PkgConfig REQUIRED)
-pkg_check_modules(CPPUNIT REQUIRED IMPORTED_TARGET cppunit)
+if(HAMAIL_BUILD_TESTS)
+  pkg_check_modules(CPPUNIT REQUIRED IMPORTED_TARGET cppunit)
+endif()
 pkg_check_modules(TOMLPLUSPLUS REQUIRED IMPORTED_TARGET tomlplusplus)
 
 # Asio as a header-only library with the settings every target shares.

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   auto* sync_ca_opt = app.add_option("--sync-ca-file", sync_ca_file,
                                      "CA certificates of the stores' sync listeners");
   app.add_flag("--json", json, "print the result (or the error) as JSON on stdout");
-  app.set_version_flag("--version", "hamail-admin 0.1.0");
+  app.set_version_flag("--version", "hamail-admin " HAMAIL_VERSION);
 
   action run;
 

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   app.add_option(
       "--verify", verify_account,
       "compare this account's indexes with its message files and exit (1 on discrepancies)");
-  app.set_version_flag("--version", "hamail-backend 0.1.0");
+  app.set_version_flag("--version", "hamail-backend " HAMAIL_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   bool check_only = false;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
   app.add_flag("--check-config", check_only, "validate the configuration and exit (0 when valid)");
-  app.set_version_flag("--version", "hamail-proxy 0.1.0");
+  app.set_version_flag("--version", "hamail-proxy " HAMAIL_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

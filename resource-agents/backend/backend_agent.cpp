@@ -30,7 +30,7 @@ const agent_spec& spec() {
   static const agent_spec s = [] {
     agent_spec a;
     a.name = "backend";
-    a.agent_version = "0.1.0";
+    a.agent_version = HAMAIL_VERSION;
     a.shortdesc = "hamail store daemon (hamail-backend)";
     a.longdesc =
         "Runs one hamail-backend instance: the mail daemon of one store (its Maildir++ volume, "

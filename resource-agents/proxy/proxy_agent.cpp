@@ -28,7 +28,7 @@ const agent_spec& spec() {
   static const agent_spec s = [] {
     agent_spec a;
     a.name = "proxy";
-    a.agent_version = "0.1.0";
+    a.agent_version = HAMAIL_VERSION;
     a.shortdesc = "hamail frontend (hamail-proxy)";
     a.longdesc =
         "Runs one hamail-proxy instance: the stateless frontend that takes IMAP, POP3 and "
