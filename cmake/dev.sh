@@ -8,6 +8,9 @@
 #                            preset: every libFuzzer harness for a bounded time; release
 #                            preset: the build and demo the demo command uses), format check
 #   cmake/dev.sh build [preset]   install dependencies and build (default preset: dev)
+#   cmake/dev.sh packages [DIR]   build the Debian packages from the committed tree (HEAD)
+#                            with dpkg-buildpackage into DIR (default build/packages), lintian
+#                            them; tests/packaging/check-packages.sh DIR checks them further
 #
 # Environment: HAMAIL_TEST_QUICK=1 skips the asan and fuzz passes (for local iteration
 # only; CI never sets it). HAMAIL_JOBS overrides the build parallelism.
@@ -89,6 +92,29 @@ cmd_test() {
   [[ $failed_total -eq 0 ]]
 }
 
+# Builds the .debs from HEAD (what is committed, never a dirty tree) in a scratch copy, so the
+# package build cannot pick up a developer's build/ directory or stray files.
+cmd_packages() {
+  local out="${1:-$root/build/packages}"
+  say "dependencies (Debian packages, with --packaging)"
+  bash "$root/cmake/install-deps.sh" --packaging
+  mkdir -p "$out"
+  out="$(cd "$out" && pwd)"
+  local work
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' RETURN
+  say "source tree: $(git -C "$root" rev-parse --short HEAD) (HEAD; uncommitted changes are not packaged)"
+  git -C "$root" archive --format=tar --prefix=hamail/ HEAD | tar -x -C "$work"
+  say "dpkg-buildpackage -us -uc -b"
+  (cd "$work/hamail" && DEB_BUILD_OPTIONS="parallel=$jobs" dpkg-buildpackage -us -uc -b)
+  rm -f "$out"/*.deb "$out"/*.ddeb "$out"/*.buildinfo "$out"/*.changes
+  cp "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
+  say "lintian (errors fail)"
+  lintian --fail-on error --info "$work"/*.changes
+  say "packages in $out"
+  ls -l "$out"/*.deb
+}
+
 cmd_demo() {
   deps
   build release
@@ -104,9 +130,10 @@ case "${1:-}" in
   demo) cmd_demo ;;
   demo-stop) cmd_demo_stop ;;
   build) deps; build "${2:-dev}" ;;
+  packages) cmd_packages "${2:-}" ;;
   deps) deps ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -3,8 +3,10 @@
 # packages only. Idempotent: when every package is already installed it does
 # nothing and returns in well under a second.
 #
-# Usage: cmake/install-deps.sh [--bench] [--list]
-#   --bench  also install the benchmark's peers (Dovecot, Postfix)
+# Usage: cmake/install-deps.sh [--bench] [--packaging] [--list]
+#   --bench      also install the benchmark's peers (Dovecot, Postfix)
+#   --packaging  also install what building and checking the Debian packages needs
+#                (cmake/dev.sh packages, tests/packaging/check-packages.sh)
 #   --list   print the package list and exit
 set -euo pipefail
 
@@ -44,16 +46,24 @@ packages=(
 # never the system services, and the test command does not need them.
 bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d)
 
+# The Debian way of building and checking packages (debian/, docs/install.md), only with
+# --packaging: dpkg-buildpackage with debhelper, help2man for the man pages, lintian, piuparts
+# and mmdebstrap for the clean Debian 12 roots the packages are installed into.
+packaging_packages=(debhelper dpkg-dev fakeroot help2man lintian piuparts mmdebstrap)
+
 bench=0
+packaging=0
 list=0
 for arg in "$@"; do
   case "$arg" in
     --bench) bench=1 ;;
+    --packaging) packaging=1 ;;
     --list) list=1 ;;
-    *) echo "usage: $0 [--bench] [--list]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--bench] [--packaging] [--list]" >&2; exit 2 ;;
   esac
 done
 if [[ $bench -eq 1 ]]; then packages+=("${bench_packages[@]}"); fi
+if [[ $packaging -eq 1 ]]; then packages+=("${packaging_packages[@]}"); fi
 
 if [[ $list -eq 1 ]]; then
   printf '%s\n' "${packages[@]}"
