@@ -45,6 +45,9 @@ function(hamail_add_library)
     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
   target_link_libraries(hamail_${L_NAME} PUBLIC ${L_DEPS} PRIVATE hamail_warnings)
 
+  if(NOT HAMAIL_BUILD_TESTS)
+    return()
+  endif()
   foreach(test_source IN LISTS test_sources)
     get_filename_component(test_name ${test_source} NAME_WE)
     hamail_add_test(NAME ${L_NAME}_${test_name}
