@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "hamail/core/log.hpp"
 #include "hamail/store/mailbox_name.hpp"
@@ -644,7 +645,10 @@ result<std::vector<imap_uid>> maildir_mailbox::claim_recent() {
     for (const auto& p : payloads) buf += seal_line(p);
     auto wr = posix::write_all(index_fd_.get(), buf, dir_ / index_file_name);
     if (!wr) {
-      (void)::ftruncate(index_fd_.get(), static_cast<off_t>(index_size_));
+      // Best effort: a torn tail left here is dropped by the next open's replay anyway.
+      if (::ftruncate(index_fd_.get(), static_cast<off_t>(index_size_)) != 0)
+        log::warning("store: {}: cannot cut a failed index append back: {}", dir_.string(),
+                     std::strerror(errno));
       std::lock_guard lock(state_mutex_);
       loaded_ = false;  // files moved without records: reconcile before the next change
       return std::move(wr).err();
