@@ -51,8 +51,9 @@ say "base root for piuparts ($base)"
 if [[ ! -s "$base" ]]; then
   mkdir -p "$cache"
   # piuparts' own default base: minbase.
-  mmdebstrap --variant=minbase --mode=root "$suite" "$base.tmp" "$mirror"
-  mv "$base.tmp" "$base"
+  # (the output's extension chooses its format: keep .tar.gz on the temporary name)
+  mmdebstrap --variant=minbase --mode=root "$suite" "$cache/partial-$suite-base.tar.gz" "$mirror"
+  mv "$cache/partial-$suite-base.tar.gz" "$base"
 fi
 ls -l "$base"
 
