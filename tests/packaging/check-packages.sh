@@ -151,18 +151,21 @@ if mmdebstrap --variant=apt --mode=root \
     --customize-hook="copy-in $work/debs /tmp" \
     --customize-hook="copy-in $work/checks.sh /tmp" \
     --customize-hook='chroot "$1" sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /tmp/debs/*.deb pacemaker-cli-utils" > '"$work/apt.log"' 2>&1' \
-    --customize-hook='chroot "$1" /tmp/checks.sh' \
-    "$suite" "$work/root.tar" "$mirror" 2>"$work/mmdebstrap.log" | tee "$work/checks.log"; then
+    --customize-hook='chroot "$1" /tmp/checks.sh > '"$work/checks.log"' 2>&1' \
+    "$suite" "$work/root.tar" "$mirror" >"$work/mmdebstrap.log" 2>&1; then
   pass "clean root: apt-get install ./hamail-*.deb resolved everything"
 else
   if [[ -s "$work/apt.log" ]] && ! grep -q '^Setting up hamail-backend' "$work/apt.log"; then
     fail "clean root: apt-get install failed"; tail -30 "$work/apt.log"
   else
-    fail "clean root: checks failed"; tail -20 "$work/mmdebstrap.log"
+    fail "clean root: checks failed"
   fi
 fi
-grep -c '^PASS' "$work/checks.log" | xargs printf 'clean-root checks passed: %s\n'
-grep -q '^FAIL' "$work/checks.log" && failures=$((failures + 1))
+touch "$work/checks.log"
+cat "$work/checks.log"
+printf 'clean-root checks passed: %s, failed: %s\n' "$(grep -c '^PASS' "$work/checks.log")" \
+  "$(grep -c '^FAIL' "$work/checks.log")"
+if grep -q '^FAIL' "$work/checks.log"; then failures=$((failures + 1)); fi
 
 say "summary"
 if [[ $failures -eq 0 ]]; then echo "check-packages: all passed"; else echo "check-packages: $failures failed"; fi
