@@ -68,6 +68,27 @@ def load_layout(name: str):
     return mod, mod.load_layout(layout_path(name))
 
 
+# drbdadm (drbd-utils 9.x) picks its tools by the version of the DRBD kernel module: with an
+# 8.4 module (Debian 12's kernel) it hands over to drbdadm-84, which reads only 8.4 syntax.
+# DRBD_DRIVER_VERSION_OVERRIDE stands in for the module, so a resource file is parsed by the
+# tools of the DRBD version it is written for, whatever module this machine has (usually none).
+DRBD_MODULE_VERSION = {"8.4": "8.4.11", "9": "9.2.2"}
+
+
+def drbdadm(version: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """drbdadm ARGS as it runs next to a DRBD `version` kernel module (prefix: e.g. unshare)."""
+    return run([*prefix, "drbdadm", *args], check=False,
+               env={"DRBD_DRIVER_VERSION_OVERRIDE": DRBD_MODULE_VERSION[version]})
+
+
+def drbd_version_of(res_text: str) -> str:
+    """The DRBD version a generated resource file names in its first line."""
+    m = re.match(r"# DRBD (\S+) resource ", res_text)
+    if not m:
+        raise AssertionError("a generated DRBD file names its version in its first line")
+    return m.group(1)
+
+
 def build_cib(layout: str, out: Path, form: str) -> Path:
     """The layout's CIB built offline from one form. The crm form goes through the generator's
     own `cib` subcommand; the pcs form runs the generated script's commands through pcs in one

@@ -1,6 +1,6 @@
 """hamail-cluster-config's other outputs: corosync.conf, the slapd LDIF, the lab substitutions,
-and the committed examples (crm-config/generated/, drbd/<layout>/), which must equal what the
-generator makes now.
+the DRBD files' two syntaxes (DRBD 8.4 and 9, [cluster] drbd.version) and the committed
+examples (crm-config/generated/, drbd/<layout>/), which must equal what the generator makes now.
 
 Rewrite the committed examples after changing a layout or the generator:
     HAMAIL_UPDATE_GOLDEN=1 python3 -m unittest test_generator
@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import tempfile
 import unittest
 from pathlib import Path
@@ -174,6 +175,162 @@ class Generator(unittest.TestCase):
             r = pl.generator("crm", str(bad), check=False)
             self.assertEqual(r.returncode, 1)
             self.assertIn(why, r.stderr)
+
+
+def section(res: str, name: str) -> str:
+    """The body of the resource file's first `    name {` section (a top-level one)."""
+    m = re.search(rf"^    {name} \{{\n(.*?)^    \}}$", res, re.M | re.S)
+    return m.group(1) if m else ""
+
+
+class DrbdVersions(unittest.TestCase):
+    """[cluster] drbd.version: "8.4" (the default, Debian 12's kernel module: two nodes per
+    resource) or "9" (LINBIT's module). Each gets its own syntax and fence handlers; 8.4 with
+    three replicas, and any other version, is refused by every subcommand."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="hamail-drbd-versions-")
+        self.tmp = Path(self._tmp.name)
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def layout_as(self, name: str, version: str | None) -> Path:
+        """The layout `name` with its [cluster] drbd line replaced by `drbd = { version }` (or
+        left out when version is None), written to a temporary file."""
+        text = Path(pl.layout_path(name)).read_text()
+        text = re.sub(r"^drbd = \{ version = .* \}\n", "", text, flags=re.M)
+        if version is not None:
+            text = text.replace("\n[fencing]\n",
+                                f"\ndrbd = {{ version = {version} }}\n\n[fencing]\n", 1)
+        path = self.tmp / f"{name}-{len(list(self.tmp.iterdir()))}.toml"
+        path.write_text(text)
+        return path
+
+    def drbd_files(self, layout: Path) -> dict[str, str]:
+        out = self.tmp / f"{layout.stem}.out"
+        pl.generator("drbd", str(layout), "--out", str(out))
+        return {p.stem: p.read_text() for p in sorted(out.iterdir())}
+
+    def test_layouts_name_their_drbd_version(self):
+        for name, version in (("pair", "8.4"), ("n-plus-1", "8.4"), ("n-plus-m", "9"),
+                              ("lab", "8.4")):  # lab: the default
+            _, layout = pl.load_layout(name)
+            self.assertEqual(layout.drbd_version, version, name)
+        _, lab = pl.load_layout("lab")
+        self.assertNotIn("version", lab.drbd, "lab relies on the default")
+
+    def test_drbd_8_4_syntax(self):
+        for source in (Path(pl.layout_path("pair")), Path(pl.layout_path("n-plus-1")),
+                       self.layout_as("pair", None)):  # the default is 8.4
+            for store, res in self.drbd_files(source).items():
+                with self.subTest(layout=source.name, store=store):
+                    self.assertTrue(res.startswith("# DRBD 8.4 resource for hamail store "))
+                    self.assertIn("Debian 12's kernel module (8.4.11)", res.splitlines()[2])
+                    code = re.sub(r"#.*", "", res)  # comments may name them
+                    for absent in ("node-id", "connection-mesh", "auto-promote", "options",
+                                   "unfence-peer"):
+                        self.assertNotRegex(code, rf"(?m)^\s*{absent}\b")
+                    self.assertNotIn(".9.sh", code)
+                    self.assertIn("fencing resource-and-stonith;", section(res, "disk"))
+                    self.assertNotIn("fencing", section(res, "net"))
+                    self.assertIn("protocol C;", section(res, "net"))
+                    self.assertEqual(
+                        section(res, "handlers").splitlines()[-2:],
+                        ['        fence-peer "/usr/lib/drbd/crm-fence-peer.sh";',
+                         '        after-resync-target "/usr/lib/drbd/crm-unfence-peer.sh";'])
+                    self.assertEqual(len(re.findall(r"^    on \S+ \{$", res, re.M)), 2)
+                    self.assertRegex(res, r"\n        device /dev/drbd(\d+) minor \1;\n")
+
+    def test_drbd_9_syntax(self):
+        mod, _ = pl.load_layout("pair")
+        for source in (Path(pl.layout_path("n-plus-m")), self.layout_as("pair", '"9"')):
+            layout = mod.load_layout(source)
+            files = self.drbd_files(source)
+            for s in layout.stores:
+                res = files[s.name]
+                with self.subTest(layout=source.name, store=s.name):
+                    self.assertTrue(res.startswith("# DRBD 9 resource for hamail store "))
+                    self.assertIn("LINBIT's DRBD 9 kernel module", res.splitlines()[2])
+                    self.assertIn("auto-promote no;", section(res, "options"))
+                    self.assertIn("fencing resource-and-stonith;", section(res, "net"))
+                    self.assertNotIn("fencing", section(res, "disk"))
+                    self.assertEqual(
+                        section(res, "handlers").splitlines()[-2:],
+                        ['        fence-peer "/usr/lib/drbd/crm-fence-peer.9.sh";',
+                         '        unfence-peer "/usr/lib/drbd/crm-unfence-peer.9.sh";'])
+                    self.assertNotRegex(re.sub(r"#.*", "", res), r"(?m)^\s*after-resync-target")
+                    for name in s.nodes:
+                        n = layout.node(name)
+                        self.assertIn(f"    on {name} {{\n        node-id {n.node_id};\n"
+                                      f"        device {s.drbd_device} minor {s.drbd_minor};\n",
+                                      res)
+                    mesh = f"    connection-mesh {{\n        hosts {' '.join(s.nodes)};\n    }}\n"
+                    self.assertEqual(mesh in res, len(s.nodes) > 2)
+                    self.assertEqual("connection-mesh" in res, len(s.nodes) > 2)
+
+    def test_three_replicas_with_drbd_8_4_are_refused_by_every_subcommand(self):
+        out = self.tmp / "out"  # neither `drbd` nor `cib` may write anything
+        for version, default in (('"8.4"', ""), (None, " (the default)")):
+            bad = self.layout_as("n-plus-m", version)
+            for cmd in (["crm"], ["pcs"], ["corosync"], ["drbd", "--out", str(out)],
+                        ["slapd", "--node", "node1"], ["cib", "--out", str(out)]):
+                with self.subTest(version=version, command=cmd[0]):
+                    r = pl.generator(cmd[0], str(bad), *cmd[1:], check=False)
+                    self.assertEqual(r.returncode, 1)
+                    self.assertEqual(r.stdout, "")
+                    self.assertEqual(
+                        r.stderr,
+                        "hamail-cluster-config: [[store]] store-a: 3 replicas (node1, node4, "
+                        f"node5), but DRBD 8.4{default} mirrors a store between two nodes only: "
+                        'give it two nodes, or set [cluster] drbd = { version = "9" } and '
+                        "install DRBD 9 from LINBIT\n")
+                    self.assertFalse(out.exists())
+
+    def test_unknown_drbd_versions_and_keys_are_refused(self):
+        for value, shown in (('"9.2"', "'9.2'"), ('"8.3"', "'8.3'"), ('""', "''"),
+                             ("9", "9"), ("8.4", "8.4")):  # numbers, not strings
+            bad = self.layout_as("pair", value)
+            for cmd in ("crm", "pcs"):
+                with self.subTest(version=value, command=cmd):
+                    r = pl.generator(cmd, str(bad), check=False)
+                    self.assertEqual(r.returncode, 1)
+                    self.assertEqual(r.stderr, 'hamail-cluster-config: [cluster] drbd.version '
+                                     f'must be "8.4" or "9" (a string), not {shown}\n')
+        bad = self.layout_as("pair", None)
+        bad.write_text(bad.read_text().replace("\n[fencing]\n",
+                                               '\ndrbd = { versoin = "9" }\n\n[fencing]\n', 1))
+        r = pl.generator("crm", str(bad), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("[cluster] drbd: unknown key 'versoin'", r.stderr)
+
+    @unittest.skipUnless(shutil.which("drbdadm"),
+                         "drbdadm (package drbd-utils) is not installed: cannot parse the DRBD "
+                         "files")
+    def test_every_drbd_file_parses_with_drbdadm_for_its_version(self):
+        """drbdadm -c FILE sh-nop parses the file (exit 10 on a parse error) with the tools of
+        the file's DRBD version: drbdadm-84 for 8.4 (what Debian 12's kernel module gets), the
+        9 tools for 9. Every layout as it is, and the two-replica layouts as DRBD 9 too. A DRBD
+        9 file must also be refused by drbdadm-84: proof that the version switch is real."""
+        mod, _ = pl.load_layout("pair")
+        sources = [Path(pl.layout_path(n)) for n in pl.LAYOUT_CLASSES.values()]
+        sources += [self.layout_as(n, '"9"') for n in ("pair", "n-plus-1", "lab")]
+        seen = set()
+        for source in sources:
+            for store, res in self.drbd_files(source).items():
+                version = pl.drbd_version_of(res)
+                self.assertEqual(version, mod.load_layout(source).drbd_version, source.name)
+                seen.add(version)
+                path = self.tmp / f"{source.stem}-{store}.res"
+                path.write_text(res)
+                with self.subTest(layout=source.name, store=store, drbd=version):
+                    r = pl.drbdadm(version, "-c", str(path), "sh-nop")
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    if version == "9":
+                        r = pl.drbdadm("8.4", "-c", str(path), "sh-nop")
+                        self.assertEqual(r.returncode, 10, "drbdadm-84 must refuse DRBD 9 syntax")
+                        self.assertIn("Parse error", r.stderr)
+        self.assertEqual(seen, {"8.4", "9"})
 
 
 if __name__ == "__main__":
