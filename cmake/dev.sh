@@ -11,6 +11,8 @@
 #   cmake/dev.sh packages [DIR]   build the Debian packages from the committed tree (HEAD)
 #                            with dpkg-buildpackage into DIR (default build/packages), lintian
 #                            them; tests/packaging/check-packages.sh DIR checks them further
+#   cmake/dev.sh appliance [OUT]  build the packages, then the VM appliance image from them and
+#                            Debian's archive into OUT (default build/appliance; docs/appliance.md)
 #
 # Environment: HAMAIL_TEST_QUICK=1 skips the asan and fuzz passes (for local iteration
 # only; CI never sets it). HAMAIL_JOBS overrides the build parallelism.
@@ -131,9 +133,13 @@ case "${1:-}" in
   demo-stop) cmd_demo_stop ;;
   build) deps; build "${2:-dev}" ;;
   packages) cmd_packages "${2:-}" ;;
+  appliance)
+    out="${2:-$root/build/appliance}"
+    cmd_packages "$out/debs"
+    exec bash "$root/appliance-image/build.sh" --debs "$out/debs" --out "$out" ;;
   deps) deps ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

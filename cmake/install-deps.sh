@@ -49,7 +49,9 @@ bench_packages=(dovecot-core dovecot-lmtpd dovecot-imapd dovecot-pop3d)
 # The Debian way of building and checking packages (debian/, docs/install.md), only with
 # --packaging: dpkg-buildpackage with debhelper, help2man for the man pages, lintian, piuparts
 # and mmdebstrap for the clean Debian 12 roots the packages are installed into.
-packaging_packages=(debhelper dpkg-dev fakeroot help2man lintian piuparts mmdebstrap)
+# The appliance image (appliance-image/build.sh) adds sfdisk (fdisk) to these and qemu from the
+# list above.
+packaging_packages=(debhelper dpkg-dev fakeroot help2man lintian piuparts mmdebstrap fdisk)
 
 bench=0
 packaging=0
