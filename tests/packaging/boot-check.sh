@@ -53,7 +53,7 @@ done
   echo "active: $(systemctl is-active hamail-proxy)"
   pid="$(systemctl show -p MainPID --value hamail-proxy)"
   echo "user: $(ps -o user= -p "$pid")"
-  echo "listening: $(ss -Hltnp | grep -o '0.0.0.0:[0-9]*' | sort -t: -k2 -n | tr '\n' ' ')"
+  echo "listening: $(ss -Hltn | awk '{ print $4 }' | sort -t: -k2 -n | tr '\n' ' ')"
   echo "journal:"
   journalctl -b -u hamail-proxy --no-pager -o cat | tail -20
   echo "BOOTCHECK-END"
@@ -105,6 +105,8 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
   sleep 2
 done
 qemu_pid=""
+# The serial port ends lines with CR LF.
+tr -d '\r' < "$work/report" > "$work/report.txt" && mv "$work/report.txt" "$work/report"
 echo "guest ran for $(( $(date +%s) - t0 )) s"
 sed -n '/BOOTCHECK-BEGIN/,/BOOTCHECK-END/p' "$work/report"
 
