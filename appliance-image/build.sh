@@ -13,7 +13,8 @@
 #   --size SIZE the disk's virtual size (default 8G; sparse)
 #
 # Needs root, the packages `cmake/install-deps.sh --packaging` installs, and the Debian
-# archive (HAMAIL_DEBIAN_MIRROR, default http://deb.debian.org/debian): nothing else is
+# archive (HAMAIL_DEBIAN_MIRROR, default http://deb.debian.org/debian, for bookworm and
+# bookworm-updates; HAMAIL_DEBIAN_SECURITY_MIRROR for bookworm-security): nothing else is
 # downloaded. The root filesystem is made with mmdebstrap and written into the partition
 # with mkfs.ext4 -d (no loop mounts); GRUB is installed by booting that disk once under qemu
 # with the root's own kernel and a one-shot init that runs grub-install and update-grub.
@@ -22,6 +23,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root_dir="$(cd "$here/.." && pwd)"
 mirror="${HAMAIL_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+security="${HAMAIL_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 suite=bookworm
 debs=""
 out="$root_dir/build/appliance"
@@ -93,7 +95,9 @@ mmdebstrap --variant=apt --mode=root --include="$include" \
   --customize-hook="sync-in $here/rootfs /" \
   --customize-hook='chroot "$1" /usr/local/lib/hamail-appliance/configure-image' \
   --customize-hook="chroot \"\$1\" dpkg-query -W -f='\${Package} \${Version} \${Architecture}\\n' > $work/manifest.packages" \
-  "$suite" "$work/root" "$mirror" > "$work/mmdebstrap.log" 2>&1 ||
+  "$suite" "$work/root" \
+  "deb $mirror $suite main" "deb $mirror $suite-updates main" \
+  "deb $security $suite-security main" > "$work/mmdebstrap.log" 2>&1 ||
   { tail -40 "$work/mmdebstrap.log"; die "mmdebstrap failed (log above)"; }
 echo "root built in $(( $(date +%s) - t0 )) s ($(du -sh "$work/root" | cut -f1))"
 
@@ -135,7 +139,8 @@ qemu-img convert -c -O qcow2 "$disk" "$work/hamail-appliance.qcow2"
 rm -f "$disk"
 
 {
-  echo "# hamail appliance image: built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $suite ($mirror)"
+  echo "# hamail appliance image: built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $suite, $suite-updates ($mirror)"
+  echo "#   and $suite-security ($security)"
   echo "# hamail source: $(git -C "$root_dir" describe --always --dirty 2>/dev/null || echo unknown)"
   echo "# hamail packages:"
   for d in "${hamail_debs[@]}"; do
