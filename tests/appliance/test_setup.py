@@ -1,0 +1,242 @@
+"""hamail-setup (appliance-image/rootfs/usr/sbin/hamail-setup) without a VM: the answers it
+accepts and refuses, and the files it writes into a scratch root, twice (the second run must
+change nothing). What it does on a real node — DRBD, corosync, the CIB — is the appliance VM
+test's job (docs/appliance.md).
+
+Run: cd tests/appliance && python3 -m unittest -v test_setup
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import io
+import os
+import stat
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SETUP = REPO / "appliance-image" / "rootfs" / "usr" / "sbin" / "hamail-setup"
+PAIR = REPO / "crm-config" / "layouts" / "pair.toml"
+
+
+def load_setup():
+    loader = importlib.machinery.SourceFileLoader("hamail_setup", str(SETUP))
+    spec = importlib.util.spec_from_loader("hamail_setup", loader)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["hamail_setup"] = mod
+    loader.exec_module(mod)
+    return mod
+
+
+hs = load_setup()
+
+
+class Scratch(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self._tmp.name)
+        (self.dir / "layout.toml").write_bytes(PAIR.read_bytes())
+        (self.dir / "authkey").write_bytes(os.urandom(256))
+        self.root = self.dir / "root"
+        (self.root / "sys/class/net/ens3/device").mkdir(parents=True)
+        (self.root / "sys/class/net/lo").mkdir(parents=True)
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def setup_file(self, body: str) -> Path:
+        p = self.dir / "setup.toml"
+        p.write_text(body)
+        return p
+
+    def good(self, extra: str = "") -> Path:
+        return self.setup_file('[setup]\nnode = "node1"\nlayout = "layout.toml"\n'
+                               'corosync_authkey = "authkey"\n' + extra)
+
+    def run_main(self, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = hs.main(list(argv))
+        return rc, out.getvalue(), err.getvalue()
+
+
+class Answers(Scratch):
+    def test_a_good_file_is_read_with_paths_relative_to_it(self):
+        a = hs.parse_setup(self.good('prefix = 16\ngateway = "192.0.2.1"\n'))
+        self.assertEqual(a.node, "node1")
+        self.assertEqual(a.layout_path, self.dir / "layout.toml")
+        self.assertEqual(a.authkey_path, self.dir / "authkey")
+        self.assertEqual((a.prefix, a.gateway, a.interface), (16, "192.0.2.1", None))
+
+    def test_every_problem_is_reported_at_once(self):
+        p = self.setup_file('[setup]\nnode = "Node_1"\nlayout = "nope.toml"\nprefix = 40\n'
+                            'gateway = "300.1.1.1"\ncorosync_authkey = "layout.toml"\n'
+                            'colour = "red"\n[extra]\n')
+        with self.assertRaises(hs.SetupError) as cm:
+            hs.parse_setup(p)
+        lines = str(cm.exception).splitlines()
+        for needle in ("extra: unknown table", "setup.colour: unknown key",
+                       "setup.node: 'Node_1' is not a host name", "setup.prefix: must be",
+                       "setup.gateway: '300.1.1.1' is not an IPv4 address",
+                       "setup.layout:", "no such file", "setup.corosync_authkey:",
+                       "128 to 1024"):
+            self.assertTrue(any(needle in line for line in lines), (needle, lines))
+        self.assertTrue(all(line.startswith(str(p)) for line in lines), lines)
+
+    def test_required_keys(self):
+        with self.assertRaises(hs.SetupError) as cm:
+            hs.parse_setup(self.setup_file("[setup]\n"))
+        for key in ("node", "layout", "corosync_authkey"):
+            self.assertIn(f"setup.{key}: required", str(cm.exception))
+
+    def test_not_toml_and_no_file(self):
+        with self.assertRaisesRegex(hs.SetupError, "not valid TOML"):
+            hs.parse_setup(self.setup_file("[setup\n"))
+        with self.assertRaisesRegex(hs.SetupError, "cannot read"):
+            hs.parse_setup(self.dir / "missing.toml")
+
+    def test_kernel_command_line(self):
+        self.assertIsNone(hs.setup_from_cmdline("root=/dev/vda1 ro quiet"))
+        self.assertEqual(hs.setup_from_cmdline("quiet hamail.setup=/media/s.toml"),
+                         Path("/media/s.toml"))
+        with self.assertRaisesRegex(hs.SetupError, "absolute path"):
+            hs.setup_from_cmdline("hamail.setup=http://example.org/s.toml")
+
+    def test_at_boot_without_answers_it_says_what_to_do_and_changes_nothing(self):
+        rc, out, _ = self.run_main("--boot", "--root", str(self.root))
+        self.assertEqual(rc, 0)
+        self.assertIn("not configured yet", out)
+        self.assertIn("HAMAIL-SETUP", out)
+        self.assertFalse((self.root / "etc").exists())
+
+    def test_a_node_not_in_the_layout_is_refused_with_the_layouts_nodes(self):
+        rc, _, err = self.run_main("--setup", str(self.setup_file(
+            '[setup]\nnode = "node9"\nlayout = "layout.toml"\ncorosync_authkey = "authkey"\n')),
+            "--check", "--root", str(self.root))
+        self.assertEqual(rc, 1)
+        self.assertIn("node 'node9' is not in the layout", err)
+        self.assertIn("node1, node2", err)
+
+    def test_a_bad_layout_is_refused_with_the_generators_message(self):
+        (self.dir / "layout.toml").write_text(
+            PAIR.read_text().replace('drbd = { version = "8.4" }', 'drbd = { version = "7" }'))
+        rc, _, err = self.run_main("--setup", str(self.good()), "--check", "--root", str(self.root))
+        self.assertEqual(rc, 1)
+        self.assertIn('drbd.version must be "8.4" or "9"', err)
+
+    def test_the_console_asks_again_until_an_answer_is_good(self):
+        answers = iter(["", str(self.dir / "nope.toml"), str(self.dir / "layout.toml"),
+                        "node7", "node2", str(self.dir / "layout.toml"), str(self.dir / "authkey")])
+        shown: list[str] = []
+        a = hs.interactive(hs.load_generator(), input_=lambda prompt: next(answers),
+                           out=shown.append)
+        self.assertEqual((a.node, a.layout_path, a.authkey_path),
+                         ("node2", self.dir / "layout.toml", self.dir / "authkey"))
+        text = "\n".join(shown)
+        self.assertIn("the path of the layout file is needed", text)
+        self.assertIn("nope.toml: no such file", text)
+        self.assertIn("'node7' is not one of: node1, node2", text)
+        self.assertIn("a corosync key has 128 to 1024", text)
+
+
+class Files(Scratch):
+    """The steps that only write files, into the scratch root."""
+
+    def plan_and_node(self, extra: str = ""):
+        plan = hs.make_plan(hs.parse_setup(self.good(extra)), hs.load_generator())
+        return plan, hs.Node(self.root, log=lambda *_: None)
+
+    def file_steps(self, plan, node):
+        for step in (hs.step_hostname, hs.step_network, hs.step_corosync, hs.step_files,
+                     hs.step_drbd):
+            step(plan, node)
+
+    def test_files_are_written_once_and_a_second_run_changes_nothing(self):
+        plan, node = self.plan_and_node('gateway = "192.0.2.1"\n')
+        self.file_steps(plan, node)
+        r = self.root
+        self.assertEqual((r / "etc/hostname").read_text(), "node1\n")
+        hosts = (r / "etc/hosts").read_text()
+        self.assertIn("192.0.2.11\tnode1", hosts)
+        self.assertIn("192.0.2.12\tnode2", hosts)
+        net = (r / "etc/systemd/network/10-hamail.network").read_text()
+        self.assertIn("Name=ens3", net)
+        self.assertIn("Address=192.0.2.11/24", net)
+        self.assertIn("Gateway=192.0.2.1", net)
+        self.assertIn("cluster_name: hamail-pair", (r / "etc/corosync/corosync.conf").read_text())
+        key = r / "etc/corosync/authkey"
+        self.assertEqual(key.read_bytes(), (self.dir / "authkey").read_bytes())
+        self.assertEqual(stat.S_IMODE(key.stat().st_mode), 0o400)
+        res = (r / "etc/drbd.d/store-a.res").read_text()
+        self.assertIn("DRBD 8.4 resource for hamail store 'store-a'", res)
+        self.assertTrue((r / "srv/hamail/store-a").is_dir())
+        self.assertGreaterEqual(len(node.changed), 6)
+
+        again = hs.Node(self.root, log=lambda *_: None)
+        self.file_steps(plan, again)
+        self.assertEqual(again.changed, [])
+
+    def test_a_changed_layout_rewrites_only_what_changed(self):
+        plan, node = self.plan_and_node()
+        self.file_steps(plan, node)
+        (self.dir / "layout.toml").write_text(
+            PAIR.read_text().replace('address = "192.0.2.12"', 'address = "192.0.2.22"'))
+        plan2, node2 = self.plan_and_node()
+        self.file_steps(plan2, node2)
+        # node2's address is in /etc/hosts, corosync's nodelist and the DRBD peer's address.
+        self.assertEqual(sorted(node2.changed), ["/etc/corosync/corosync.conf",
+                                                 "/etc/drbd.d/store-a.res", "/etc/hosts"])
+
+    def test_the_interface_must_be_named_when_there_are_several(self):
+        (self.root / "sys/class/net/ens4/device").mkdir(parents=True)
+        plan, node = self.plan_and_node()
+        with self.assertRaisesRegex(hs.SetupError, "ens3, ens4.*setup.interface"):
+            hs.step_network(plan, node)
+        plan, node = self.plan_and_node('interface = "ens4"\n')
+        hs.step_network(plan, node)
+        self.assertIn("Name=ens4",
+                      (self.root / "etc/systemd/network/10-hamail.network").read_text())
+
+    def test_files_folder_lands_in_etc_hamail_with_secrets_not_world_readable(self):
+        files = self.dir / "etc-hamail"
+        (files / "tls").mkdir(parents=True)
+        (files / "store-a.toml").write_text("[store]\n")
+        (files / "ldap.secret").write_text("pw\n")
+        (files / "tls" / "server.key").write_text("key\n")
+        plan, node = self.plan_and_node('files = "etc-hamail"\n')
+        hs.step_files(plan, node)
+        mode = lambda p: stat.S_IMODE((self.root / "etc/hamail" / p).stat().st_mode)
+        self.assertEqual(mode("store-a.toml"), 0o644)
+        self.assertEqual(mode("ldap.secret"), 0o640)
+        self.assertEqual(mode("tls/server.key"), 0o640)
+
+    def test_the_check_mode_prints_the_whole_plan_and_writes_nothing(self):
+        rc, out, _ = self.run_main("--setup", str(self.good()), "--check", "--root", str(self.root))
+        self.assertEqual(rc, 0)
+        for needle in ("stores here: store-a", "run drbdadm create-md --force store-a",
+                       "run drbdadm primary --force store-a", "run mkfs.ext4",
+                       "run systemctl enable corosync.service pacemaker.service",
+                       "run systemctl start --no-block corosync.service pacemaker.service",
+                       "run crm -F configure load update"):
+            self.assertIn(needle, out)
+        self.assertFalse((self.root / "etc").exists())
+
+    def test_only_the_first_node_loads_the_cluster_configuration(self):
+        body = ('[setup]\nnode = "node2"\nlayout = "layout.toml"\n'
+                'corosync_authkey = "authkey"\n')
+        rc, out, _ = self.run_main("--setup", str(self.setup_file(body)), "--check",
+                                   "--root", str(self.root))
+        self.assertEqual(rc, 0)
+        self.assertNotIn("configure load update", out)
+        # node2 is not store-a's home: no first filesystem there either.
+        self.assertNotIn("primary --force", out)
+        self.assertIn("run drbdadm create-md --force store-a", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
