@@ -13,7 +13,9 @@ import importlib.machinery
 import importlib.util
 import io
 import os
+import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -142,6 +144,22 @@ class Answers(Scratch):
         self.assertIn("nope.toml: no such file", text)
         self.assertIn("'node7' is not one of: node1, node2", text)
         self.assertIn("a corosync key has 128 to 1024", text)
+
+
+class Installed(Scratch):
+    def test_it_runs_from_usr_sbin_with_the_installed_generator(self):
+        # Installed as /usr/sbin/hamail-setup, the script has only three parents (a VM found
+        # the source-tree lookup failing there with IndexError).
+        sbin = Path(tempfile.mkdtemp(prefix="sbin-", dir="/tmp"))  # /tmp/sbin-X/: 3 parents
+        self.addCleanup(shutil.rmtree, sbin)
+        shutil.copy(SETUP, sbin / "hamail-setup")
+        r = subprocess.run([sys.executable, str(sbin / "hamail-setup"), "--check", "--setup",
+                            str(self.good()), "--root", str(self.root)],
+                           capture_output=True, text=True, cwd="/",
+                           env={**os.environ, "HAMAIL_CLUSTER_CONFIG":
+                                str(REPO / "crm-config" / "hamail-cluster-config")})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("stores here: store-a", r.stdout)
 
 
 class Files(Scratch):
