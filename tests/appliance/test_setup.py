@@ -162,6 +162,31 @@ class Installed(Scratch):
         self.assertIn("stores here: store-a", r.stdout)
 
 
+class DrbdMetadata(Scratch):
+    """What decides whether `create-md --force` may run: only drbdadm saying there is none."""
+
+    def node_answering(self, rc: int, stderr: str):
+        class Answering(hs.Node):
+            def run(self, *argv, check=True):
+                return subprocess.CompletedProcess(argv, rc, "", stderr)
+        return Answering(self.root, log=lambda *_: None)
+
+    STORE = type("S", (), {"name": "store-a", "disk": "/dev/vdb"})()
+
+    def test_metadata_found(self):
+        self.assertTrue(hs.drbd_has_metadata(self.node_answering(0, ""), self.STORE))
+
+    def test_no_metadata_on_a_fresh_disk(self):
+        n = self.node_answering(255, "No valid meta data found\n")
+        self.assertFalse(hs.drbd_has_metadata(n, self.STORE))
+
+    def test_any_other_failure_stops_instead_of_recreating_the_metadata(self):
+        store = self.STORE
+        n = self.node_answering(10, "store-a.res:5: Parse error: 'disk | device' expected\n")
+        with self.assertRaisesRegex(hs.SetupError, "cannot read its DRBD metadata.*Parse error"):
+            hs.drbd_has_metadata(n, store)
+
+
 class Files(Scratch):
     """The steps that only write files, into the scratch root."""
 
