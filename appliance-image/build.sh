@@ -73,7 +73,7 @@ packages=(
   iproute2 iputils-ping openssh-server ca-certificates ssl-cert openssl procps less vim-tiny
   nano psmisc lsof rsync curl python3 e2fsprogs parted
   pacemaker pacemaker-cli-utils corosync pcs crmsh resource-agents fence-agents
-  drbd-utils slapd ldap-utils haproxy keepalived ipvsadm
+  drbd-utils sbd slapd ldap-utils haproxy keepalived ipvsadm
   swaks
 )
 include="$(IFS=,; echo "${packages[*]}")"

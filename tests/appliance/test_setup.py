@@ -180,6 +180,11 @@ class DrbdMetadata(Scratch):
         n = self.node_answering(255, "No valid meta data found\n")
         self.assertFalse(hs.drbd_has_metadata(n, self.STORE))
 
+    def test_metadata_of_a_node_that_lost_power_while_primary_is_metadata(self):
+        # What drbdmeta says after a power cut of the Primary (seen in the first-boot VM test).
+        n = self.node_answering(255, 'Found meta data is "unclean", please apply-al first\n')
+        self.assertTrue(hs.drbd_has_metadata(n, self.STORE))
+
     def test_any_other_failure_stops_instead_of_recreating_the_metadata(self):
         store = self.STORE
         n = self.node_answering(10, "store-a.res:5: Parse error: 'disk | device' expected\n")
@@ -279,6 +284,78 @@ class Files(Scratch):
         # node2 is not store-a's home: no first filesystem there either.
         self.assertNotIn("primary --force", out)
         self.assertIn("run drbdadm create-md --force store-a", out)
+
+
+class SshKeysAndSbd(Scratch):
+    """root's authorized_keys from the setup disk; SBD when the layout fences with fence_sbd."""
+
+    SBD_LAYOUT_FENCING = ('[fencing]\nagent = "fence_sbd"\nmode = "shared"\n'
+                          'params = { devices = "/dev/disk/by-id/virtio-hamail-sbd" }\n')
+
+    def sbd_layout(self, devices: str = "/dev/disk/by-id/virtio-hamail-sbd"):
+        text = PAIR.read_text()
+        start = text.index("[fencing]")
+        end = text.index("[[node]]")
+        fencing = self.SBD_LAYOUT_FENCING.replace("/dev/disk/by-id/virtio-hamail-sbd", devices)
+        (self.dir / "layout.toml").write_text(text[:start] + fencing + "\n" + text[end:])
+
+    def test_authorized_keys_are_installed_private_and_once(self):
+        (self.dir / "keys").write_text("ssh-ed25519 AAAAC3Nza test@host\n")
+        plan = hs.make_plan(hs.parse_setup(self.good('ssh_authorized_keys = "keys"\n')),
+                            hs.load_generator())
+        node = hs.Node(self.root, log=lambda *_: None)
+        hs.step_ssh_keys(plan, node)
+        keys = self.root / "root/.ssh/authorized_keys"
+        self.assertEqual(keys.read_text(), "ssh-ed25519 AAAAC3Nza test@host\n")
+        self.assertEqual(stat.S_IMODE(keys.stat().st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE((self.root / "root/.ssh").stat().st_mode), 0o700)
+        again = hs.Node(self.root, log=lambda *_: None)
+        hs.step_ssh_keys(plan, again)
+        self.assertEqual(again.changed, [])
+
+    def test_a_missing_keys_file_is_refused(self):
+        with self.assertRaisesRegex(hs.SetupError, "setup.ssh_authorized_keys: .*no such file"):
+            hs.parse_setup(self.good('ssh_authorized_keys = "nokeys"\n'))
+
+    def test_no_sbd_without_fence_sbd(self):
+        plan = hs.make_plan(hs.parse_setup(self.good()), hs.load_generator())
+        node = hs.Node(self.root, log=lambda *_: None)
+        hs.step_sbd(plan, node)
+        self.assertEqual(node.changed, [])
+        self.assertFalse((self.root / "etc/default/sbd").exists())
+
+    def test_sbd_configuration_and_the_header_written_by_the_first_node_only(self):
+        self.sbd_layout()
+        rc, out, _ = self.run_main("--setup", str(self.good()), "--check", "--root", str(self.root))
+        self.assertEqual(rc, 0, out)
+        self.assertIn("write /etc/default/sbd", out)
+        self.assertIn("run sbd -d /dev/disk/by-id/virtio-hamail-sbd -1 10 -4 20 create", out)
+        self.assertIn("run systemctl enable sbd.service", out)
+        # SBD before corosync: sbd.service is RequiredBy corosync.service once enabled.
+        self.assertLess(out.index("enable sbd.service"), out.index("start --no-block corosync"))
+        body = '[setup]\nnode = "node2"\nlayout = "layout.toml"\ncorosync_authkey = "authkey"\n'
+        rc, out, _ = self.run_main("--setup", str(self.setup_file(body)), "--check",
+                                   "--root", str(self.root))
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn(" create", out.replace("create-md", ""))
+        plan = hs.make_plan(hs.parse_setup(self.good()), hs.load_generator())
+        node = hs.Node(self.root, log=lambda *_: None)
+        hs.step_sbd(plan, node)
+        conf = (self.root / "etc/default/sbd").read_text()
+        self.assertIn("SBD_DEVICE=/dev/disk/by-id/virtio-hamail-sbd\n", conf)
+        self.assertIn("SBD_WATCHDOG_DEV=/dev/watchdog\n", conf)
+
+    def test_the_sbd_disk_can_never_be_a_stores_disk(self):
+        self.sbd_layout("/dev/vg_hamail/store-a")
+        plan = hs.make_plan(hs.parse_setup(self.good()), hs.load_generator())
+        with self.assertRaisesRegex(hs.SetupError, "SBD disk /dev/vg_hamail/store-a is store store-a's DRBD disk"):
+            hs.step_sbd(plan, hs.Node(self.root, log=lambda *_: None))
+
+    def test_fence_sbd_without_a_device_is_refused(self):
+        self.sbd_layout("")
+        plan = hs.make_plan(hs.parse_setup(self.good()), hs.load_generator())
+        with self.assertRaisesRegex(hs.SetupError, "fence_sbd needs params.devices"):
+            hs.step_sbd(plan, hs.Node(self.root, log=lambda *_: None))
 
 
 if __name__ == "__main__":
