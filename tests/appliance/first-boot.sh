@@ -38,8 +38,10 @@ mkfs.ext4 -q -F -L HAMAIL-SETUP -d "$work/setup" "$work/setup.img"
 truncate -s 512M "$work/store-a.raw"         # store-a's DRBD backing disk (vdb)
 qemu-img create -q -f qcow2 -b "$image" -F qcow2 "$work/node1.qcow2"
 
-# boot NAME: boots node1 until hamail-setup has reported and the login prompt is up.
+# boot NAME [PATTERN]: boots node1 until hamail-setup has reported, the login prompt is up and
+# the console shows PATTERN (when given).
 boot() {
+  local also="${2:-hamail-setup: changed}"
   local log="$work/$1.console"
   : > "$log"
   local t0
@@ -53,7 +55,8 @@ boot() {
   qemu_pid=$!
   while kill -0 "$qemu_pid" 2>/dev/null; do
     # (The first boot's getty prompts before the host name changes: any name will do.)
-    if grep -qa 'hamail-setup: changed' "$log" && grep -qa ' login:' "$log"; then break; fi
+    if grep -qa 'hamail-setup: changed' "$log" && grep -qa ' login:' "$log" &&
+       grep -qa "$also" "$log"; then break; fi
     if grep -qa 'hamail-setup: .*failed\|hamail-setup: .*error' "$log"; then sleep 2; break; fi
     if (( $(date +%s) - t0 > deadline )); then echo "timeout"; break; fi
     sleep 2
@@ -70,13 +73,14 @@ expect() { # expect FILE LABEL PATTERN
 }
 
 echo "== first boot"
-boot first
+boot first 'hamail-setup: the cluster configuration is loaded'
 sed -n '/hamail-setup: node/,/hamail-setup: changed/p' "$work/first.console.txt"
 f="$work/first.console.txt"
 expect "$f" "hamail-setup read the setup disk" 'hamail-setup: node node1 of layout .*answers from /run/hamail-setup/media/setup.toml'
 expect "$f" "DRBD metadata created on the store's disk" 'run drbdadm create-md --force store-a'
 expect "$f" "the store's first filesystem made as the one Primary" 'run mkfs.ext4 -q -L store-a /dev/drbd1'
-expect "$f" "the CIB loaded on the first node" 'run crm -F configure load update'
+expect "$f" "the CIB load scheduled after pacemaker" 'run systemd-run --unit=hamail-load-cib'
+expect "$f" "the CIB loaded on the first node" 'hamail-setup: the cluster configuration is loaded'
 expect "$f" "it finished" 'hamail-setup: changed [0-9]+ thing'
 if grep -qaE 'hamail-setup: .*(failed|error)' "$f"; then
   echo "FAIL hamail-setup reported an error:"; grep -aE 'hamail-setup: .*(failed|error)' "$f"

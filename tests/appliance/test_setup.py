@@ -9,6 +9,7 @@ Run: cd tests/appliance && python3 -m unittest -v test_setup
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.machinery
 import importlib.util
 import io
@@ -270,9 +271,26 @@ class Files(Scratch):
                        "run drbdadm primary --force store-a", "run mkfs.ext4",
                        "run systemctl enable corosync.service pacemaker.service",
                        "run systemctl start --no-block corosync.service pacemaker.service",
-                       "run crm -F configure load update"):
+                       "--property=After=pacemaker.service",
+                       "crm -F configure load update /var/lib/hamail-setup/cluster.crm"):
             self.assertIn(needle, out)
         self.assertFalse((self.root / "etc").exists())
+
+    def test_the_cluster_configuration_is_loaded_again_only_when_it_changed(self):
+        plan, node = self.plan_and_node()
+        ran = []
+        node.run = lambda *argv, check=True: ran.append(argv) or subprocess.CompletedProcess(argv, 0, "", "")
+        node.root = Path("/")  # as on a node, with run() recorded instead of run
+        node.path = lambda p: self.root / str(p).lstrip("/")
+        hs.step_cib(plan, node)
+        self.assertTrue(any(a[0] == "systemd-run" for a in ran))
+        crm = (self.root / "var/lib/hamail-setup/cluster.crm").read_text()
+        (self.root / "var/lib/hamail-setup/cluster.crm.loaded").write_text(
+            hashlib.sha256(crm.encode()).hexdigest() + "\n")
+        ran.clear()
+        node.changed.clear()
+        hs.step_cib(plan, node)
+        self.assertEqual((ran, node.changed), ([], []))
 
     def test_only_the_first_node_loads_the_cluster_configuration(self):
         body = ('[setup]\nnode = "node2"\nlayout = "layout.toml"\n'
