@@ -272,7 +272,7 @@ class Files(Scratch):
                        "run systemctl enable corosync.service pacemaker.service",
                        "run systemctl start --no-block corosync.service pacemaker.service",
                        "--property=After=pacemaker.service",
-                       "crm -F configure load update /var/lib/hamail-setup/cluster.crm"):
+                       "/usr/sbin/hamail-setup --load-cib /var/lib/hamail-setup/cluster.crm"):
             self.assertIn(needle, out)
         self.assertFalse((self.root / "etc").exists())
 
@@ -291,6 +291,40 @@ class Files(Scratch):
         node.changed.clear()
         hs.step_cib(plan, node)
         self.assertEqual((ran, node.changed), ([], []))
+
+    def test_the_load_is_retried_until_pacemaker_takes_it(self):
+        crm = self.dir / "cluster.crm"
+        crm.write_text("primitive x ocf:pacemaker:Dummy\n")
+        answers = iter([1, 0, 1, 0, 0])  # crmadmin (no DC), crmadmin, crm (fails), crmadmin, crm
+        calls, clock = [], [0.0]
+
+        def fake_run(argv, **_):
+            calls.append(argv[0])
+            return subprocess.CompletedProcess(argv, next(answers), "", "patch failed\n")
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = hs.load_cib(crm, run=fake_run, sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+                             clock=lambda: clock[0])
+        self.assertEqual(rc, 0)
+        self.assertEqual(calls, ["crmadmin", "crmadmin", "crm", "crmadmin", "crm"])
+        self.assertIn("loaded", out.getvalue())
+        self.assertEqual((self.dir / "cluster.crm.loaded").read_text().strip(),
+                         hashlib.sha256(crm.read_bytes()).hexdigest())
+
+    def test_a_load_that_never_takes_says_so_and_records_nothing(self):
+        crm = self.dir / "cluster.crm"
+        crm.write_text("primitive x ocf:pacemaker:Dummy\n")
+        clock = [0.0]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = hs.load_cib(crm, run=lambda argv, **_: subprocess.CompletedProcess(
+                argv, 0 if argv[0] == "crmadmin" else 1, "", "ERROR: patch failed\n"),
+                sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
+        self.assertEqual(rc, 1)
+        self.assertIn("ERROR: patch failed", err.getvalue())
+        self.assertIn("crm configure load update", err.getvalue())
+        self.assertFalse((self.dir / "cluster.crm.loaded").exists())
 
     def test_only_the_first_node_loads_the_cluster_configuration(self):
         body = ('[setup]\nnode = "node2"\nlayout = "layout.toml"\n'
@@ -330,6 +364,20 @@ class SshKeysAndSbd(Scratch):
         again = hs.Node(self.root, log=lambda *_: None)
         hs.step_ssh_keys(plan, again)
         self.assertEqual(again.changed, [])
+
+    def test_with_keys_the_images_expired_password_is_locked_once(self):
+        (self.dir / "keys").write_text("ssh-ed25519 AAAAC3Nza test@host\n")
+        plan = hs.make_plan(hs.parse_setup(self.good('ssh_authorized_keys = "keys"\n')),
+                            hs.load_generator())
+        (self.root / "etc").mkdir(parents=True)
+        (self.root / "etc/shadow").write_text("root:$y$j9T$x:0:0:99999:7:::\n")
+        logged = []
+        hs.step_ssh_keys(plan, hs.Node(self.root, dry_run=True, log=logged.append))
+        self.assertIn("  run usermod --lock root", logged)
+        (self.root / "etc/shadow").write_text("root:!$y$j9T$x:20791:0:99999:7:::\n")
+        logged.clear()
+        hs.step_ssh_keys(plan, hs.Node(self.root, dry_run=True, log=logged.append))
+        self.assertFalse([line for line in logged if "usermod" in line])
 
     def test_a_missing_keys_file_is_refused(self):
         with self.assertRaisesRegex(hs.SetupError, "setup.ssh_authorized_keys: .*no such file"):
