@@ -312,6 +312,23 @@ class Files(Scratch):
         self.assertEqual((self.dir / "cluster.crm.loaded").read_text().strip(),
                          hashlib.sha256(crm.read_bytes()).hexdigest())
 
+    def test_a_controller_that_does_not_answer_is_asked_again(self):
+        crm = self.dir / "cluster.crm"
+        crm.write_text("primitive x ocf:pacemaker:Dummy\n")
+        calls, clock = [], [0.0]
+
+        def fake_run(argv, timeout=None, **_):
+            calls.append(argv[0])
+            self.assertIsNotNone(timeout, f"{argv[0]} run without a timeout")
+            if len(calls) == 1:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            return subprocess.CompletedProcess(argv, 0, "", "")
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            rc = hs.load_cib(crm, run=fake_run, sleep=lambda s: clock.__setitem__(0, clock[0] + s),
+                             clock=lambda: clock[0])
+        self.assertEqual((rc, calls), (0, ["crmadmin", "crmadmin", "crm"]))
+
     def test_a_load_that_never_takes_says_so_and_records_nothing(self):
         crm = self.dir / "cluster.crm"
         crm.write_text("primitive x ocf:pacemaker:Dummy\n")
