@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import itertools
 import os
 import poplib
 import random
@@ -231,9 +232,10 @@ class Deliveries:
     meets a failover reconnects), from `clients` threads. Acknowledged (250 after the data)
     message tokens are recorded with their time."""
 
+    numbers = itertools.count()  # message numbers, unique across every round of the run
+
     def __init__(self, clients: int = 2):
         self.lock = threading.Lock()
-        self.next = 0
         self.acked: list[tuple[float, str, str]] = []  # (time, account, token)
         self.failures = 0
         self.refusals: list[str] = []
@@ -304,8 +306,7 @@ class Deliveries:
     def client(self):
         while not self.stop.is_set():
             with self.lock:
-                n = self.next
-                self.next += 1
+                n = next(Deliveries.numbers)
             try:
                 ok = self.deliver_one(n)
             except (OSError, EOFError, ValueError):
@@ -573,6 +574,12 @@ def inside(args) -> int:
         wait_for("a delivery acknowledged on node1", lambda: d2.acked_after(t_on), 300, step=0.5)
         figures["switchover (longest gap between acknowledged deliveries)"] = (
             f"{longest_gap(d2, t_move):.1f} s")
+        log("the switchover, as node1's and node2's Pacemaker did it:")
+        for vm in (n2, n1):
+            ops = vm.ssh("journalctl -o short-precise --no-pager --since '-3min' -u pacemaker "
+                         "| grep -E 'Result of (stop|start|promote|demote) operation'").stdout
+            for line in ops.strip().splitlines():
+                print(f"    {vm.name}: {line[7:]}")
         n2.ssh("crm resource clear store-a", check=True)
         time.sleep(5)
         d2.finish()
