@@ -404,9 +404,9 @@ def other(vms: dict, name: str) -> "VM":
 
 
 def resync_figure(vm: VM) -> str:
-    """The last resync as the SyncSource's kernel reported it (DRBD 8.4: "Resync done (total
+    """The last resync as the SyncSource's kernel reported it (DRBD 8.4, "block drbd1: Resync done (total
     17 sec; paused 0 sec; 15060 K/sec)"), with how much it synced."""
-    out = vm.ssh("dmesg | grep -E 'drbd store-a: (Began resync|Resync done)' | tail -2").stdout
+    out = vm.ssh("dmesg | grep -E 'drbd1: (Began resync|Resync done)' | tail -2").stdout
     began = re.search(r"will sync (\d+) KB", out)
     done = re.search(r"Resync done \(total (\d+) sec; paused (\d+) sec; (\d+) K/sec\)", out)
     if not done:
