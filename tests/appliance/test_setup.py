@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -38,6 +39,14 @@ def load_setup():
 
 hs = load_setup()
 
+# One certificate for every TLS file of a directory node (the steps read only the replicator's
+# subject; slapd itself is the VM test's), made once for the module.
+_TLS = tempfile.TemporaryDirectory()
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-days", "2", "-subj", "/O=Example Org/CN=replicator",
+                "-keyout", f"{_TLS.name}/key", "-out", f"{_TLS.name}/crt"],
+               check=True, capture_output=True)
+
 
 class Scratch(unittest.TestCase):
     def setUp(self):
@@ -45,6 +54,13 @@ class Scratch(unittest.TestCase):
         self.dir = Path(self._tmp.name)
         (self.dir / "layout.toml").write_bytes(PAIR.read_bytes())
         (self.dir / "authkey").write_bytes(os.urandom(256))
+        tls = self.dir / "ldap-tls"
+        tls.mkdir()
+        for name in hs.DIRECTORY_TLS_FILES:
+            shutil.copy(f"{_TLS.name}/{'key' if name.endswith('.key') else 'crt'}", tls / name)
+        (self.dir / "ldap-admin.secret").write_text("directory admin secret\n")
+        (self.dir / "files").mkdir()
+        (self.dir / "files" / "proxy.toml").write_text("[proxy]\n")
         self.root = self.dir / "root"
         (self.root / "sys/class/net/ens3/device").mkdir(parents=True)
         (self.root / "sys/class/net/lo").mkdir(parents=True)
@@ -59,7 +75,11 @@ class Scratch(unittest.TestCase):
 
     def good(self, extra: str = "") -> Path:
         return self.setup_file('[setup]\nnode = "node1"\nlayout = "layout.toml"\n'
-                               'corosync_authkey = "authkey"\n' + extra)
+                               'corosync_authkey = "authkey"\n' + self.DIRECTORY + extra)
+
+    # pair.toml's nodes are directory nodes and run proxies: what they need for that.
+    DIRECTORY = ('directory_tls = "ldap-tls"\ndirectory_admin_password = "ldap-admin.secret"\n'
+                 'files = "files"\n')
 
     def run_main(self, *argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
@@ -252,12 +272,12 @@ class Files(Scratch):
                       (self.root / "etc/systemd/network/10-hamail.network").read_text())
 
     def test_files_folder_lands_in_etc_hamail_with_secrets_not_world_readable(self):
-        files = self.dir / "etc-hamail"
+        files = self.dir / "files"
         (files / "tls").mkdir(parents=True)
         (files / "store-a.toml").write_text("[store]\n")
         (files / "ldap.secret").write_text("pw\n")
         (files / "tls" / "server.key").write_text("key\n")
-        plan, node = self.plan_and_node('files = "etc-hamail"\n')
+        plan, node = self.plan_and_node()
         hs.step_files(plan, node)
         mode = lambda p: stat.S_IMODE((self.root / "etc/hamail" / p).stat().st_mode)
         self.assertEqual(mode("store-a.toml"), 0o644)
@@ -345,7 +365,7 @@ class Files(Scratch):
 
     def test_only_the_first_node_loads_the_cluster_configuration(self):
         body = ('[setup]\nnode = "node2"\nlayout = "layout.toml"\n'
-                'corosync_authkey = "authkey"\n')
+                'corosync_authkey = "authkey"\n' + self.DIRECTORY)
         rc, out, _ = self.run_main("--setup", str(self.setup_file(body)), "--check",
                                    "--root", str(self.root))
         self.assertEqual(rc, 0)
@@ -416,7 +436,8 @@ class SshKeysAndSbd(Scratch):
         self.assertIn("run systemctl enable sbd.service", out)
         # SBD before corosync: sbd.service is RequiredBy corosync.service once enabled.
         self.assertLess(out.index("enable sbd.service"), out.index("start --no-block corosync"))
-        body = '[setup]\nnode = "node2"\nlayout = "layout.toml"\ncorosync_authkey = "authkey"\n'
+        body = ('[setup]\nnode = "node2"\nlayout = "layout.toml"\ncorosync_authkey = "authkey"\n'
+                + self.DIRECTORY)
         rc, out, _ = self.run_main("--setup", str(self.setup_file(body)), "--check",
                                    "--root", str(self.root))
         self.assertEqual(rc, 0, out)
@@ -443,3 +464,152 @@ class SshKeysAndSbd(Scratch):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Directory(Scratch):
+    """A directory node: slapd's cn=config and seed database, and a frontend node's proxy file."""
+
+    def plan(self, extra: str = "", node: str = "node1"):
+        body = self.good(extra).read_text().replace('node = "node1"', f'node = "{node}"')
+        return hs.make_plan(hs.parse_setup(self.setup_file(body)), hs.load_generator())
+
+    def test_a_directory_node_needs_the_tls_folder_and_the_admin_password(self):
+        body = '[setup]\nnode = "node1"\nlayout = "layout.toml"\ncorosync_authkey = "authkey"\n'
+        with self.assertRaisesRegex(hs.SetupError, "directory node.*setup.directory_tls and "
+                                    "setup.directory_admin_password"):
+            hs.make_plan(hs.parse_setup(self.setup_file(body)), hs.load_generator())
+        # A node that is not a provider needs neither.
+        (self.dir / "layout.toml").write_text(PAIR.read_text().replace(
+            'enabled = true\nnodes = ["node1", "node2"]\nsuffix', 'enabled = true\n'
+            'nodes = ["node1"]\nsuffix'))
+        plan = hs.make_plan(hs.parse_setup(self.setup_file(body.replace("node1", "node2"))),
+                            hs.load_generator())
+        self.assertEqual((plan.directory_node, plan.frontend_node), (False, True))
+
+    def test_an_incomplete_tls_folder_and_an_empty_password_are_refused(self):
+        (self.dir / "ldap-tls" / "replicator.key").unlink()
+        (self.dir / "ldap-admin.secret").write_text("\n")
+        with self.assertRaises(hs.SetupError) as e:
+            hs.parse_setup(self.good())
+        self.assertIn("setup.directory_tls: " + str(self.dir / "ldap-tls") +
+                      ": missing replicator.key", str(e.exception))
+        self.assertIn("setup.directory_admin_password: " + str(self.dir / "ldap-admin.secret") +
+                      ": empty", str(e.exception))
+
+    def test_cn_config_and_seed_are_written_once_with_the_replicator_mapped(self):
+        plan = self.plan()
+        node = hs.Node(self.root, log=lambda *_: None)
+        hs.step_directory(plan, node)
+        state = self.root / "var/lib/hamail-setup"
+        base = (state / "slapd-config.ldif").read_text()
+        self.assertIn('olcAuthzRegexp: {0}"^cn=replicator,o=example org$" '
+                      '"cn=replicator,dc=example,dc=org"', base)
+        self.assertIn("olcRootDN: cn=admin,dc=example,dc=org", base)
+        self.assertIn("olcSuffix: dc=example,dc=org", base)
+        self.assertIn("olcServerID: 1", (state / "slapd-replication.ldif").read_text())
+        mode = lambda p: stat.S_IMODE((self.root / p).stat().st_mode)
+        self.assertEqual(mode("etc/ldap/tls/server.key"), 0o640)
+        self.assertEqual(mode("var/lib/hamail-setup/slapd-config.ldif"), 0o600)
+        # The same password keeps its hash: a second run changes nothing.
+        again = hs.Node(self.root, log=lambda *_: None)
+        hs.step_directory(plan, again)
+        self.assertEqual(again.changed, [])
+        # A new password is a new hash.
+        (self.dir / "ldap-admin.secret").write_text("another secret\n")
+        third = hs.Node(self.root, log=lambda *_: None)
+        hs.step_directory(self.plan(), third)
+        self.assertEqual(third.changed, ["/var/lib/hamail-setup/slapd-config.ldif"])
+
+    def test_every_provider_is_seeded_with_the_same_entries(self):
+        one, two = hs.seed_entries(self.plan()), hs.seed_entries(self.plan(node="node2"))
+        self.assertEqual(one, two)
+        self.assertIn("dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\n"
+                      "dc: example\no: example\n", one)
+        self.assertIn("dn: ou=accounts,dc=example,dc=org\n", one)
+        self.assertIn("entryCSN: " + hs.SEED_CSN, one)
+
+    def test_the_root_dn_hash_verifies_only_its_password(self):
+        h = hs.ssha("secret")
+        self.assertTrue(hs.ssha_matches(h, "secret"))
+        self.assertFalse(hs.ssha_matches(h, "Secret"))
+        self.assertFalse(hs.ssha_matches("{SSHA}not base64!", "secret"))
+        self.assertEqual(hs.ere_escape("cn=a.b (x)+y"), r"cn=a\.b \(x\)\+y")
+
+    def test_a_frontend_node_needs_the_proxy_configuration(self):
+        (self.dir / "files" / "proxy.toml").unlink()
+        plan = self.plan()
+        with self.assertRaisesRegex(hs.SetupError, r"runs a proxy.*/etc/hamail/proxy.toml"):
+            hs.step_frontend(plan, hs.Node(self.root, log=lambda *_: None))
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("slapd"),
+                         "needs root and slapd (the test command runs as root with slapd)")
+    def test_the_configuration_is_one_that_slapd_serves(self):
+        """The real slapadd/slapmodify build cn=config in a scratch folder from what the step
+        rendered; a real slapd serves the seed on it and takes the root DN's password."""
+        scratch = self.dir / "slapd"
+        scratch.mkdir()
+        patch = {"SLAPD_D": str(scratch / "slapd.d"), "LDAP_DATA": str(scratch / "data"),
+                 "STATE_DIR": scratch / "state", "SLAPD_RUN": str(scratch / "run"),
+                 "HAMAIL_SCHEMA": str(REPO / "ldap-schema" / "hamail.ldif")}
+        saved = {k: getattr(hs, k) for k in patch}
+        self.addCleanup(lambda: [setattr(hs, k, v) for k, v in saved.items()])
+        for k, v in patch.items():
+            setattr(hs, k, v)
+        (scratch / "data").mkdir()
+        (scratch / "run").mkdir()
+        tls = scratch / "tls"
+        (self.dir / "layout.toml").write_text(PAIR.read_text().replace(
+            'replicator_dn = "cn=replicator,dc=example,dc=org"\n',
+            'replicator_dn = "cn=replicator,dc=example,dc=org"\n'
+            f'tls = {{ cert = "{tls}/replicator.crt", key = "{tls}/replicator.key", '
+            f'ca = "{tls}/ca.crt" }}\n'))
+        plan = self.plan()
+        rendered = hs.Node(self.root, log=lambda *_: None)
+        hs.step_directory(plan, rendered)
+        state = rendered.path(hs.STATE_DIR)
+        shutil.copytree(rendered.path(tls), tls)  # where the layout (and so slapd) has them
+        base, repl = (state / "slapd-config.ldif"), (state / "slapd-replication.ldif").read_text()
+        node = hs.Node(Path("/"), log=lambda *_: None)
+        hs.build_slapd_config(node, base, repl)
+        hs.build_slapd_config(node, base, repl)  # rebuilt over the first: replaced, not merged
+        seed = scratch / "seed.ldif"
+        seed.write_text(hs.seed_entries(plan))
+        node.run("slapadd", "-q", "-w", "-F", hs.SLAPD_D, "-b", "dc=example,dc=org", "-l",
+                 str(seed))
+        node.run("chown", "-R", "openldap:openldap", str(scratch), str(tls))
+        os.chmod(self.dir, 0o755)  # the temporary folder, for slapd's user
+        port = free_port()
+        slapd = subprocess.Popen(["slapd", "-d", "0", "-u", "openldap", "-g", "openldap",
+                                  "-F", hs.SLAPD_D, "-h", f"ldap://127.0.0.1:{port}/"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: (slapd.terminate(), slapd.wait(10), slapd.stderr.close()))
+        url = f"ldap://127.0.0.1:{port}/"
+        for _ in range(100):
+            r = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", url, "-b", "dc=example,dc=org",
+                                "(objectClass=organizationalUnit)", "ou", "contextCSN"],
+                               capture_output=True, text=True)
+            if r.returncode != 255 or slapd.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.returncode, 0, r.stderr + (slapd.stderr.read() if slapd.poll()
+                                                      is not None else ""))
+        self.assertIn("ou: accounts", r.stdout)
+        self.assertIn("ou: stores", r.stdout)
+        config = subprocess.run(["slapcat", "-n0", "-F", hs.SLAPD_D], capture_output=True,
+                                text=True, check=True).stdout
+        self.assertEqual(config.count("olcOverlay: {0}syncprov"), 1)
+        self.assertIn("olcMultiProvider: TRUE", config)
+        self.assertIn("olcSyncrepl: {0}rid=002 provider=ldap://192.0.2.12/", config)
+        ok = subprocess.run(["ldapwhoami", "-x", "-H", url, "-D", "cn=admin,dc=example,dc=org",
+                             "-w", "directory admin secret"], capture_output=True, text=True)
+        self.assertEqual(ok.stdout.strip(), "dn:cn=admin,dc=example,dc=org", ok.stderr)
+        bad = subprocess.run(["ldapwhoami", "-x", "-H", url, "-D", "cn=admin,dc=example,dc=org",
+                              "-w", "wrong"], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 49)  # invalidCredentials
