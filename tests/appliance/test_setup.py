@@ -281,8 +281,8 @@ class Files(Scratch):
         hs.step_files(plan, node)
         mode = lambda p: stat.S_IMODE((self.root / "etc/hamail" / p).stat().st_mode)
         self.assertEqual(mode("store-a.toml"), 0o644)
-        self.assertEqual(mode("ldap.secret"), 0o640)
-        self.assertEqual(mode("tls/server.key"), 0o640)
+        self.assertEqual(mode("ldap.secret"), 0o600)
+        self.assertEqual(mode("tls/server.key"), 0o600)
 
     def test_the_check_mode_prints_the_whole_plan_and_writes_nothing(self):
         rc, out, _ = self.run_main("--setup", str(self.good()), "--check", "--root", str(self.root))
