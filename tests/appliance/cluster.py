@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The appliance cluster test: two appliance VMs booted from the built image, a store on real
-DRBD 8.4 (protocol C) between them, fenced by SBD, mail delivered all the time; then
+DRBD 8.4 (protocol C) between them, fenced by SBD, both VMs directory providers (slapd,
+replicating) and proxies, behind the test's HAProxy; mail delivered all the time over SMTP
+through HAProxy and the proxies, and read back over IMAP the same way; then
 
   1. failover: node1's qemu is SIGKILLed (a power cut for that guest: its page cache is lost);
      node2 fences it through the shared SBD disk, DRBD is promoted there and the store starts
@@ -15,7 +17,10 @@ switchover's interruption, the initial sync and the resync (time and rate), and 
 lines; exit status 0 only when every check passed.
 
 The VMs share a bridge inside a network namespace that the test makes (192.168.77.0/24; the
-test itself runs in it as 192.168.77.1): no host interface is touched. Each VM writes to a
+test itself and its HAProxy run in it as 192.168.77.1): no host interface is touched.
+hamail-setup configures slapd and checks the proxy's file; the store, its accounts and the
+proxies' login are placed with hamail-admin on node1 once the cluster runs, and the test checks
+that node2's slapd has them too (replication). Each VM writes to a
 qcow2 overlay of the image, so the image stays clean. Everything the test starts is stopped
 by its pid; the namespace is deleted at the end.
 
@@ -51,14 +56,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "cluster" / "lab"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import stack  # noqa: E402  (the lab's PKI, proxy configuration and HAProxy)
 LAYOUT = HERE / "layouts" / "vm-cluster.toml"
 NET = "192.168.77"
 TEST_ADDR = f"{NET}.1"
 NODES = {"node1": f"{NET}.11", "node2": f"{NET}.12"}
 STORE_IP = f"{NET}.101"
+# The store's listeners on its floating IP: not the proxy's ports (every node runs a proxy on
+# 0.0.0.0), as in the namespace lab.
+STORE_PORTS = {"lmtp": 2424, "imap": 2143, "pop3": 2110}
 ACCOUNTS = ["u0", "u1", "u2", "u3"]
 PASSWORD = "appliance-test-password"
 STORE_DISK_MB = 256
+# HAProxy in the test's namespace, in front of both nodes' proxies (stack.BALANCER_PORTS).
+BALANCER_SMTP = (TEST_ADDR, stack.BALANCER_PORTS["smtp"])
+BALANCER_IMAP = (TEST_ADDR, stack.BALANCER_PORTS["imap"])
+CA_FILE = ""  # the test's CA (set once the PKI is made)
 # HAMAIL_APPLIANCE_FSYNC=false runs the store without fsync: the power cut must then lose
 # acknowledged mail and the test must fail (docs/appliance.md shows that it does).
 FSYNC = "false" if os.environ.get("HAMAIL_APPLIANCE_FSYNC", "true") == "false" else "true"
@@ -76,36 +91,29 @@ def run(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
 # What goes on the setup disks
 
 
-def ssha512(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.sha512(password.encode() + salt).digest()
-    return "{SSHA512}" + base64.b64encode(digest + salt).decode()
-
-
 def store_config() -> str:
+    nodes = ", ".join(f'"{a}"' for a in NODES.values())
+    trust = f'trusted_proxies = [{nodes}]\nproxy_logins = ["{stack.PROXY_LOGIN}"]\n'
     listeners = "".join(
-        f'[[listener]]\nname = "{name}"\nprotocol = "{proto}"\naddress = "{STORE_IP}"\n'
-        f'port = {port}\ntls = "{tls}"\n\n'
-        for name, proto, port, tls in (("lmtp", "lmtp", 24, "none"),
-                                       ("pop3", "pop3", 110, "starttls"),
-                                       ("imap", "imap", 143, "starttls")))
+        f'[[listener]]\nname = "{name}"\nprotocol = "{name}"\naddress = "{STORE_IP}"\n'
+        f'port = {port}\ntls = "{"none" if name == "lmtp" else "starttls"}"\n\n'
+        for name, port in STORE_PORTS.items())
     return ('[store]\nname = "store-a"\ndata_dir = "/srv/hamail/store-a"\n'
             'hostname = "store-a.example.org"\nruntime_dir = "/run/hamail/store-a"\n'
             f'pid_file = "/run/hamail/store-a/hamail-backend.pid"\nfsync = {FSYNC}\n\n'
+            f'[imap]\n{trust}\n[pop3]\n{trust}\n'
             '[limits]\ndrain_timeout = "5s"\n\n[log]\nlevel = "info"\n\n'
-            '[tls]\ncert = "/etc/hamail/store-a.crt"\nkey = "/etc/hamail/store-a.key"\n\n'
-            '[directory]\ntype = "file"\naccounts_file = "/etc/hamail/accounts.toml"\n\n'
-            + listeners)
+            '[tls]\ncert = "/etc/hamail/server.crt"\nkey = "/etc/hamail/server.key"\n\n'
+            + stack.directory_section(DIRECTORY_URIS) + listeners)
 
 
-def accounts_file() -> str:
-    return "".join(f'[[account]]\nid = "{a}"\naddress = "{a}@example.org"\n'
-                   f'password = "{ssha512(PASSWORD)}"\nstore = "store-a"\n\n' for a in ACCOUNTS)
+DIRECTORY_URIS = [f"ldap://{a}/" for a in NODES.values()]
 
 
-def make_setup_disks(work: Path) -> None:
+def make_setup_disks(work: Path) -> dict:
     """One setup disk (ext4 labelled HAMAIL-SETUP) per node: setup.toml, the layout, the
-    cluster key, root's SSH key and /etc/hamail's files (store config, accounts, TLS)."""
+    cluster key, root's SSH key, /etc/hamail's files (store and proxy configurations, the
+    certificates, the directory and proxy secrets) and slapd's TLS files. Returns the PKI."""
     common = work / "setup-common"
     files = common / "etc-hamail"
     files.mkdir(parents=True)
@@ -113,22 +121,36 @@ def make_setup_disks(work: Path) -> None:
     (common / "authkey").write_bytes(os.urandom(256))
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / "id"))
     shutil.copy(work / "id.pub", common / "authorized_keys")
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=store-a.example.org", "-keyout", str(files / "store-a.key"),
-        "-out", str(files / "store-a.crt"))
+    # One CA; a server certificate naming the nodes, the store, the proxies' name and the
+    # balancer's address (slapd, the store and the proxies present it); the replicator's.
+    pki = stack.make_pki(str(work / "pki"), list(NODES) + ["store-a.example.org",
+                                                          "mail.example.org"],
+                         list(NODES.values()) + [STORE_IP, TEST_ADDR])
+    for k, name in (("ca", "ca.pem"), ("server", "server.crt"), ("server_key", "server.key")):
+        shutil.copy(pki[k], files / name)
+    tls = common / "ldap-tls"
+    tls.mkdir()
+    for k, name in (("ca", "ca.crt"), ("server", "server.crt"), ("server_key", "server.key"),
+                    ("repl", "replicator.crt"), ("repl_key", "replicator.key")):
+        shutil.copy(pki[k], tls / name)
+    (common / "ldap-admin.secret").write_text(stack.ROOT_PW + "\n")
+    (files / "ldap.secret").write_text(stack.ROOT_PW + "\n")
+    (files / "proxy.secret").write_text(stack.PROXY_PASSWORD + "\n")
     (files / "store-a.toml").write_text(store_config())
-    (files / "accounts.toml").write_text(accounts_file())
+    (files / "proxy.toml").write_text(stack.proxy_config(DIRECTORY_URIS, TEST_ADDR))
     for name in NODES:
         d = work / f"setup-{name}"
         shutil.copytree(common, d)
         (d / "setup.toml").write_text(
             f'[setup]\nnode = "{name}"\nlayout = "layout.toml"\ninterface = "enp0s3"\n'
             'corosync_authkey = "authkey"\nfiles = "etc-hamail"\n'
-            'ssh_authorized_keys = "authorized_keys"\n')
+            'ssh_authorized_keys = "authorized_keys"\ndirectory_tls = "ldap-tls"\n'
+            'directory_admin_password = "ldap-admin.secret"\n')
         img = work / f"setup-{name}.img"
         with open(img, "wb") as f:
             f.truncate(16 << 20)
         run("mkfs.ext4", "-q", "-F", "-L", "HAMAIL-SETUP", "-d", str(d), str(img))
+    return pki
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,9 +253,11 @@ def wait_for(what: str, predicate, timeout: float, step: float = 2.0, vms=()):
 
 
 class Deliveries:
-    """LMTP deliveries to the store's floating IP, one connection per message (a client that
-    meets a failover reconnects), from `clients` threads. Acknowledged (250 after the data)
-    message tokens are recorded with their time."""
+    """SMTP deliveries through the balancer (HAProxy, then a node's proxy, then the store's
+    LMTP), one connection per message (a client that meets a failover reconnects), from
+    `clients` threads. Acknowledged (250 after the data) message tokens are recorded with their
+    time. A 4xx reply is a temporary failure (the proxy says so while no store answers: the
+    client tries again), a 5xx a refusal, which the test counts as a defect."""
 
     numbers = itertools.count()  # message numbers, unique across every round of the run
 
@@ -241,6 +265,7 @@ class Deliveries:
         self.lock = threading.Lock()
         self.acked: list[tuple[float, str, str]] = []  # (time, account, token)
         self.failures = 0
+        self.temporary = 0
         self.refusals: list[str] = []
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
@@ -272,7 +297,7 @@ class Deliveries:
         msg = (f"From: load@remote.test\r\nTo: {account}@example.org\r\n"
                f"Message-ID: <{token}@appliance.test>\r\nX-Test-Token: {token}\r\n"
                f"Subject: {token}\r\n\r\n{body}").encode()
-        with socket.create_connection((STORE_IP, 24), timeout=10) as s:
+        with socket.create_connection(BALANCER_SMTP, timeout=30) as s:
             f = s.makefile("rb")
 
             def reply() -> int:
@@ -283,18 +308,26 @@ class Deliveries:
                     if line[3:4] != b"-":
                         return int(line[:3])
 
-            if reply() != 220:
-                return False
-            s.sendall(b"LHLO appliance.test\r\n")
-            if reply() != 250:
-                return False
-            s.sendall(f"MAIL FROM:<load@remote.test>\r\nRCPT TO:<{account}@example.org>\r\n"
-                      "DATA\r\n".encode())
-            codes = [reply(), reply(), reply()]
-            if codes != [250, 250, 354]:
+            def failed(what: str, code: int) -> bool:
                 with self.lock:
-                    self.refusals.append(f"{token}: {codes}")
+                    if 400 <= code < 500:
+                        self.temporary += 1
+                    else:
+                        self.refusals.append(f"{token}: {code} {what}")
                 return False
+
+            code = reply()
+            if code != 220:
+                return failed("as greeting", code)
+            s.sendall(b"EHLO appliance.test\r\n")
+            if (code := reply()) != 250:
+                return failed("to EHLO", code)
+            for command, want in ((b"MAIL FROM:<load@remote.test>", 250),
+                                  (f"RCPT TO:<{account}@example.org>".encode(), 250),
+                                  (b"DATA", 354)):
+                s.sendall(command + b"\r\n")
+                if (code := reply()) != want:
+                    return failed(f"to {command.split(b':')[0].decode()}", code)
             s.sendall(msg + b".\r\n")
             code = reply()
             if code == 250:
@@ -302,9 +335,7 @@ class Deliveries:
                     self.acked.append((time.monotonic(), account, token))
                 s.sendall(b"QUIT\r\n")
                 return True
-            with self.lock:
-                self.refusals.append(f"{token}: {code} after the data")
-            return False
+            return failed("after the data", code)
 
     def client(self):
         while not self.stop.is_set():
@@ -321,14 +352,13 @@ class Deliveries:
 
 
 def tokens_on_store(deadline: float = 120) -> dict[str, set[str]]:
-    """Every account's X-Test-Token values, read over IMAP (STARTTLS) from the floating IP: one
-    FETCH of that header for the whole mailbox (thousands of messages after many rounds)."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+    """Every account's X-Test-Token values, read over IMAP (STARTTLS, the proxy's certificate
+    verified against the test's CA) through the balancer and a proxy: one FETCH of that header
+    for the whole mailbox (thousands of messages after many rounds)."""
+    ctx = ssl.create_default_context(cafile=CA_FILE)
     found: dict[str, set[str]] = {}
     for a in ACCOUNTS:
-        m = imaplib.IMAP4(STORE_IP, 143, timeout=deadline)
+        m = imaplib.IMAP4(*BALANCER_IMAP, timeout=deadline)
         try:
             m.starttls(ctx)
             m.login(f"{a}@example.org", PASSWORD)
@@ -489,6 +519,47 @@ def power_cut_rounds(rounds: int, vms: dict, checks: Checks, figures: dict) -> N
             f"{ordered[0]:.1f} / {ordered[len(ordered) // 2]:.1f} / {ordered[-1]:.1f} s")
 
 
+def place_accounts(vm: VM, checks: Checks) -> None:
+    """The store, its accounts and the proxies' login, placed with hamail-admin on `vm` (as an
+    operator does on a node) once its slapd runs; then the other provider must have them."""
+    suffix = stack.SUFFIX
+    wait_for(f"{vm.name}: slapd answers", lambda: vm.ssh(
+        f"ldapsearch -x -LLL -H ldap://{vm.addr}/ -b {suffix} -s base dn",
+        timeout=30).returncode == 0, 600, step=3)
+    accounts = " ".join(ACCOUNTS)
+    r = vm.ssh(f"""set -e
+umask 077
+printf '%s\n' '{PASSWORD}' > /root/account.pw
+printf '%s\n' '{stack.PROXY_PASSWORD}' > /root/proxy.pw
+printf '[ldap]\nallow_plaintext = true\n' > /root/admin.toml
+export HAMAIL_LDAP_URI=ldap://{vm.addr}/ HAMAIL_LDAP_BASE_DN={suffix}
+export HAMAIL_LDAP_BIND_DN={stack.ROOT_DN} HAMAIL_LDAP_BIND_SECRET_FILE=/etc/hamail/ldap.secret
+a() {{ hamail-admin --config /root/admin.toml "$@"; }}
+a store add store-a --host store-a.example.org --address {STORE_IP} \
+  --imap-port {STORE_PORTS["imap"]} --pop3-port {STORE_PORTS["pop3"]} \
+  --lmtp-port {STORE_PORTS["lmtp"]} --weight 1
+for u in {accounts}; do
+  a account add $u --address $u@example.org --password-file /root/account.pw --store store-a
+done
+a account add {stack.PROXY_LOGIN} --address {stack.PROXY_LOGIN}@example.org \
+  --password-file /root/proxy.pw --store store-a
+""", timeout=120)
+    checks.expect("hamail-admin placed store-a, its accounts and the proxies' login",
+                  r.returncode == 0, (r.stdout + r.stderr).strip()[-300:])
+    want = len(ACCOUNTS) + 1
+    for peer in NODES.values():
+        count = lambda peer=peer: vm.ssh(
+            f"ldapsearch -x -LLL -H ldap://{peer}/ -b ou=accounts,{suffix} -s one dn "
+            "| grep -c '^dn:'", timeout=30).stdout.strip()
+        try:
+            got = wait_for(f"the accounts on {peer}'s slapd",
+                           lambda: count() == str(want) and count(), 120, step=2)
+        except TimeoutError:
+            got = count()
+        checks.expect(f"the directory on {peer} has every account (replication)",
+                      got == str(want), f"{got} of {want}")
+
+
 def verify_store(vm: VM, checks: Checks) -> None:
     """Stops the store's daemon (Pacemaker keeps DRBD and the filesystem), runs its index
     verification on every account, starts it again."""
@@ -509,9 +580,14 @@ def verify_store(vm: VM, checks: Checks) -> None:
 
 def inside(args) -> int:
     """Runs in the test's network namespace."""
+    global CA_FILE
     work = Path(args.work)
     checks = Checks()
-    make_setup_disks(work)
+    pki = make_setup_disks(work)
+    CA_FILE = pki["ca"]
+    balancer = stack.Balancer(str(work), TEST_ADDR, list(NODES.values()))
+    with open(work / "pids", "a") as f:
+        f.write(f"{balancer.proc.pid}\n")
     with open(work / "sbd.raw", "wb") as f:
         f.truncate(8 << 20)
     vms = {name: VM(name, i + 1, work, Path(args.image)) for i, name in enumerate(NODES)}
@@ -543,10 +619,11 @@ def inside(args) -> int:
         checks.expect("DRBD connected, protocol C, both disks UpToDate", True, state)
         proto = n1.ssh("drbdsetup show store-a | grep -i protocol || drbdadm dump store-a | grep -i protocol").stdout
         checks.expect("the resource uses protocol C", "C" in proto, " ".join(proto.split()))
+        place_accounts(n1, checks)
 
         d = Deliveries()
         d.start()
-        wait_for("first deliveries", lambda: len(d.acked) >= 20, 120, step=1)
+        wait_for("first deliveries", lambda: len(d.acked) >= 20, 300, step=1)
         time.sleep(10)
         log(f"{len(d.acked)} acknowledged; power cut of node1 (SIGKILL of its qemu)")
         t_cut = time.monotonic()
@@ -602,8 +679,11 @@ def inside(args) -> int:
         with d.lock, d2.lock:
             d2.acked = d.acked + d2.acked
         check_all_acked(checks, "after the switchover (both rounds)", d2)
-        checks.expect("no delivery was refused (only connection failures during the moves)",
-                      not d.refusals and not d2.refusals, "; ".join((d.refusals + d2.refusals)[:5]))
+        checks.expect("no delivery was refused (only temporary failures during the moves)",
+                      not d.refusals and not d2.refusals,
+                      "; ".join((d.refusals + d2.refusals)[:5]) or
+                      f"{d.temporary + d2.temporary} temporary (4xx) replies, "
+                      f"{d.failures + d2.failures} attempts failed in all")
         checks.expect("DRBD still connected and UpToDate after the switchover",
                       drbd_state(n1).startswith("Connected Primary/Secondary UpToDate/UpToDate"),
                       drbd_state(n1))
@@ -620,6 +700,7 @@ def inside(args) -> int:
     finally:
         for vm in vms.values():
             vm.power_cut()
+        balancer.stop()
     print("figures:")
     for k, v in figures.items():
         print(f"  {k}: {v}")

@@ -2,6 +2,7 @@
 # First boot of one appliance VM with a setup disk (label HAMAIL-SETUP): hamail-setup.service
 # configures it as node1 of a two-node layout (tests/appliance/layouts/vm-pair.toml) — host name,
 # address, corosync, DRBD metadata and the store's first filesystem on a real DRBD 8.4 device,
+# slapd's cn=config and seed database,
 # corosync and pacemaker started, the CIB loaded — then the same disk is booted again and
 # hamail-setup must change nothing. Reads what the guest printed on its serial console.
 #
@@ -27,11 +28,24 @@ trap cleanup EXIT
 mkdir "$work/setup"
 cp "$here/layouts/vm-pair.toml" "$work/setup/layout.toml"
 head -c 256 /dev/urandom > "$work/setup/authkey"
+# node1 is a directory provider and runs a proxy in that layout: slapd's TLS files (one
+# self-signed certificate does for a node alone), the root DN's password, the proxy's file.
+mkdir "$work/setup/ldap-tls" "$work/setup/etc-hamail"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/O=hamail first boot/CN=replicator" -keyout "$work/setup/ldap-tls/server.key" \
+  -out "$work/setup/ldap-tls/server.crt" 2>/dev/null
+for f in ca.crt replicator.crt; do cp "$work/setup/ldap-tls/server.crt" "$work/setup/ldap-tls/$f"; done
+cp "$work/setup/ldap-tls/server.key" "$work/setup/ldap-tls/replicator.key"
+echo "first-boot directory secret" > "$work/setup/ldap-admin.secret"
+printf '[proxy]\nname = "first-boot"\n' > "$work/setup/etc-hamail/proxy.toml"
 cat > "$work/setup/setup.toml" <<'TOML'
 [setup]
 node = "node1"
 layout = "layout.toml"
 corosync_authkey = "authkey"
+files = "etc-hamail"
+directory_tls = "ldap-tls"
+directory_admin_password = "ldap-admin.secret"
 TOML
 truncate -s 16M "$work/setup.img"
 mkfs.ext4 -q -F -L HAMAIL-SETUP -d "$work/setup" "$work/setup.img"
@@ -79,6 +93,8 @@ f="$work/first.console.txt"
 expect "$f" "hamail-setup read the setup disk" 'hamail-setup: node node1 of layout .*answers from /run/hamail-setup/media/setup.toml'
 expect "$f" "DRBD metadata created on the store's disk" 'run drbdadm create-md --force store-a'
 expect "$f" "the store's first filesystem made as the one Primary" 'run mkfs.ext4 -q -L store-a /dev/drbd1'
+expect "$f" "slapd's cn=config built (schema, database, replication)" 'run slapmodify -n0 -F /etc/ldap/slapd.d.hamail-new -l /var/lib/hamail-setup/slapd-replication-2.ldif'
+expect "$f" "the directory database seeded" 'run slapadd -q -w -F /etc/ldap/slapd.d -b dc=example,dc=org'
 expect "$f" "the CIB load scheduled after pacemaker" 'run systemd-run --unit=hamail-load-cib'
 expect "$f" "the CIB loaded on the first node" 'hamail-setup: the cluster configuration is loaded'
 expect "$f" "it finished" 'hamail-setup: changed [0-9]+ thing'
@@ -94,6 +110,7 @@ sed -n '/hamail-setup: node/,/hamail-setup: changed/p' "$f"
 expect "$f" "the second run changes nothing" 'hamail-setup: changed 0 thing'
 expect "$f" "the host name is the node's after a reboot" 'node1 login:'
 if grep -qa 'run mkfs' "$f"; then echo "FAIL the second run formatted the store"; failures=$((failures + 1)); fi
+if grep -qa 'run slapadd' "$f"; then echo "FAIL the second run touched slapd's files"; failures=$((failures + 1)); fi
 
 [[ $failures -eq 0 ]] && echo "first-boot: all passed" || echo "first-boot: $failures failed"
 [[ $failures -eq 0 ]]
