@@ -542,6 +542,23 @@ class Directory(Scratch):
         self.assertFalse(hs.ssha_matches("{SSHA}not base64!", "secret"))
         self.assertEqual(hs.ere_escape("cn=a.b (x)+y"), r"cn=a\.b \(x\)\+y")
 
+    def test_cn_config_is_never_rebuilt_under_a_running_slapd(self):
+        plan = self.plan()
+        ran = []
+        node = hs.Node(self.root, log=lambda *_: None)
+        node.run = lambda *argv, check=True: ran.append(argv) or subprocess.CompletedProcess(argv, 0, "", "")
+        node.root = Path("/")  # as on a node, with run() recorded instead of run
+        node.path = lambda p: self.root / str(p).lstrip("/")
+        (self.root / "run/slapd").mkdir(parents=True)
+        (self.root / "run/slapd/slapd.pid").write_text(f"{os.getpid()}\n")  # a live process
+        with self.assertRaisesRegex(hs.SetupError, "crm resource ban directory-clone node1"):
+            hs.step_directory(plan, node)
+        self.assertFalse([a for a in ran if a[0] in ("slapadd", "slapmodify", "sh")], ran)
+        # Stopped: it is built.
+        (self.root / "run/slapd/slapd.pid").unlink()
+        hs.step_directory(plan, node)
+        self.assertIn("slapmodify", [a[0] for a in ran])
+
     def test_a_frontend_node_needs_the_proxy_configuration(self):
         (self.dir / "files" / "proxy.toml").unlink()
         plan = self.plan()
