@@ -36,8 +36,6 @@ Usage (root): tests/appliance/cluster.py [--image IMAGE] [--power-cuts N] [--kee
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import itertools
 import os
 import imaplib
@@ -58,7 +56,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "cluster" / "lab"))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 import stack  # noqa: E402  (the lab's PKI, proxy configuration and HAProxy)
+from qemu_process import QemuProcess  # noqa: E402  (shared with tests/powercut)
 LAYOUT = HERE / "layouts" / "vm-cluster.toml"
 NET = "192.168.77"
 TEST_ADDR = f"{NET}.1"
@@ -169,8 +169,7 @@ class VM:
         self.addr = NODES[name]
         self.disk = work / f"{name}.qcow2"
         self.store_disk = work / f"{name}-store-a.raw"
-        self.console = work / f"{name}.console"
-        self.proc: subprocess.Popen | None = None
+        self.qemu: QemuProcess | None = None
         self.boots = 0
         run("qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image), "-F", "qcow2",
             str(self.disk))
@@ -179,10 +178,9 @@ class VM:
 
     def start(self) -> None:
         self.boots += 1
-        self.console_now = self.work / f"{self.name}.console.{self.boots}"
         mac = f"52:54:00:77:00:{self.index:02x}"
-        self.proc = subprocess.Popen([
-            "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-m", "1536", "-smp", "1",
+        self.qemu = QemuProcess([
+            "-accel", "tcg", "-M", "q35", "-m", "1536", "-smp", "1",
             "-display", "none", "-nodefaults", "-no-user-config",
             # The NIC first, in slot 3: the layout's nic is enp0s3.
             "-netdev", f"tap,id=n0,ifname=tap{self.index},script=no,downscript=no",
@@ -197,26 +195,19 @@ class VM:
                       "cache=directsync",
             "-device", "virtio-blk-pci,drive=sbd,serial=hamail-sbd,share-rw=on",
             "-device", "i6300esb", "-action", "watchdog=reset",
-            "-serial", f"file:{self.console_now}",
-        ], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(
-            self.work / f"{self.name}.qemu.log", "a"), start_new_session=True)
-        with open(self.work / "pids", "a") as f:
-            f.write(f"{self.proc.pid}\n")
+        ], self.work / f"{self.name}.console.{self.boots}", self.work / f"{self.name}.qemu.log",
+            pid_file=self.work / "pids")
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.qemu is not None and self.qemu.alive()
 
     def console_text(self) -> str:
-        try:
-            return self.console_now.read_bytes().decode("utf-8", "replace").replace("\r", "")
-        except OSError:
-            return ""
+        return self.qemu.console_text() if self.qemu is not None else ""
 
     def power_cut(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
+        """SIGKILL of this VM's qemu (QemuProcess.cut): its page cache is lost."""
+        if self.qemu is not None:
+            self.qemu.cut()
 
     def ssh(self, command: str, timeout: float = 60, check: bool = False) -> subprocess.CompletedProcess:
         r = subprocess.run(

@@ -11,7 +11,6 @@ and an /init script. Nothing is downloaded.
 qemu runs under TCG, never KVM: on this project's machines /dev/kvm is PVM and
 a stock Debian kernel does not boot under it (shared/LAB.md "Virtual machines")."""
 
-import ctypes
 import glob
 import gzip
 import io
@@ -19,14 +18,15 @@ import lzma
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import struct
 import subprocess
+import sys
 import time
 
-QEMU = shutil.which("qemu-system-x86_64") or "/usr/bin/qemu-system-x86_64"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from qemu_process import QEMU, QemuProcess  # noqa: E402  (shared with tests/appliance/cluster.py)
 BUSYBOX = "/bin/busybox"
 
 # Guest modules in load order; dependencies (modules.dep) are added before each.
@@ -264,10 +264,9 @@ class Guest:
         # write behind the test's back.
         subprocess.run([_sbin("mkfs.ext4"), "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
                         "-L", "hamail-store", self.disk], check=True, capture_output=True)
-        self.proc = None
+        self.vm = None  # the running qemu (QemuProcess), or None
         self.host_ports = {}
         self.boots = 0
-        self.console = None
 
     def _build_initramfs(self, moddir, backend, config_text, accounts_text):
         w = cpio_writer(self.initramfs)
@@ -295,26 +294,23 @@ class Guest:
 
     def boot(self, timeout=180):
         """Starts qemu and waits until every forwarded port answers with a 220 greeting."""
-        assert self.proc is None
+        assert self.vm is None
         self.boots += 1
-        self.console = os.path.join(self.dir, "console-%d.log" % self.boots)
+        console = os.path.join(self.dir, "console-%d.log" % self.boots)
         for attempt in range(5):
             self.host_ports = {name: free_port() for name in self.ports}
             fwd = ",".join("hostfwd=tcp:127.0.0.1:%d-:%d" % (self.host_ports[n], p) for n, p in self.ports.items())
-            args = [QEMU, "-accel", "tcg", "-M", "q35", "-smp", "1", "-m", str(self.memory_mb),
+            args = ["-accel", "tcg", "-M", "q35", "-smp", "1", "-m", str(self.memory_mb),
                     "-nodefaults", "-display", "none", "-no-reboot",
                     "-kernel", self.kernel, "-initrd", self.initramfs,
                     "-append", "console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests",
                     "-drive", "file=%s,format=raw,if=virtio,cache=writeback" % self.disk,
-                    "-netdev", "user,id=n0,restrict=on," + fwd, "-device", "virtio-net-pci,netdev=n0",
-                    "-serial", "file:" + self.console]
-            with open(os.path.join(self.dir, "qemu.log"), "ab") as log:
-                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             start_new_session=True, preexec_fn=_die_with_parent)
+                    "-netdev", "user,id=n0,restrict=on," + fwd, "-device", "virtio-net-pci,netdev=n0"]
+            self.vm = QemuProcess(args, console, os.path.join(self.dir, "qemu.log"))
             deadline = time.monotonic() + timeout
             pending = set(self.host_ports)
             while pending and time.monotonic() < deadline:
-                if self.proc.poll() is not None:
+                if not self.vm.alive():
                     break
                 for name in list(pending):
                     if greets(self.host_ports[name]):
@@ -323,39 +319,35 @@ class Guest:
                     time.sleep(0.1)
             if not pending:
                 return
-            rc = self.proc.poll()
+            rc = self.vm.exit_code()
+            console_text = self.console_text()
             self.cut()
             if rc is not None and "Could not set up host forwarding" in self.qemu_log():
                 continue  # a forwarded port was taken between free_port() and qemu: try others
             raise RuntimeError("the guest did not come up (qemu %s):\n%s\n%s" % (
-                "exited with %s" % rc if rc is not None else "timed out", self.qemu_log(), self.console_text()))
+                "exited with %s" % rc if rc is not None else "timed out", self.qemu_log(), console_text))
         raise RuntimeError("could not forward ports to the guest:\n" + self.qemu_log())
 
     def cut(self):
-        """The power cut: SIGKILL the qemu process (by pid) and reap it."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.proc = None
+        """The power cut (QemuProcess.cut): SIGKILL of qemu, by pid, reaped."""
+        if self.vm is not None:
+            self.vm.cut()
+            self.last = self.vm  # its console and log stay readable after the cut
+        self.vm = None
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        return self.vm is not None and self.vm.alive()
+
+    def _latest(self):
+        return self.vm or getattr(self, "last", None)
 
     def qemu_log(self):
-        try:
-            with open(os.path.join(self.dir, "qemu.log"), errors="replace") as f:
-                return f.read()[-4000:]
-        except OSError:
-            return ""
+        vm = self._latest()
+        return vm.log_text() if vm else ""
 
     def console_text(self, limit=6000):
-        try:
-            with open(self.console, errors="replace") as f:
-                return f.read()[-limit:]
-        except (OSError, TypeError):
-            return ""
+        vm = self._latest()
+        return vm.console_text(limit) if vm else ""
 
     def read_store(self, dest, path="/store"):
         """What the disk holds after the cut, read without mounting it: a sparse copy of the
@@ -380,13 +372,6 @@ class Guest:
             return report
         finally:
             os.unlink(copy)
-
-
-def _die_with_parent():
-    """In the child before exec: SIGKILL it when the test process dies (a ctest timeout, a
-    crash), so no guest outlives its test."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def free_port():
