@@ -153,18 +153,32 @@ class Answers(Scratch):
         self.assertIn('drbd.version must be "8.4" or "9"', err)
 
     def test_the_console_asks_again_until_an_answer_is_good(self):
+        (self.dir / "empty.secret").write_text("\n")
         answers = iter(["", str(self.dir / "nope.toml"), str(self.dir / "layout.toml"),
-                        "node7", "node2", str(self.dir / "layout.toml"), str(self.dir / "authkey")])
+                        "node7", "node2", str(self.dir / "layout.toml"), str(self.dir / "authkey"),
+                        # pair.toml's node2 runs a proxy and is a directory provider:
+                        str(self.dir / "nofolder"), str(self.dir / "files"),
+                        str(self.dir / "files"), str(self.dir / "ldap-tls"),
+                        str(self.dir / "empty.secret"), str(self.dir / "ldap-admin.secret")])
         shown: list[str] = []
         a = hs.interactive(hs.load_generator(), input_=lambda prompt: next(answers),
                            out=shown.append)
         self.assertEqual((a.node, a.layout_path, a.authkey_path),
                          ("node2", self.dir / "layout.toml", self.dir / "authkey"))
+        self.assertEqual((a.files, a.directory_tls, a.directory_admin_password),
+                         (self.dir / "files", self.dir / "ldap-tls",
+                          self.dir / "ldap-admin.secret"))
         text = "\n".join(shown)
         self.assertIn("the path of the layout file is needed", text)
         self.assertIn("nope.toml: no such file", text)
         self.assertIn("'node7' is not one of: node1, node2", text)
         self.assertIn("a corosync key has 128 to 1024", text)
+        self.assertIn("nofolder: not a folder", text)
+        self.assertIn("files: missing ca.crt, server.crt, server.key, replicator.crt, "
+                      "replicator.key", text)
+        self.assertIn("empty.secret: empty", text)
+        # The answers make a plan: the directory node has what it needs.
+        self.assertTrue(hs.make_plan(a, hs.load_generator()).directory_node)
 
 
 class Installed(Scratch):
