@@ -226,7 +226,7 @@ def wait_for(what: str, predicate, timeout: float, step: float = 2.0, vms=()):
     while True:
         for vm in vms:
             if not vm.alive():
-                log_tail = (vm.work / f"{vm.name}.qemu.log").read_text()[-500:]
+                log_tail = vm.qemu.log_text(500) if vm.qemu else ""
                 raise VMDied(f"{what}: {vm.name}'s qemu exited: {log_tail.strip()}")
         try:
             v = predicate()

@@ -265,6 +265,7 @@ class Guest:
         subprocess.run([_sbin("mkfs.ext4"), "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
                         "-L", "hamail-store", self.disk], check=True, capture_output=True)
         self.vm = None  # the running qemu (QemuProcess), or None
+        self.last = None  # the latest qemu, kept after its cut: its console and log
         self.host_ports = {}
         self.boots = 0
 
@@ -306,7 +307,7 @@ class Guest:
                     "-append", "console=ttyS0 panic=-1 quiet mitigations=off cryptomgr.notests",
                     "-drive", "file=%s,format=raw,if=virtio,cache=writeback" % self.disk,
                     "-netdev", "user,id=n0,restrict=on," + fwd, "-device", "virtio-net-pci,netdev=n0"]
-            self.vm = QemuProcess(args, console, os.path.join(self.dir, "qemu.log"))
+            self.vm = self.last = QemuProcess(args, console, os.path.join(self.dir, "qemu.log"))
             deadline = time.monotonic() + timeout
             pending = set(self.host_ports)
             while pending and time.monotonic() < deadline:
@@ -332,22 +333,16 @@ class Guest:
         """The power cut (QemuProcess.cut): SIGKILL of qemu, by pid, reaped."""
         if self.vm is not None:
             self.vm.cut()
-            self.last = self.vm  # its console and log stay readable after the cut
         self.vm = None
 
     def alive(self):
         return self.vm is not None and self.vm.alive()
 
-    def _latest(self):
-        return self.vm or getattr(self, "last", None)
-
     def qemu_log(self):
-        vm = self._latest()
-        return vm.log_text() if vm else ""
+        return self.last.log_text() if self.last else ""
 
     def console_text(self, limit=6000):
-        vm = self._latest()
-        return vm.console_text(limit) if vm else ""
+        return self.last.console_text(limit) if self.last else ""
 
     def read_store(self, dest, path="/store"):
         """What the disk holds after the cut, read without mounting it: a sparse copy of the

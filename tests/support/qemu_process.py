@@ -47,10 +47,6 @@ class QemuProcess:
             with open(pid_file, "a") as f:
                 f.write(f"{self.proc.pid}\n")
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def alive(self) -> bool:
         return self.proc.poll() is None
 
